@@ -1,0 +1,26 @@
+//! The library's error type: one enum, a full sentence per variant.
+//!
+//! Must never depend on the binary (no clap, no anyhow) and never print.
+
+use thiserror::Error as ThisError;
+
+/// Everything the library reports as a failure. Messages name the key, the value found and
+/// what is allowed, so a user can fix the input without reading the code.
+#[derive(Debug, ThisError)]
+pub enum Error {
+    /// The scenario text is not valid TOML or does not match the schema (unknown key, wrong type).
+    #[error("{0}")]
+    ScenarioSyntax(String),
+    /// One or more scenario values are outside their allowed range; one line per violation.
+    #[error("invalid scenario:\n{}", .0.iter().map(|v| format!("  - {v}")).collect::<Vec<_>>().join("\n"))]
+    ScenarioInvalid(Vec<String>),
+    /// A dotted key path (for sweeps) that does not name a numeric scenario value.
+    #[error("{0}")]
+    UnknownKey(String),
+    /// An argument to a library routine is outside its allowed range.
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,4 @@
+//! Classical post-processing on the actual bits: reconciliation (Cascade), verification
+//! and privacy amplification.
+//!
+//! Must never depend on `physics`, `protocol` or `report`: it sees bits and parameters only.

@@ -1,0 +1,98 @@
+//! Dotted key paths (`link.length_km`, `source.intensities.0.mean_photon_number`) for
+//! reading and changing one numeric scenario value; used by sweeps.
+
+use super::{Scenario, ScenarioSpec};
+use crate::error::{Error, Result};
+use toml::Value;
+
+fn to_value(spec: &ScenarioSpec) -> Value {
+    Value::try_from(spec).expect("a scenario spec always serialises to TOML")
+}
+
+fn collect(prefix: &str, v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Integer(_) | Value::Float(_) => out.push(prefix.to_string()),
+        Value::Table(t) => {
+            for (k, v) in t {
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                collect(&p, v, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                collect(&format!("{prefix}.{i}"), v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every numeric key of the effective scenario (defaults filled in), as dotted paths.
+/// `simulation.pulses` is listed too when the scenario gives `duration_s`.
+pub fn numeric_keys(scenario: &Scenario) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut spec = scenario.spec.clone();
+    spec.sweep = None;
+    collect("", &to_value(&spec), &mut out);
+    if !out.iter().any(|k| k == "simulation.pulses") {
+        out.push("simulation.pulses".into());
+    }
+    out.sort();
+    out
+}
+
+fn unknown(path: &str, scenario: &Scenario) -> Error {
+    Error::UnknownKey(format!(
+        "unknown or non-numeric scenario key \"{path}\"; numeric keys are: {}",
+        numeric_keys(scenario).join(", ")
+    ))
+}
+
+fn lookup<'a>(root: &'a mut Value, path: &str) -> Option<&'a mut Value> {
+    let mut cur = root;
+    for part in path.split('.') {
+        cur = match cur {
+            Value::Table(t) => t.get_mut(part)?,
+            Value::Array(a) => a.get_mut(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// The value of a numeric key.
+pub fn get_numeric(scenario: &Scenario, path: &str) -> Result<f64> {
+    if path == "simulation.pulses" {
+        return Ok(scenario.pulses() as f64);
+    }
+    let mut root = to_value(&scenario.spec);
+    match lookup(&mut root, path) {
+        Some(Value::Float(f)) => Ok(*f),
+        Some(Value::Integer(i)) => Ok(*i as f64),
+        _ => Err(unknown(path, scenario)),
+    }
+}
+
+/// A copy of `scenario` with one numeric key set to `value`, validated again.
+/// Integer keys (`postprocessing.block_bits`, `simulation.seed`) take the value rounded.
+pub fn with_value(scenario: &Scenario, path: &str, value: f64) -> Result<Scenario> {
+    let mut spec = scenario.spec.clone();
+    if path == "simulation.pulses" {
+        spec.simulation.pulses = Some(value.round());
+        spec.simulation.duration_s = None;
+        return Scenario::from_spec(spec);
+    }
+    let mut root = to_value(&spec);
+    match lookup(&mut root, path) {
+        Some(slot @ Value::Float(_)) => *slot = Value::Float(value),
+        Some(slot @ Value::Integer(_)) => {
+            if !(value.is_finite() && value >= 0.0 && value <= i64::MAX as f64) {
+                return Err(Error::InvalidArgument(format!("{path}: must be a whole number >= 0, got {value}")));
+            }
+            *slot = Value::Integer(value.round() as i64)
+        }
+        _ => return Err(unknown(path, scenario)),
+    }
+    let spec: ScenarioSpec = root.try_into().map_err(|e: toml::de::Error| Error::ScenarioSyntax(format!("{path}: {e}")))?;
+    Scenario::from_spec(spec)
+}
