@@ -1,3 +1,5 @@
 //! Analysis: closed-form expectations beside the simulation and the end-to-end run.
 //!
 //! Must never depend on `report` or do I/O.
+
+pub mod expected;

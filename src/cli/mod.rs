@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod reconcile;
+mod theory;
 
 /// Monte Carlo simulator of a decoy-state BB84 QKD fibre link.
 #[derive(Debug, Parser)]
@@ -17,6 +18,8 @@ struct Cli {
 enum Command {
     /// Reconcile random keys with Cascade and report efficiency and speed.
     Reconcile(reconcile::ReconcileArgs),
+    /// Closed-form key rates (GLLP, decoy, finite-key) and repeaterless bounds versus distance.
+    Theory(theory::TheoryArgs),
 }
 
 /// Parses the command line, runs the subcommand, prints any error; returns the exit code.
@@ -24,6 +27,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Reconcile(args) => reconcile::run(args),
+        Command::Theory(args) => theory::run(args),
     };
     match result {
         Ok(()) => 0,

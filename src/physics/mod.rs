@@ -1,5 +1,134 @@
 //! Physics of the link: the source's photon statistics, fibre loss, the polarisation
 //! channel and Bob's detectors, as numbers derived from a validated scenario.
 //!
-//! Must never depend on `protocol`, `estimation`, `postprocess` or anything about bases as
-//! key material, sifting or keys: it only says what happens to light.
+//! Must never depend on `protocol`, `estimation`, `postprocess` or `report`, and knows
+//! nothing about sifting or keys: it only says what happens to light.
+
+pub mod channel;
+pub mod detector;
+pub mod polarization;
+pub mod source;
+
+pub use channel::Channel;
+pub use detector::Detectors;
+pub use polarization::{Basis, Preparation, SplitTable};
+pub use source::PhotonStatistics;
+
+use crate::scenario::Scenario;
+
+/// Everything the engine and the closed-form theory need about the hardware, derived once
+/// from a [`Scenario`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkModel {
+    /// Photon statistics of each intensity class, in scenario order.
+    pub intensities: Vec<IntensityClass>,
+    /// Probability that Alice prepares in Z (p_Z).
+    pub alice_z_probability: f64,
+    /// Probability that Bob measures in Z (q_Z).
+    pub bob_z_probability: f64,
+    /// The fibre.
+    pub channel: Channel,
+    /// Transmittance from the fibre's end to a detection: Bob's optics times detector
+    /// efficiency (eta_Bob of Lo, Ma, Chen 2005).
+    pub receiver_efficiency: f64,
+    /// Probabilities that a photon prepared in each state reaches each of Bob's detectors.
+    pub split: SplitTable,
+    /// Dark counts, afterpulsing and dead time.
+    pub detectors: Detectors,
+    /// Gate (pulse) rate in Hz.
+    pub rep_rate_hz: f64,
+}
+
+/// One intensity class of the source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntensityClass {
+    /// Its label in reports.
+    pub label: String,
+    /// Probability p_k of choosing it.
+    pub probability: f64,
+    /// Mean photon number mu_k (1 for the ideal single-photon source).
+    pub mean_photon_number: f64,
+    /// Photon-number distribution.
+    pub photons: PhotonStatistics,
+}
+
+impl LinkModel {
+    /// The link of a validated scenario.
+    pub fn from_scenario(scenario: &Scenario) -> LinkModel {
+        let s = &scenario.spec;
+        let intensities = s
+            .source
+            .intensities
+            .iter()
+            .map(|k| {
+                let photons = if s.source.single_photon {
+                    PhotonStatistics::SinglePhoton
+                } else {
+                    PhotonStatistics::Poisson { mean: k.mean_photon_number }
+                };
+                IntensityClass {
+                    label: k.label.clone(),
+                    probability: k.probability,
+                    mean_photon_number: photons.mean(),
+                    photons,
+                }
+            })
+            .collect();
+        LinkModel {
+            intensities,
+            alice_z_probability: s.source.basis_z_probability,
+            bob_z_probability: s.receiver.basis_z_probability,
+            channel: Channel::new(s.link.length_km, s.link.attenuation_db_per_km, s.link.extra_loss_db),
+            receiver_efficiency: s.receiver.transmittance * s.detector.efficiency,
+            split: SplitTable::from_misalignment(s.link.misalignment),
+            detectors: Detectors::from_spec(&s.detector, s.source.rep_rate_hz),
+            rep_rate_hz: s.source.rep_rate_hz,
+        }
+    }
+
+    /// Overall transmittance eta = eta_ch * eta_Bob (Lo, Ma, Chen 2005, Eq. 6): the
+    /// probability that one photon leaving Alice is registered by some detector.
+    pub fn system_transmittance(&self) -> f64 {
+        self.channel.transmittance() * self.receiver_efficiency
+    }
+
+    /// Probability weight of each preparation/measurement configuration: Alice's basis and
+    /// bit, and Bob's basis. Alice's bit is uniform.
+    pub fn configuration_probability(&self, prep: Preparation, bob_basis: Basis) -> f64 {
+        let pa = match prep.basis {
+            Basis::Z => self.alice_z_probability,
+            Basis::X => 1.0 - self.alice_z_probability,
+        };
+        let pb = match bob_basis {
+            Basis::Z => self.bob_z_probability,
+            Basis::X => 1.0 - self.bob_z_probability,
+        };
+        pa * 0.5 * pb
+    }
+}
+
+/// Probabilities of the four click patterns of Bob's two detectors for one pulse:
+/// `[none, only detector 0, only detector 1, both]`.
+///
+/// `eta` is the system transmittance, `split` the probabilities that a photon reaching the
+/// detectors goes to detector 0 or 1, `dark` the dark-count probability per detector and
+/// `live[j]` whether detector j can click in this gate. With independent photon losses
+/// (beam-splitter model) the probability that no photon reaches a set S of detectors is
+/// G(1 - eta sum_{j in S} split_j), G the photon-number generating function; dark counts
+/// are independent of photons. Then, with n_j = P(detector j silent) and n_01 = P(both
+/// silent): only-0 = n_1 - n_01, only-1 = n_0 - n_01, both = 1 - n_0 - n_1 + n_01.
+/// For Poisson light this reproduces Lo, Ma, Chen (PRL 94, 230504, 2005) Eq. 7 for the
+/// gain, extended to the two detectors and their double clicks.
+pub fn click_pattern(photons: PhotonStatistics, eta: f64, split: [f64; 2], dark: f64, live: [bool; 2]) -> [f64; 4] {
+    let silent = |j: usize| -> f64 {
+        if live[j] { photons.generating_function(1.0 - eta * split[j]) * (1.0 - dark) } else { 1.0 }
+    };
+    let (n0, n1) = (silent(0), silent(1));
+    let reach: f64 = (0..2).filter(|&j| live[j]).map(|j| split[j]).sum();
+    let dark_silent = (1.0 - dark).powi(live.iter().filter(|&&l| l).count() as i32);
+    let n01 = photons.generating_function(1.0 - eta * reach) * dark_silent;
+    let only0 = (n1 - n01).max(0.0);
+    let only1 = (n0 - n01).max(0.0);
+    let both = (1.0 - n0 - n1 + n01).max(0.0);
+    [n01, only0, only1, both]
+}
