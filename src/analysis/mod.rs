@@ -3,3 +3,4 @@
 //! Must never depend on `report` or do I/O.
 
 pub mod expected;
+pub mod run;

@@ -1,4 +1,14 @@
-//! The BB84 protocol as it runs on the link: the Monte Carlo pulse engine that produces
-//! detection records, and sifting into bit-packed blocks.
+//! The BB84 protocol as it runs on the link: the Monte Carlo pulse engine that turns a
+//! [`LinkModel`](crate::physics::LinkModel) into detection records, and sifting into
+//! bit-packed blocks of key bits with their counts.
 //!
 //! Must never depend on `estimation`, `postprocess`, `analysis` or `report`.
+
+pub mod detection;
+pub mod engine;
+pub mod random;
+pub mod sifting;
+
+pub use detection::{ChunkOutput, Detection};
+pub use engine::{CHUNK_PULSES, DetectorState, PulseEngine};
+pub use sifting::{SiftCounts, SiftedBlock, Sifter};

@@ -1,0 +1,472 @@
+//! The reference Monte Carlo pulse engine: every pulse of the run is simulated, in order,
+//! with every effect of the physics model (intensity choice, photon statistics, loss,
+//! misalignment, basis choices, dark counts, dead time, afterpulsing, double clicks).
+//!
+//! # Exactness with few random bits per pulse
+//! A pulse's fate is decided by one uniform U in [0, 2^64) read lazily. The unit interval
+//! is cut into one region per intensity class k (width p_k), and each region starts with a
+//! *click* sub-region of width p_k * P(click | k, which detectors are live). The hot loop
+//! reads only the top 32 bits u of U: comparing u with the top 32 bits of the region
+//! boundaries decides both the intensity and "no click" whenever u is strictly inside a
+//! 2^-32 cell; only if u could still fall in a click region (a click, or a boundary cell,
+//! probability 2^-32) are the low 32 bits drawn and everything re-decided with the full U.
+//! The result has the exact law of the model with probabilities rounded to 2^-64, i.e. as
+//! exact as the f64 probabilities themselves. Given a click, the preparation, Bob's basis
+//! and the click pattern are drawn from their exact conditional law (enumerated: 8
+//! configurations x 3 patterns).
+//!
+//! # Detector memory
+//! Dead time and afterpulses (see [`crate::physics::detector`]) make a click change later
+//! gates: after a click the engine switches to the click table of the remaining live
+//! detectors until the dead time ends, and handles a released trapped carrier as an event
+//! at its gate (that detector clicks for sure if live; the other is sampled from its
+//! marginal law for the same pulse).
+//!
+//! # Chunks, streams, threads
+//! Pulses are cut into chunks of [`CHUNK_PULSES`]; chunk c reads only its own ChaCha8
+//! stream (seed, c). Chunks run in parallel (rayon) from a *quiet* detector state (all
+//! live, nothing trapped). Their outputs are then taken in order: when the previous chunk
+//! really ended with a detector still blind or a carrier still trapped, the chunk is run
+//! again, sequentially, from that true state with the same stream. Detector memory thus
+//! crosses chunk boundaries exactly, and the result is a function of (scenario, seed)
+//! alone, whatever the number of threads.
+//!
+//! Must never depend on `estimation`, `postprocess`, `analysis` or `report`.
+
+use super::detection::{ChunkOutput, Detection};
+use super::random::WordSource;
+use crate::physics::{Basis, LinkModel, Preparation, click_pattern};
+use crate::rng::{self, Purpose};
+use rayon::prelude::*;
+
+/// Pulses per engine chunk (2^22, about 4 ms of a 1 GHz link).
+pub const CHUNK_PULSES: u64 = 1 << 22;
+/// Most intensity classes the engine supports (the scenario validation enforces it).
+pub const MAX_INTENSITIES: usize = 8;
+
+const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+
+/// A probability as a 0.64 fixed-point number, saturating at 1 - 2^-64.
+fn fixed(p: f64) -> u64 {
+    if p <= 0.0 {
+        0
+    } else if p >= 1.0 {
+        u64::MAX
+    } else {
+        (p * TWO_POW_64) as u64
+    }
+}
+
+/// Configuration index: preparation (0..4) * 2 + Bob's basis (0..2).
+fn config_parts(c: usize) -> (Preparation, Basis) {
+    (Preparation::ALL[c / 2], Basis::BOTH[c % 2])
+}
+
+/// Per live-detector mask: click regions and the conditional law of a click.
+#[derive(Debug, Clone)]
+struct MaskTable {
+    click_end: [u64; MAX_INTENSITIES],
+    click_end_hi: [u32; MAX_INTENSITIES],
+    /// Per intensity: cumulative weights over (configuration, pattern), 24 entries;
+    /// pattern 0 = only detector 0, 1 = only detector 1, 2 = both.
+    cond: Vec<[f64; 24]>,
+}
+
+/// State of the two detectors carried from gate to gate (and chunk to chunk).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DetectorState {
+    /// First gate at which detector j is live again.
+    pub live_from: [u64; 2],
+    /// Gates at which trapped carriers of detector j are released, ascending.
+    pub pending: [Vec<u64>; 2],
+}
+
+impl DetectorState {
+    /// No memory of earlier clicks reaches gate `at` or later.
+    pub fn is_quiet_at(&self, at: u64) -> bool {
+        self.live_from.iter().all(|&l| l <= at) && self.pending.iter().all(|p| p.is_empty())
+    }
+}
+
+/// Counters of an engine run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EngineStats {
+    /// Chunks simulated.
+    pub chunks: u64,
+    /// Chunks simulated a second time from the true detector state of the previous chunk.
+    pub rerun_chunks: u64,
+}
+
+/// The pulse engine for one link model and seed.
+#[derive(Debug, Clone)]
+pub struct PulseEngine {
+    model: LinkModel,
+    seed: u64,
+    n_intensities: usize,
+    start: [u64; MAX_INTENSITIES],
+    start_hi: [u32; MAX_INTENSITIES],
+    masks: [MaskTable; 4],
+    config_cum: [f64; 8],
+    /// Per intensity, configuration, detector: probability the detector stays silent.
+    silent: Vec<[[f64; 2]; 8]>,
+}
+
+impl PulseEngine {
+    /// Precomputes the tables of a link.
+    pub fn new(model: &LinkModel, seed: u64) -> PulseEngine {
+        let nk = model.intensities.len();
+        assert!((1..=MAX_INTENSITIES).contains(&nk), "1..=8 intensity classes");
+        let eta = model.system_transmittance();
+        let dark = model.detectors.dark_count_probability;
+
+        let mut start = [u64::MAX; MAX_INTENSITIES];
+        let mut cum = 0.0;
+        for (k, class) in model.intensities.iter().enumerate() {
+            start[k] = if k == 0 { 0 } else { fixed(cum) };
+            cum += class.probability;
+        }
+        let region_end = |k: usize| if k + 1 < nk { start[k + 1] } else { u64::MAX };
+        let mut start_hi = [u32::MAX; MAX_INTENSITIES];
+        for k in 0..nk {
+            start_hi[k] = (start[k] >> 32) as u32;
+        }
+
+        let weights: Vec<f64> = (0..8)
+            .map(|c| {
+                let (prep, bob) = config_parts(c);
+                model.configuration_probability(prep, bob)
+            })
+            .collect();
+        let mut config_cum = [0.0; 8];
+        let mut acc = 0.0;
+        for c in 0..8 {
+            acc += weights[c];
+            config_cum[c] = acc;
+        }
+
+        let masks = std::array::from_fn(|m| {
+            let live = [m & 1 != 0, m & 2 != 0];
+            let mut click_end = [0u64; MAX_INTENSITIES];
+            let mut click_end_hi = [0u32; MAX_INTENSITIES];
+            let mut cond = Vec::with_capacity(nk);
+            for (k, class) in model.intensities.iter().enumerate() {
+                let mut table = [0.0; 24];
+                let mut acc = 0.0;
+                for c in 0..8 {
+                    let (prep, bob) = config_parts(c);
+                    let [_, only0, only1, both] = click_pattern(class.photons, eta, model.split.split(prep, bob), dark, live);
+                    for (p, prob) in [only0, only1, both].into_iter().enumerate() {
+                        acc += weights[c] * prob;
+                        table[c * 3 + p] = acc;
+                    }
+                }
+                let width = fixed(class.probability * acc);
+                click_end[k] = start[k].saturating_add(width).min(region_end(k));
+                click_end_hi[k] = (click_end[k] >> 32) as u32;
+                cond.push(table);
+            }
+            MaskTable { click_end, click_end_hi, cond }
+        });
+
+        let silent = model
+            .intensities
+            .iter()
+            .map(|class| {
+                std::array::from_fn(|c| {
+                    let (prep, bob) = config_parts(c);
+                    let split = model.split.split(prep, bob);
+                    std::array::from_fn(|j| class.photons.generating_function(1.0 - eta * split[j]) * (1.0 - dark))
+                })
+            })
+            .collect();
+
+        PulseEngine { model: model.clone(), seed, n_intensities: nk, start, start_hi, masks, config_cum, silent }
+    }
+
+    /// The link this engine simulates.
+    pub fn model(&self) -> &LinkModel {
+        &self.model
+    }
+
+    /// Simulates `total_pulses` pulses, handing each chunk's output to `sink` in pulse
+    /// order, and calling `progress` with the number of pulses done so far.
+    pub fn run(
+        &self,
+        total_pulses: u64,
+        progress: &(dyn Fn(u64) + Sync),
+        mut sink: impl FnMut(ChunkOutput),
+    ) -> EngineStats {
+        let n_chunks = total_pulses.div_ceil(CHUNK_PULSES);
+        let batch = (4 * rayon::current_num_threads() as u64).max(4);
+        let mut stats = EngineStats { chunks: n_chunks, rerun_chunks: 0 };
+        let mut carry = DetectorState::default();
+        let mut done = 0u64;
+        let mut first = 0u64;
+        while first < n_chunks {
+            let last = (first + batch).min(n_chunks);
+            let results: Vec<(ChunkOutput, DetectorState)> = (first..last)
+                .into_par_iter()
+                .map(|c| {
+                    let (p0, n) = chunk_range(c, total_pulses);
+                    self.simulate_chunk(c, p0, n, DetectorState::default())
+                })
+                .collect();
+            for (c, (mut out, mut end_state)) in (first..last).zip(results) {
+                let (p0, n) = chunk_range(c, total_pulses);
+                if !carry.is_quiet_at(p0) {
+                    stats.rerun_chunks += 1;
+                    (out, end_state) = self.simulate_chunk(c, p0, n, carry.clone());
+                }
+                carry = end_state;
+                done += n;
+                sink(out);
+            }
+            progress(done);
+            first = last;
+        }
+        stats
+    }
+
+    /// Simulates chunk `chunk` (pulses `first_pulse .. first_pulse + n_pulses`) from the
+    /// detector state `state`; returns the output and the state after its last gate.
+    pub fn simulate_chunk(
+        &self,
+        chunk: u64,
+        first_pulse: u64,
+        n_pulses: u64,
+        mut state: DetectorState,
+    ) -> (ChunkOutput, DetectorState) {
+        let mut src = WordSource::new(rng::stream(self.seed, Purpose::EngineChunk, chunk));
+        let mut counts = [0u64; MAX_INTENSITIES];
+        let expected_clicks = (n_pulses as f64 * self.model.system_transmittance() * 0.6).min(n_pulses as f64);
+        let mut detections = Vec::with_capacity(expected_clicks as usize + 16);
+        let end = first_pulse + n_pulses;
+        let dead = self.model.detectors.dead_gates;
+        let mut t = first_pulse;
+        while t < end {
+            // Carriers released while their detector is blind are lost.
+            for j in 0..2 {
+                while state.pending[j].first().is_some_and(|&g| g <= t && t < state.live_from[j]) {
+                    state.pending[j].remove(0);
+                }
+            }
+            let live = [t >= state.live_from[0], t >= state.live_from[1]];
+            let forced = [
+                live[0] && state.pending[0].first() == Some(&t),
+                live[1] && state.pending[1].first() == Some(&t),
+            ];
+            if forced[0] || forced[1] {
+                for j in 0..2 {
+                    if forced[j] {
+                        state.pending[j].remove(0);
+                    }
+                }
+                self.forced_gate(t, live, forced, &mut src, &mut counts, &mut state, &mut detections, dead);
+                t += 1;
+                continue;
+            }
+            let mut span_end = end;
+            for j in 0..2 {
+                if state.live_from[j] > t {
+                    span_end = span_end.min(state.live_from[j]);
+                }
+                if let Some(&g) = state.pending[j].first() {
+                    span_end = span_end.min(g.max(t + 1));
+                }
+            }
+            let mask = live[0] as usize | (live[1] as usize) << 1;
+            let table = &self.masks[mask];
+            match self.scan(&mut src, span_end - t, &table.click_end_hi, &mut counts) {
+                None => t = span_end,
+                Some((offset, u)) => {
+                    t += offset;
+                    let low = src.next_u32();
+                    let full = (u as u64) << 32 | low as u64;
+                    let k = self.intensity_of(full);
+                    counts[k] += 1;
+                    if full < table.click_end[k] {
+                        let cond = &table.cond[k];
+                        let r = src.uniform() * cond[23];
+                        let idx = cond.iter().position(|&w| r < w).unwrap_or(23);
+                        let pattern = idx % 3;
+                        let clicks = [pattern != 1, pattern != 0];
+                        self.record_click(t, k, idx / 3, clicks, false, &mut src, &mut state, &mut detections, dead);
+                    }
+                    t += 1;
+                }
+            }
+        }
+        let out = ChunkOutput {
+            index: chunk,
+            first_pulse,
+            pulses: n_pulses,
+            pulses_per_intensity: counts[..self.n_intensities].to_vec(),
+            detections,
+        };
+        (out, state)
+    }
+
+    /// The intensity class whose region holds the full 64-bit uniform `u`.
+    #[inline]
+    fn intensity_of(&self, u: u64) -> usize {
+        (1..self.n_intensities).filter(|&k| u >= self.start[k]).count()
+    }
+
+    /// Scans up to `n` pulses; returns the offset and top word of the first pulse that may
+    /// click (its word consumed, its intensity not yet counted), or `None` after `n`
+    /// pulses without a candidate (all counted).
+    #[inline]
+    fn scan(&self, src: &mut WordSource, n: u64, click_hi: &[u32; MAX_INTENSITIES], counts: &mut [u64; MAX_INTENSITIES]) -> Option<(u64, u32)> {
+        match self.n_intensities {
+            1 => scan_kernel::<0>(&self.start_hi, click_hi, src, n, counts),
+            2 => scan_kernel::<1>(&self.start_hi, click_hi, src, n, counts),
+            3 => scan_kernel::<2>(&self.start_hi, click_hi, src, n, counts),
+            4 => scan_kernel::<3>(&self.start_hi, click_hi, src, n, counts),
+            5 => scan_kernel::<4>(&self.start_hi, click_hi, src, n, counts),
+            6 => scan_kernel::<5>(&self.start_hi, click_hi, src, n, counts),
+            7 => scan_kernel::<6>(&self.start_hi, click_hi, src, n, counts),
+            _ => scan_kernel::<7>(&self.start_hi, click_hi, src, n, counts),
+        }
+    }
+
+    /// A gate at which a trapped carrier is released on a live detector (`forced`).
+    #[allow(clippy::too_many_arguments)]
+    fn forced_gate(
+        &self,
+        t: u64,
+        live: [bool; 2],
+        forced: [bool; 2],
+        src: &mut WordSource,
+        counts: &mut [u64; MAX_INTENSITIES],
+        state: &mut DetectorState,
+        detections: &mut Vec<Detection>,
+        dead: u64,
+    ) {
+        let k = self.intensity_of(src.next_u64());
+        counts[k] += 1;
+        let r = src.uniform() * self.config_cum[7];
+        let c = self.config_cum.iter().position(|&w| r < w).unwrap_or(7);
+        let mut clicks = forced;
+        for j in 0..2 {
+            if live[j] && !forced[j] {
+                clicks[j] = src.uniform() >= self.silent[k][c][j];
+            }
+        }
+        self.record_click(t, k, c, clicks, true, src, state, detections, dead);
+    }
+
+    /// Records a click at gate `t` and updates dead times and trapped carriers.
+    #[allow(clippy::too_many_arguments)]
+    fn record_click(
+        &self,
+        t: u64,
+        k: usize,
+        config: usize,
+        clicks: [bool; 2],
+        afterpulse: bool,
+        src: &mut WordSource,
+        state: &mut DetectorState,
+        detections: &mut Vec<Detection>,
+        dead: u64,
+    ) {
+        let (prep, bob) = config_parts(config);
+        let bob_bit = if clicks[0] && clicks[1] { src.next_u32() & 1 == 1 } else { clicks[1] };
+        let mut flags = 0u8;
+        if prep.basis == Basis::X {
+            flags |= Detection::FLAG_ALICE_X;
+        }
+        if prep.bit {
+            flags |= Detection::FLAG_ALICE_BIT;
+        }
+        if bob == Basis::X {
+            flags |= Detection::FLAG_BOB_X;
+        }
+        if bob_bit {
+            flags |= Detection::FLAG_BOB_BIT;
+        }
+        if clicks[0] {
+            flags |= Detection::FLAG_CLICK0;
+        }
+        if clicks[1] {
+            flags |= Detection::FLAG_CLICK1;
+        }
+        if afterpulse {
+            flags |= Detection::FLAG_AFTERPULSE;
+        }
+        detections.push(Detection { pulse: t, intensity: k as u8, flags });
+        let det = &self.model.detectors;
+        for j in 0..2 {
+            if clicks[j] {
+                state.live_from[j] = t + 1 + dead;
+                if det.afterpulse_probability > 0.0 && src.uniform() < det.afterpulse_probability {
+                    let release = t + dead + 1 + det.afterpulse_delay(src.uniform_open0());
+                    let pending = &mut state.pending[j];
+                    let at = pending.partition_point(|&g| g <= release);
+                    pending.insert(at, release);
+                }
+            }
+        }
+    }
+}
+
+/// First pulse and length of chunk `c` of a run of `total` pulses.
+pub fn chunk_range(c: u64, total: u64) -> (u64, u64) {
+    let p0 = c * CHUNK_PULSES;
+    (p0, CHUNK_PULSES.min(total - p0))
+}
+
+/// The hot loop for `NB + 1` intensity classes: per pulse, one 32-bit word, `NB` compares
+/// to find the class, one compare against the top word of its click region.
+#[inline(always)]
+fn scan_kernel<const NB: usize>(
+    start_hi: &[u32; MAX_INTENSITIES],
+    click_hi: &[u32; MAX_INTENSITIES],
+    src: &mut WordSource,
+    n: u64,
+    counts: &mut [u64; MAX_INTENSITIES],
+) -> Option<(u64, u32)> {
+    let mut done = 0u64;
+    let mut at_least = [0u64; NB];
+    let result = loop {
+        if done == n {
+            break None;
+        }
+        let avail = src.available();
+        let take = (avail.len() as u64).min(n - done) as usize;
+        let mut hit = None;
+        for (i, &u) in avail[..take].iter().enumerate() {
+            let mut k = 0usize;
+            for j in 0..NB {
+                let above = (u >= start_hi[j + 1]) as usize;
+                k += above;
+                at_least[j] += above as u64;
+            }
+            if u <= click_hi[k] {
+                hit = Some((i, u));
+                break;
+            }
+        }
+        match hit {
+            Some((i, u)) => {
+                for j in 0..NB {
+                    at_least[j] -= (u >= start_hi[j + 1]) as u64;
+                }
+                src.consume(i + 1);
+                done += i as u64;
+                break Some((done, u));
+            }
+            None => {
+                src.consume(take);
+                done += take as u64;
+            }
+        }
+    };
+    // at_least[j] counts pulses of class > j, so class k has at_least[k-1] - at_least[k].
+    let mut above_prev = done;
+    for j in 0..NB {
+        counts[j] += above_prev - at_least[j];
+        above_prev = at_least[j];
+    }
+    counts[NB] += above_prev;
+    result
+}

@@ -1,0 +1,75 @@
+//! A buffered source of 32-bit uniforms over one ChaCha8 stream, for the engines' hot loops.
+
+use crate::rng::ChaCha8Rng;
+use rand::Rng;
+
+const BUF_WORDS: usize = 512;
+
+/// Buffered 32-bit words from a ChaCha8 stream, consumed in order.
+pub struct WordSource {
+    rng: ChaCha8Rng,
+    buf: Box<[u32; BUF_WORDS]>,
+    pos: usize,
+}
+
+impl WordSource {
+    /// Wraps a stream.
+    pub fn new(rng: ChaCha8Rng) -> WordSource {
+        WordSource { rng, buf: Box::new([0; BUF_WORDS]), pos: BUF_WORDS }
+    }
+
+    fn refill(&mut self) {
+        for pair in self.buf.chunks_exact_mut(2) {
+            let w = self.rng.next_u64();
+            pair[0] = w as u32;
+            pair[1] = (w >> 32) as u32;
+        }
+        self.pos = 0;
+    }
+
+    /// The unread words of the buffer (refilled when empty); mark them used with
+    /// [`WordSource::consume`].
+    #[inline]
+    pub fn available(&mut self) -> &[u32] {
+        if self.pos == BUF_WORDS {
+            self.refill();
+        }
+        &self.buf[self.pos..]
+    }
+
+    /// Marks `n` words of [`WordSource::available`] as used.
+    #[inline]
+    pub fn consume(&mut self, n: usize) {
+        self.pos += n;
+    }
+
+    /// One word.
+    #[inline]
+    pub fn next_u32(&mut self) -> u32 {
+        if self.pos == BUF_WORDS {
+            self.refill();
+        }
+        let w = self.buf[self.pos];
+        self.pos += 1;
+        w
+    }
+
+    /// 64 bits from two words (high word first).
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        let hi = self.next_u32() as u64;
+        (hi << 32) | self.next_u32() as u64
+    }
+
+    /// A uniform in [0, 1) with 53 random bits.
+    #[inline]
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// A uniform in (0, 1], for logarithms.
+    #[inline]
+    pub fn uniform_open0(&mut self) -> f64 {
+        1.0 - self.uniform()
+    }
+}
