@@ -9,14 +9,27 @@ fn scenario(body: &str) -> Scenario {
 }
 
 fn run(s: &Scenario, pulses: u64, seed: u64) -> RunReport {
-    simulate(s, &RunOptions { seed: Some(seed), pulses: Some(pulses) }, &|_| {}, |_| {})
+    simulate(
+        s,
+        &RunOptions {
+            seed: Some(seed),
+            pulses: Some(pulses),
+        },
+        &|_| {},
+        |_| {},
+    )
 }
 
 /// |observed - expected| <= 5 sigma, sigma the binomial standard error of `n` trials.
 fn within_5_sigma(what: &str, observed: u64, trials: u64, p: f64) {
     let sigma = (trials as f64 * p * (1.0 - p)).sqrt().max(1.0);
     let dev = (observed as f64 - trials as f64 * p).abs();
-    assert!(dev <= 5.0 * sigma, "{what}: observed {observed} of {trials}, expected {:.1} (sigma {sigma:.1}, {:.2} sigma off)", trials as f64 * p, dev / sigma);
+    assert!(
+        dev <= 5.0 * sigma,
+        "{what}: observed {observed} of {trials}, expected {:.1} (sigma {sigma:.1}, {:.2} sigma off)",
+        trials as f64 * p,
+        dev / sigma
+    );
 }
 
 #[test]
@@ -28,16 +41,51 @@ fn gains_and_qbers_match_closed_form_at_several_distances() {
         let r = run(&s, 40_000_000, seed);
         for k in &r.per_intensity {
             let e = &k.expected;
-            within_5_sigma(&format!("{km} km {} detections", k.label), k.detections, k.pulses, e.gain);
-            within_5_sigma(&format!("{km} km {} double clicks", k.label), k.double_clicks, k.pulses, e.double_click_probability);
-            within_5_sigma(&format!("{km} km {} sifted Z", k.label), k.sifted_z, k.pulses, e.sifted_z_per_pulse);
-            within_5_sigma(&format!("{km} km {} sifted X", k.label), k.sifted_x, k.pulses, e.sifted_x_per_pulse);
-            within_5_sigma(&format!("{km} km {} Z errors", k.label), k.errors_z, k.sifted_z, e.qber_z);
-            within_5_sigma(&format!("{km} km {} X errors", k.label), k.errors_x, k.sifted_x, e.qber_x);
+            within_5_sigma(
+                &format!("{km} km {} detections", k.label),
+                k.detections,
+                k.pulses,
+                e.gain,
+            );
+            within_5_sigma(
+                &format!("{km} km {} double clicks", k.label),
+                k.double_clicks,
+                k.pulses,
+                e.double_click_probability,
+            );
+            within_5_sigma(
+                &format!("{km} km {} sifted Z", k.label),
+                k.sifted_z,
+                k.pulses,
+                e.sifted_z_per_pulse,
+            );
+            within_5_sigma(
+                &format!("{km} km {} sifted X", k.label),
+                k.sifted_x,
+                k.pulses,
+                e.sifted_x_per_pulse,
+            );
+            within_5_sigma(
+                &format!("{km} km {} Z errors", k.label),
+                k.errors_z,
+                k.sifted_z,
+                e.qber_z,
+            );
+            within_5_sigma(
+                &format!("{km} km {} X errors", k.label),
+                k.errors_x,
+                k.sifted_x,
+                e.qber_x,
+            );
         }
         // Intensity choice: pulses per class ~ Binomial(N, p_k).
         for (k, spec) in r.per_intensity.iter().zip(&s.spec.source.intensities) {
-            within_5_sigma(&format!("{km} km {} pulses", k.label), k.pulses, r.pulses_sent, spec.probability);
+            within_5_sigma(
+                &format!("{km} km {} pulses", k.label),
+                k.pulses,
+                r.pulses_sent,
+                spec.probability,
+            );
         }
     }
 }
@@ -56,7 +104,13 @@ fn live_click_probability(model: &LinkModel, j: usize) -> f64 {
         for prep in Preparation::ALL {
             for bob in Basis::BOTH {
                 let w = class.probability * model.configuration_probability(prep, bob);
-                let none = click_pattern(class.photons, eta, model.split.split(prep, bob), model.detectors.dark_count_probability, live)[0];
+                let none = click_pattern(
+                    class.photons,
+                    eta,
+                    model.split.split(prep, bob),
+                    model.detectors.dark_count_probability,
+                    live,
+                )[0];
                 p += w * (1.0 - none);
             }
         }
@@ -95,9 +149,17 @@ fn dead_time_follows_renewal_theory() {
         // Clicks of a renewal process are not binomial; the variance per gate of a
         // renewal count is smaller than the binomial one (inter-click times are more
         // regular), so the binomial sigma used here is conservative.
-        within_5_sigma(&format!("detector {j} clicks with dead time"), clicks[j], pulses, rate);
+        within_5_sigma(
+            &format!("detector {j} clicks with dead time"),
+            clicks[j],
+            pulses,
+            rate,
+        );
         // The dead-time-free count p N would be hundreds of sigma higher.
-        assert!((clicks[j] as f64) < 0.6 * p * pulses as f64, "dead time must cut the rate well below the free {p}");
+        assert!(
+            (clicks[j] as f64) < 0.6 * p * pulses as f64,
+            "dead time must cut the rate well below the free {p}"
+        );
     }
 }
 
@@ -114,14 +176,22 @@ fn afterpulsing_raises_the_dark_rate_as_expected() {
     let clicks = clicks_per_detector(&model, pulses, 31);
     let expected = model.detectors.afterpulse_click_rate(1e-3);
     for (j, &c) in clicks.iter().enumerate() {
-        within_5_sigma(&format!("detector {j} clicks with afterpulsing"), c, pulses, expected);
+        within_5_sigma(
+            &format!("detector {j} clicks with afterpulsing"),
+            c,
+            pulses,
+            expected,
+        );
         // And it is distinguishable from no afterpulsing: 1e-3 would be >40 sigma lower.
         assert!(c as f64 > 1.05e-3 * pulses as f64);
     }
 }
 
 fn digest(model: &LinkModel, pulses: u64, seed: u64, threads: usize) -> (u64, Vec<Detection>) {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| {
         let engine = PulseEngine::new(model, seed);
         let mut all = Vec::new();

@@ -120,7 +120,10 @@ pub fn simulate(
     let pulses = options.pulses.unwrap_or_else(|| scenario.pulses());
     let model = LinkModel::from_scenario(scenario);
     let engine = PulseEngine::new(&model, seed);
-    let mut sifter = Sifter::new(model.intensities.len(), scenario.spec.postprocessing.block_bits as usize);
+    let mut sifter = Sifter::new(
+        model.intensities.len(),
+        scenario.spec.postprocessing.block_bits as usize,
+    );
     let mut sifting_s = 0.0;
     let mut blocks = 0u64;
     let stats = engine.run(pulses, progress, |chunk| {
@@ -163,7 +166,12 @@ pub fn simulate(
         })
         .collect();
     let sum = |f: fn(&IntensityReport) -> u64| per_intensity.iter().map(f).sum::<u64>();
-    let (sz, ez, sx, ex) = (sum(|r| r.sifted_z), sum(|r| r.errors_z), sum(|r| r.sifted_x), sum(|r| r.errors_x));
+    let (sz, ez, sx, ex) = (
+        sum(|r| r.sifted_z),
+        sum(|r| r.errors_z),
+        sum(|r| r.sifted_x),
+        sum(|r| r.errors_x),
+    );
     RunReport {
         scenario: scenario.spec.name.clone(),
         seed,
@@ -178,6 +186,11 @@ pub fn simulate(
         blocks,
         engine_chunks: stats.chunks,
         engine_rerun_chunks: stats.rerun_chunks,
-        timings: Timings { engine_s: total_s - sifting_s, sifting_s, total_s, ..Timings::default() },
+        timings: Timings {
+            engine_s: total_s - sifting_s,
+            sifting_s,
+            total_s,
+            ..Timings::default()
+        },
     }
 }

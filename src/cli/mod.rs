@@ -1,9 +1,15 @@
-//! Command-line front end: clap definitions, one file per subcommand, error printing and
-//! exit codes. Errors from user input end as one paragraph on stderr and exit code 2.
+//! Command-line front end: clap definitions, one file per subcommand, file I/O, progress
+//! bars and error printing. Errors from user input end as one paragraph on stderr and exit
+//! code 2; the library never sees clap, files or the terminal.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::path::Path;
 
+mod check;
+mod output;
 mod reconcile;
+mod run;
 mod theory;
 
 /// Monte Carlo simulator of a decoy-state BB84 QKD fibre link.
@@ -16,18 +22,31 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Reconcile random keys with Cascade and report efficiency and speed.
-    Reconcile(reconcile::ReconcileArgs),
+    /// Simulate a scenario end to end and report rates, QBER and the closed-form expectation.
+    Run(run::RunArgs),
     /// Closed-form key rates (GLLP, decoy, finite-key) and repeaterless bounds versus distance.
     Theory(theory::TheoryArgs),
+    /// Reconcile random keys with Cascade and report efficiency and speed.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Validate a scenario and print it with every default filled in.
+    Check(check::CheckArgs),
 }
 
 /// Parses the command line, runs the subcommand, prints any error; returns the exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
     let result = match cli.command {
-        Command::Reconcile(args) => reconcile::run(args),
+        Command::Run(args) => run::run(args),
         Command::Theory(args) => theory::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
+        Command::Check(args) => check::run(args),
     };
     match result {
         Ok(()) => 0,
@@ -36,4 +55,54 @@ pub fn main() -> i32 {
             2
         }
     }
+}
+
+/// Reads and validates a scenario file; errors name the file.
+pub fn load_scenario(path: &Path) -> anyhow::Result<qkdsim::Scenario> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read scenario file {}", path.display()))?;
+    qkdsim::Scenario::parse(&text, &path.display().to_string())
+        .with_context(|| format!("in scenario file {}", path.display()))
+}
+
+/// Parses a count given as an integer or in float notation (`1e9`, `2.5e10`).
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a whole number such as 1000000 or 1e9, got \"{s}\""))?;
+    if !(v.is_finite() && v >= 1.0 && v.fract() == 0.0 && v <= qkdsim::scenario::MAX_PULSES) {
+        return Err(format!(
+            "must be a whole number in [1, {:e}], got {s}",
+            qkdsim::scenario::MAX_PULSES
+        ));
+    }
+    Ok(v as u64)
+}
+
+/// Runs `f` on a rayon pool of `threads` threads (0: one per core).
+pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> anyhow::Result<T> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start the thread pool")?;
+    Ok(pool.install(f))
+}
+
+/// A progress bar on stderr over `total` units, hidden when stderr is not a terminal or the
+/// job is short.
+pub fn progress_bar(total: u64, visible: bool, what: &str) -> indicatif::ProgressBar {
+    if !visible {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "{{spinner}} {what} [{{bar:40}}] {{percent}}% ({{elapsed}}, ETA {{eta}})"
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar
 }

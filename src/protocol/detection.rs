@@ -32,7 +32,11 @@ impl Detection {
 
     /// Alice's basis.
     pub fn alice_basis(&self) -> Basis {
-        if self.flags & Self::FLAG_ALICE_X != 0 { Basis::X } else { Basis::Z }
+        if self.flags & Self::FLAG_ALICE_X != 0 {
+            Basis::X
+        } else {
+            Basis::Z
+        }
     }
     /// Alice's bit.
     pub fn alice_bit(&self) -> bool {
@@ -40,7 +44,11 @@ impl Detection {
     }
     /// Bob's basis.
     pub fn bob_basis(&self) -> Basis {
-        if self.flags & Self::FLAG_BOB_X != 0 { Basis::X } else { Basis::Z }
+        if self.flags & Self::FLAG_BOB_X != 0 {
+            Basis::X
+        } else {
+            Basis::Z
+        }
     }
     /// Bob's bit.
     pub fn bob_bit(&self) -> bool {
@@ -48,7 +56,8 @@ impl Detection {
     }
     /// Both detectors clicked.
     pub fn double_click(&self) -> bool {
-        self.flags & (Self::FLAG_CLICK0 | Self::FLAG_CLICK1) == (Self::FLAG_CLICK0 | Self::FLAG_CLICK1)
+        self.flags & (Self::FLAG_CLICK0 | Self::FLAG_CLICK1)
+            == (Self::FLAG_CLICK0 | Self::FLAG_CLICK1)
     }
     /// Detector `j` clicked.
     pub fn clicked(&self, j: usize) -> bool {

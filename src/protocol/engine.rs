@@ -115,7 +115,10 @@ impl PulseEngine {
     /// Precomputes the tables of a link.
     pub fn new(model: &LinkModel, seed: u64) -> PulseEngine {
         let nk = model.intensities.len();
-        assert!((1..=MAX_INTENSITIES).contains(&nk), "1..=8 intensity classes");
+        assert!(
+            (1..=MAX_INTENSITIES).contains(&nk),
+            "1..=8 intensity classes"
+        );
         let eta = model.system_transmittance();
         let dark = model.detectors.dark_count_probability;
 
@@ -154,7 +157,8 @@ impl PulseEngine {
                 let mut acc = 0.0;
                 for c in 0..8 {
                     let (prep, bob) = config_parts(c);
-                    let [_, only0, only1, both] = click_pattern(class.photons, eta, model.split.split(prep, bob), dark, live);
+                    let [_, only0, only1, both] =
+                        click_pattern(class.photons, eta, model.split.split(prep, bob), dark, live);
                     for (p, prob) in [only0, only1, both].into_iter().enumerate() {
                         acc += weights[c] * prob;
                         table[c * 3 + p] = acc;
@@ -165,7 +169,11 @@ impl PulseEngine {
                 click_end_hi[k] = (click_end[k] >> 32) as u32;
                 cond.push(table);
             }
-            MaskTable { click_end, click_end_hi, cond }
+            MaskTable {
+                click_end,
+                click_end_hi,
+                cond,
+            }
         });
 
         let silent = model
@@ -175,12 +183,23 @@ impl PulseEngine {
                 std::array::from_fn(|c| {
                     let (prep, bob) = config_parts(c);
                     let split = model.split.split(prep, bob);
-                    std::array::from_fn(|j| class.photons.generating_function(1.0 - eta * split[j]) * (1.0 - dark))
+                    std::array::from_fn(|j| {
+                        class.photons.generating_function(1.0 - eta * split[j]) * (1.0 - dark)
+                    })
                 })
             })
             .collect();
 
-        PulseEngine { model: model.clone(), seed, n_intensities: nk, start, start_hi, masks, config_cum, silent }
+        PulseEngine {
+            model: model.clone(),
+            seed,
+            n_intensities: nk,
+            start,
+            start_hi,
+            masks,
+            config_cum,
+            silent,
+        }
     }
 
     /// The link this engine simulates.
@@ -198,7 +217,10 @@ impl PulseEngine {
     ) -> EngineStats {
         let n_chunks = total_pulses.div_ceil(CHUNK_PULSES);
         let batch = (4 * rayon::current_num_threads() as u64).max(4);
-        let mut stats = EngineStats { chunks: n_chunks, rerun_chunks: 0 };
+        let mut stats = EngineStats {
+            chunks: n_chunks,
+            rerun_chunks: 0,
+        };
         let mut carry = DetectorState::default();
         let mut done = 0u64;
         let mut first = 0u64;
@@ -238,7 +260,8 @@ impl PulseEngine {
     ) -> (ChunkOutput, DetectorState) {
         let mut src = WordSource::new(rng::stream(self.seed, Purpose::EngineChunk, chunk));
         let mut counts = [0u64; MAX_INTENSITIES];
-        let expected_clicks = (n_pulses as f64 * self.model.system_transmittance() * 0.6).min(n_pulses as f64);
+        let expected_clicks =
+            (n_pulses as f64 * self.model.system_transmittance() * 0.6).min(n_pulses as f64);
         let mut detections = Vec::with_capacity(expected_clicks as usize + 16);
         let end = first_pulse + n_pulses;
         let dead = self.model.detectors.dead_gates;
@@ -246,7 +269,10 @@ impl PulseEngine {
         while t < end {
             // Carriers released while their detector is blind are lost.
             for j in 0..2 {
-                while state.pending[j].first().is_some_and(|&g| g <= t && t < state.live_from[j]) {
+                while state.pending[j]
+                    .first()
+                    .is_some_and(|&g| g <= t && t < state.live_from[j])
+                {
                     state.pending[j].remove(0);
                 }
             }
@@ -261,7 +287,16 @@ impl PulseEngine {
                         state.pending[j].remove(0);
                     }
                 }
-                self.forced_gate(t, live, forced, &mut src, &mut counts, &mut state, &mut detections, dead);
+                self.forced_gate(
+                    t,
+                    live,
+                    forced,
+                    &mut src,
+                    &mut counts,
+                    &mut state,
+                    &mut detections,
+                    dead,
+                );
                 t += 1;
                 continue;
             }
@@ -276,25 +311,43 @@ impl PulseEngine {
             }
             let mask = live[0] as usize | (live[1] as usize) << 1;
             let table = &self.masks[mask];
-            match self.scan(&mut src, span_end - t, &table.click_end_hi, &mut counts) {
-                None => t = span_end,
-                Some((offset, u)) => {
-                    t += offset;
+            // Without detector memory a click changes nothing for later gates, so the scan
+            // goes on through clicks; otherwise it stops after the first click.
+            let memoryless = self.model.detectors.memoryless();
+            let span_start = t;
+            let processed = self.scan(
+                &mut src,
+                span_end - t,
+                &table.click_end_hi,
+                &mut counts,
+                |src, offset, u| {
+                    let gate = span_start + offset;
                     let low = src.next_u32();
                     let full = (u as u64) << 32 | low as u64;
                     let k = self.intensity_of(full);
-                    counts[k] += 1;
-                    if full < table.click_end[k] {
-                        let cond = &table.cond[k];
-                        let r = src.uniform() * cond[23];
-                        let idx = cond.iter().position(|&w| r < w).unwrap_or(23);
-                        let pattern = idx % 3;
-                        let clicks = [pattern != 1, pattern != 0];
-                        self.record_click(t, k, idx / 3, clicks, false, &mut src, &mut state, &mut detections, dead);
+                    if full >= table.click_end[k] {
+                        return (k, false);
                     }
-                    t += 1;
-                }
-            }
+                    let cond = &table.cond[k];
+                    let r = src.uniform() * cond[23];
+                    let idx = cond.iter().position(|&w| r < w).unwrap_or(23);
+                    let pattern = idx % 3;
+                    let clicks = [pattern != 1, pattern != 0];
+                    self.record_click(
+                        gate,
+                        k,
+                        idx / 3,
+                        clicks,
+                        false,
+                        src,
+                        &mut state,
+                        &mut detections,
+                        dead,
+                    );
+                    (k, !memoryless)
+                },
+            );
+            t += processed;
         }
         let out = ChunkOutput {
             index: chunk,
@@ -309,23 +362,36 @@ impl PulseEngine {
     /// The intensity class whose region holds the full 64-bit uniform `u`.
     #[inline]
     fn intensity_of(&self, u: u64) -> usize {
-        (1..self.n_intensities).filter(|&k| u >= self.start[k]).count()
+        (1..self.n_intensities)
+            .filter(|&k| u >= self.start[k])
+            .count()
     }
 
-    /// Scans up to `n` pulses; returns the offset and top word of the first pulse that may
-    /// click (its word consumed, its intensity not yet counted), or `None` after `n`
-    /// pulses without a candidate (all counted).
+    /// Scans up to `n` pulses, calling `on_candidate(src, offset, top_word)` for every
+    /// pulse that may click; it returns that pulse's intensity class and whether to stop.
+    /// Returns the number of pulses processed (all counted).
     #[inline]
-    fn scan(&self, src: &mut WordSource, n: u64, click_hi: &[u32; MAX_INTENSITIES], counts: &mut [u64; MAX_INTENSITIES]) -> Option<(u64, u32)> {
+    fn scan<F>(
+        &self,
+        src: &mut WordSource,
+        n: u64,
+        click_hi: &[u32; MAX_INTENSITIES],
+        counts: &mut [u64; MAX_INTENSITIES],
+        on_candidate: F,
+    ) -> u64
+    where
+        F: FnMut(&mut WordSource, u64, u32) -> (usize, bool),
+    {
+        let s = &self.start_hi;
         match self.n_intensities {
-            1 => scan_kernel::<0>(&self.start_hi, click_hi, src, n, counts),
-            2 => scan_kernel::<1>(&self.start_hi, click_hi, src, n, counts),
-            3 => scan_kernel::<2>(&self.start_hi, click_hi, src, n, counts),
-            4 => scan_kernel::<3>(&self.start_hi, click_hi, src, n, counts),
-            5 => scan_kernel::<4>(&self.start_hi, click_hi, src, n, counts),
-            6 => scan_kernel::<5>(&self.start_hi, click_hi, src, n, counts),
-            7 => scan_kernel::<6>(&self.start_hi, click_hi, src, n, counts),
-            _ => scan_kernel::<7>(&self.start_hi, click_hi, src, n, counts),
+            1 => scan_kernel::<0, F>(s, click_hi, src, n, counts, on_candidate),
+            2 => scan_kernel::<1, F>(s, click_hi, src, n, counts, on_candidate),
+            3 => scan_kernel::<2, F>(s, click_hi, src, n, counts, on_candidate),
+            4 => scan_kernel::<3, F>(s, click_hi, src, n, counts, on_candidate),
+            5 => scan_kernel::<4, F>(s, click_hi, src, n, counts, on_candidate),
+            6 => scan_kernel::<5, F>(s, click_hi, src, n, counts, on_candidate),
+            7 => scan_kernel::<6, F>(s, click_hi, src, n, counts, on_candidate),
+            _ => scan_kernel::<7, F>(s, click_hi, src, n, counts, on_candidate),
         }
     }
 
@@ -370,7 +436,11 @@ impl PulseEngine {
         dead: u64,
     ) {
         let (prep, bob) = config_parts(config);
-        let bob_bit = if clicks[0] && clicks[1] { src.next_u32() & 1 == 1 } else { clicks[1] };
+        let bob_bit = if clicks[0] && clicks[1] {
+            src.next_u32() & 1 == 1
+        } else {
+            clicks[1]
+        };
         let mut flags = 0u8;
         if prep.basis == Basis::X {
             flags |= Detection::FLAG_ALICE_X;
@@ -393,18 +463,41 @@ impl PulseEngine {
         if afterpulse {
             flags |= Detection::FLAG_AFTERPULSE;
         }
-        detections.push(Detection { pulse: t, intensity: k as u8, flags });
-        let det = &self.model.detectors;
+        detections.push(Detection {
+            pulse: t,
+            intensity: k as u8,
+            flags,
+        });
+        let with_afterpulses = self.model.detectors.afterpulse_probability > 0.0;
         for j in 0..2 {
             if clicks[j] {
                 state.live_from[j] = t + 1 + dead;
-                if det.afterpulse_probability > 0.0 && src.uniform() < det.afterpulse_probability {
-                    let release = t + dead + 1 + det.afterpulse_delay(src.uniform_open0());
-                    let pending = &mut state.pending[j];
-                    let at = pending.partition_point(|&g| g <= release);
-                    pending.insert(at, release);
+                if with_afterpulses {
+                    self.maybe_trap(t, j, src, state, dead);
                 }
             }
+        }
+    }
+
+    /// With probability p_ap, a click of detector `j` at gate `t` traps a carrier; its
+    /// release gate joins the detector's pending list. Kept out of line so the
+    /// logarithm of the delay draw never runs on the common path.
+    #[cold]
+    #[inline(never)]
+    fn maybe_trap(
+        &self,
+        t: u64,
+        j: usize,
+        src: &mut WordSource,
+        state: &mut DetectorState,
+        dead: u64,
+    ) {
+        let det = &self.model.detectors;
+        if src.uniform() < det.afterpulse_probability {
+            let release = t + dead + 1 + det.afterpulse_delay(src.uniform_open0());
+            let pending = &mut state.pending[j];
+            let at = pending.partition_point(|&g| g <= release);
+            pending.insert(at, release);
         }
     }
 }
@@ -415,58 +508,91 @@ pub fn chunk_range(c: u64, total: u64) -> (u64, u64) {
     (p0, CHUNK_PULSES.min(total - p0))
 }
 
-/// The hot loop for `NB + 1` intensity classes: per pulse, one 32-bit word, `NB` compares
-/// to find the class, one compare against the top word of its click region.
+/// The hot loop for `NB + 1` intensity classes, in blocks of up to 64 pulses so the
+/// compiler can vectorise it: per pulse one 32-bit word; a pulse is a *candidate* when its
+/// word lies in the top-word range of some click region, `start_hi[k] ..= click_hi[k]`
+/// (this also catches every word in a boundary cell, so non-candidates are decided
+/// exactly). Blocks without a candidate only count intensities (`NB` compares per pulse);
+/// candidates go to `on_candidate`, which decides them with more random bits.
 #[inline(always)]
-fn scan_kernel<const NB: usize>(
+fn scan_kernel<const NB: usize, F>(
     start_hi: &[u32; MAX_INTENSITIES],
     click_hi: &[u32; MAX_INTENSITIES],
     src: &mut WordSource,
     n: u64,
     counts: &mut [u64; MAX_INTENSITIES],
-) -> Option<(u64, u32)> {
+    mut on_candidate: F,
+) -> u64
+where
+    F: FnMut(&mut WordSource, u64, u32) -> (usize, bool),
+{
+    let mut width = [0u32; MAX_INTENSITIES];
+    for k in 0..=NB {
+        width[k] = click_hi[k] - start_hi[k];
+    }
+    let is_candidate = |u: u32| {
+        (0..=NB).fold(false, |hit, k| {
+            hit | (u.wrapping_sub(start_hi[k]) <= width[k])
+        })
+    };
     let mut done = 0u64;
     let mut at_least = [0u64; NB];
-    let result = loop {
-        if done == n {
-            break None;
-        }
+    let mut candidates_by_class = [0u64; MAX_INTENSITIES];
+    'outer: while done < n {
         let avail = src.available();
         let take = (avail.len() as u64).min(n - done) as usize;
-        let mut hit = None;
-        for (i, &u) in avail[..take].iter().enumerate() {
-            let mut k = 0usize;
+        let mut used = 0usize;
+        let mut hit: Option<u32> = None;
+        for block in avail[..take].chunks(32) {
+            let n_candidates: u32 = block.iter().map(|&u| is_candidate(u) as u32).sum();
+            let prefix = if n_candidates == 0 {
+                block.len()
+            } else {
+                block
+                    .iter()
+                    .position(|&u| is_candidate(u))
+                    .unwrap_or(block.len())
+            };
             for j in 0..NB {
-                let above = (u >= start_hi[j + 1]) as usize;
-                k += above;
+                let mut above = 0u32;
+                for &u in &block[..prefix] {
+                    above += (u >= start_hi[j + 1]) as u32;
+                }
                 at_least[j] += above as u64;
             }
-            if u <= click_hi[k] {
-                hit = Some((i, u));
+            used += prefix;
+            if n_candidates != 0 {
+                hit = Some(block[prefix]);
                 break;
             }
         }
         match hit {
-            Some((i, u)) => {
-                for j in 0..NB {
-                    at_least[j] -= (u >= start_hi[j + 1]) as u64;
-                }
-                src.consume(i + 1);
-                done += i as u64;
-                break Some((done, u));
-            }
             None => {
-                src.consume(take);
-                done += take as u64;
+                src.consume(used);
+                done += used as u64;
+            }
+            Some(u) => {
+                src.consume(used + 1);
+                done += used as u64;
+                let (k, stop) = on_candidate(src, done, u);
+                candidates_by_class[k] += 1;
+                done += 1;
+                if stop {
+                    break 'outer;
+                }
             }
         }
-    };
-    // at_least[j] counts pulses of class > j, so class k has at_least[k-1] - at_least[k].
-    let mut above_prev = done;
+    }
+    // at_least[j] counts non-candidate pulses of class > j, so class k has
+    // at_least[k-1] - at_least[k] of them; candidates were classified exactly.
+    let mut above_prev = done - candidates_by_class.iter().sum::<u64>();
     for j in 0..NB {
         counts[j] += above_prev - at_least[j];
         above_prev = at_least[j];
     }
     counts[NB] += above_prev;
-    result
+    for k in 0..=NB {
+        counts[k] += candidates_by_class[k];
+    }
+    done
 }

@@ -15,14 +15,18 @@ pub struct WordSource {
 impl WordSource {
     /// Wraps a stream.
     pub fn new(rng: ChaCha8Rng) -> WordSource {
-        WordSource { rng, buf: Box::new([0; BUF_WORDS]), pos: BUF_WORDS }
+        WordSource {
+            rng,
+            buf: Box::new([0; BUF_WORDS]),
+            pos: BUF_WORDS,
+        }
     }
 
     fn refill(&mut self) {
-        for pair in self.buf.chunks_exact_mut(2) {
-            let w = self.rng.next_u64();
-            pair[0] = w as u32;
-            pair[1] = (w >> 32) as u32;
+        let mut bytes = [0u8; BUF_WORDS * 4];
+        self.rng.fill_bytes(&mut bytes);
+        for (w, b) in self.buf.iter_mut().zip(bytes.chunks_exact(4)) {
+            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         }
         self.pos = 0;
     }

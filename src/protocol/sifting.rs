@@ -146,7 +146,12 @@ impl Sifter {
                 self.current.bob.push(d.bob_bit());
                 if self.current.alice.len() == self.block_bits {
                     let end = d.pulse + 1;
-                    let next = Self::empty_block(self.next_index, end, self.n_intensities, self.block_bits);
+                    let next = Self::empty_block(
+                        self.next_index,
+                        end,
+                        self.n_intensities,
+                        self.block_bits,
+                    );
                     self.next_index += 1;
                     let mut block = std::mem::replace(&mut self.current, next);
                     block.end_pulse = end;
@@ -165,6 +170,10 @@ impl Sifter {
         let mut block = std::mem::replace(&mut self.current, next);
         block.end_pulse = end;
         block.partial = true;
-        if block.alice.is_empty() { None } else { Some(block) }
+        if block.alice.is_empty() {
+            None
+        } else {
+            Some(block)
+        }
     }
 }
