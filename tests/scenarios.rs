@@ -19,7 +19,10 @@ fn toml_files(dir: &str) -> Vec<std::path::PathBuf> {
 #[test]
 fn shipped_scenarios_are_valid() {
     let files = toml_files("scenarios");
-    assert!(files.len() >= 4, "expected the shipped scenarios, found {files:?}");
+    assert!(
+        files.len() >= 4,
+        "expected the shipped scenarios, found {files:?}"
+    );
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
         if let Err(e) = Scenario::parse(&text, &f.display().to_string()) {
@@ -34,14 +37,25 @@ fn bad_fixtures_are_rejected_with_their_messages() {
     assert!(files.len() >= 10);
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        let expected: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect();
-        assert!(!expected.is_empty(), "{} has no `# expect:` line", f.display());
+        let expected: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        assert!(
+            !expected.is_empty(),
+            "{} has no `# expect:` line",
+            f.display()
+        );
         let err = match Scenario::parse(&text, &f.display().to_string()) {
             Ok(_) => panic!("{} was accepted", f.display()),
             Err(e) => e.to_string(),
         };
         for want in expected {
-            assert!(err.contains(want), "{}: error\n{err}\ndoes not contain\n{want}", f.display());
+            assert!(
+                err.contains(want),
+                "{}: error\n{err}\ndoes not contain\n{want}",
+                f.display()
+            );
         }
     }
 }
@@ -63,12 +77,20 @@ fn dotted_keys_read_and_write_numbers() {
     let keys = qkdsim::scenario::numeric_keys(&s);
     assert!(keys.contains(&"link.length_km".to_string()));
     assert!(keys.contains(&"source.intensities.0.mean_photon_number".to_string()));
-    let t = qkdsim::scenario::with_value(&s, "source.intensities.1.mean_photon_number", 0.2).unwrap();
+    let t =
+        qkdsim::scenario::with_value(&s, "source.intensities.1.mean_photon_number", 0.2).unwrap();
     assert_eq!(t.spec.source.intensities[1].mean_photon_number, 0.2);
     let b = qkdsim::scenario::with_value(&s, "postprocessing.block_bits", 1e5).unwrap();
     assert_eq!(b.spec.postprocessing.block_bits, 100_000);
-    let err = qkdsim::scenario::with_value(&s, "link.lenght_km", 1.0).unwrap_err().to_string();
+    let err = qkdsim::scenario::with_value(&s, "link.lenght_km", 1.0)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("link.length_km"), "{err}");
-    let err = qkdsim::scenario::with_value(&s, "link.misalignment", 0.9).unwrap_err().to_string();
-    assert!(err.contains("link.misalignment: must be in [0, 0.5], got 0.9"), "{err}");
+    let err = qkdsim::scenario::with_value(&s, "link.misalignment", 0.9)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("link.misalignment: must be in [0, 0.5], got 0.9"),
+        "{err}"
+    );
 }

@@ -103,7 +103,8 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     }
     if !src.intensities.is_empty() && (sum - 1.0).abs() > 1e-9 {
         c.out.push(format!(
-            "source.intensities: the probabilities must sum to 1, got {sum}"
+            "source.intensities: the probabilities must sum to 1, got {}",
+            (sum * 1e12).round() / 1e12
         ));
     }
 
