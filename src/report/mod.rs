@@ -3,6 +3,7 @@
 //!
 //! Must never depend on clap or touch the file system.
 
+pub mod charts;
 pub mod csv;
 pub mod json;
 pub mod table;

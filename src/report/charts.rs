@@ -1,0 +1,294 @@
+//! Charts as PNG bytes and SVG text, drawn with plotters from a [`ChartSpec`]: the same
+//! records that go to JSON/CSV, so any chart can be regenerated from the data file.
+//!
+//! Fonts: DejaVu Sans is embedded (the `dejavu` crate, Bitstream Vera licence, see
+//! `THIRD_PARTY_NOTICES.md`) and registered with plotters' `ab_glyph` backend, so no
+//! system font library is needed. Logarithmic axes are drawn in log10 space with ticks
+//! labelled as powers of ten.
+//!
+//! Must never depend on clap or touch the file system.
+
+use crate::error::{Error, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use std::sync::Once;
+
+/// Pixel size of PNG charts (1600x1000: a full-width figure at 300 dpi is ~5.3 inches).
+pub const PNG_SIZE: (u32, u32) = (1600, 1000);
+/// Size of SVG charts in CSS pixels.
+pub const SVG_SIZE: (u32, u32) = (1600, 1000);
+
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesStyle {
+    /// A line through the points (theory curves, bounds).
+    Line,
+    /// A dashed line.
+    DashedLine,
+    /// Markers (simulated points), with error bars when given.
+    Points,
+}
+
+/// One named data series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend text.
+    pub name: String,
+    /// Drawing style.
+    pub style: SeriesStyle,
+    /// (x, y) points; points with non-finite values (or y <= 0 on a log axis) are skipped.
+    pub points: Vec<(f64, f64)>,
+    /// Optional (low, high) error bar per point, in y units.
+    pub error_bars: Option<Vec<(f64, f64)>>,
+}
+
+/// A chart: title, axis labels with units, axes and series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartSpec {
+    /// Title (include the scenario name).
+    pub title: String,
+    /// x-axis label with unit.
+    pub x_label: String,
+    /// y-axis label with unit.
+    pub y_label: String,
+    /// Logarithmic x axis.
+    pub x_log: bool,
+    /// Logarithmic y axis.
+    pub y_log: bool,
+    /// The series, drawn in order.
+    pub series: Vec<Series>,
+}
+
+static FONTS: Once = Once::new();
+
+fn register_fonts() {
+    FONTS.call_once(|| {
+        // Registration fails only for a corrupt font file, which the crate ships intact.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 0, 0),
+    RGBColor(120, 120, 120),
+];
+
+fn to_axis(v: f64, log: bool) -> Option<f64> {
+    if !v.is_finite() {
+        return None;
+    }
+    if log {
+        if v > 0.0 { Some(v.log10()) } else { None }
+    } else {
+        Some(v)
+    }
+}
+
+fn padded(lo: f64, hi: f64, log: bool) -> (f64, f64) {
+    if !(lo.is_finite() && hi.is_finite()) {
+        return (0.0, 1.0);
+    }
+    if hi - lo < 1e-12 {
+        let d = if log { 0.5 } else { lo.abs().max(1.0) * 0.1 };
+        return (lo - d, hi + d);
+    }
+    let pad = (hi - lo) * 0.04;
+    (lo - pad, hi + pad)
+}
+
+fn tick_label(v: f64, log: bool) -> String {
+    if log {
+        let r = v.round();
+        if (v - r).abs() < 1e-9 { format!("1e{}", r as i64) } else { format!("{:.1e}", 10f64.powf(v)) }
+    } else {
+        let a = v.abs();
+        if a != 0.0 && !(1e-3..1e5).contains(&a) { format!("{v:.1e}") } else { format!("{}", (v * 1e6).round() / 1e6) }
+    }
+}
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, spec: &ChartSpec) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::InvalidArgument(format!("cannot draw chart \"{}\": {e}", spec.title));
+    root.fill(&WHITE).map_err(err)?;
+    let mut xs = Vec::new();
+    let mut ys = Vec::new();
+    for s in &spec.series {
+        for (i, &(x, y)) in s.points.iter().enumerate() {
+            if let (Some(x), Some(y)) = (to_axis(x, spec.x_log), to_axis(y, spec.y_log)) {
+                xs.push(x);
+                ys.push(y);
+                if let Some(eb) = &s.error_bars {
+                    let (lo, hi) = eb[i];
+                    ys.extend(to_axis(lo, spec.y_log));
+                    ys.extend(to_axis(hi, spec.y_log));
+                }
+            }
+        }
+    }
+    let fold = |v: &[f64]| v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let (x0, x1) = fold(&xs);
+    let (y0, y1) = fold(&ys);
+    let (x0, x1) = padded(x0, x1, spec.x_log);
+    let (y0, y1) = padded(y0, y1, spec.y_log);
+
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&spec.title, ("sans-serif", 44).into_font().style(FontStyle::Bold))
+        .margin(30)
+        .x_label_area_size(90)
+        .y_label_area_size(150)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    let (xl, yl) = (spec.x_log, spec.y_log);
+    chart
+        .configure_mesh()
+        .x_desc(&spec.x_label)
+        .y_desc(&spec.y_label)
+        .axis_desc_style(("sans-serif", 34))
+        .label_style(("sans-serif", 28))
+        .x_label_formatter(&|v| tick_label(*v, xl))
+        .y_label_formatter(&|v| tick_label(*v, yl))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(200, 200, 200))
+        .draw()
+        .map_err(err)?;
+
+    for (i, s) in spec.series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let pts: Vec<(f64, f64)> =
+            s.points.iter().filter_map(|&(x, y)| Some((to_axis(x, xl)?, to_axis(y, yl)?))).collect();
+        let legend_color = color;
+        match s.style {
+            SeriesStyle::Line => {
+                chart
+                    .draw_series(LineSeries::new(pts, color.stroke_width(4)))
+                    .map_err(err)?
+                    .label(&s.name)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 40, y)], legend_color.stroke_width(4)));
+            }
+            SeriesStyle::DashedLine => {
+                chart
+                    .draw_series(DashedLineSeries::new(pts, 14, 10, color.stroke_width(4)))
+                    .map_err(err)?
+                    .label(&s.name)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 40, y)], legend_color.stroke_width(4)));
+            }
+            SeriesStyle::Points => {
+                if let Some(eb) = &s.error_bars {
+                    let bars: Vec<_> = s
+                        .points
+                        .iter()
+                        .zip(eb)
+                        .filter_map(|(&(x, y), &(lo, hi))| {
+                            let x = to_axis(x, xl)?;
+                            let y = to_axis(y, yl)?;
+                            let lo = to_axis(lo, yl).unwrap_or(y0);
+                            let hi = to_axis(hi, yl).unwrap_or(y);
+                            Some(ErrorBar::new_vertical(x, lo, y, hi, color.stroke_width(3), 16))
+                        })
+                        .collect();
+                    chart.draw_series(bars).map_err(err)?;
+                }
+                chart
+                    .draw_series(pts.into_iter().map(|p| Circle::new(p, 9, color.filled())))
+                    .map_err(err)?
+                    .label(&s.name)
+                    .legend(move |(x, y)| Circle::new((x + 20, y), 9, legend_color.filled()));
+            }
+        }
+    }
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 30))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .legend_area_size(60)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// The chart as an SVG document.
+pub fn render_svg(spec: &ChartSpec) -> Result<String> {
+    register_fonts();
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, SVG_SIZE).into_drawing_area();
+        draw(root, spec)?;
+    }
+    Ok(out)
+}
+
+/// The chart as PNG bytes ([`PNG_SIZE`], RGB).
+pub fn render_png(spec: &ChartSpec) -> Result<Vec<u8>> {
+    register_fonts();
+    let (w, h) = PNG_SIZE;
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        draw(root, spec)?;
+    }
+    let mut png_bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut png_bytes, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        // 300 dpi = 11811 pixels per metre, so reports place the image at print size.
+        enc.set_pixel_dims(Some(png::PixelDimensions { xppu: 11811, yppu: 11811, unit: png::Unit::Meter }));
+        let mut writer = enc.write_header().map_err(|e| Error::InvalidArgument(format!("PNG encoding failed: {e}")))?;
+        writer.write_image_data(&rgb).map_err(|e| Error::InvalidArgument(format!("PNG encoding failed: {e}")))?;
+    }
+    Ok(png_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ChartSpec {
+        ChartSpec {
+            title: "Test chart".into(),
+            x_label: "fibre length (km)".into(),
+            y_label: "secret key rate (bit/s)".into(),
+            x_log: false,
+            y_log: true,
+            series: vec![
+                Series { name: "theory".into(), style: SeriesStyle::Line, points: vec![(0.0, 1e5), (50.0, 1e3), (100.0, 10.0)], error_bars: None },
+                Series {
+                    name: "simulated".into(),
+                    style: SeriesStyle::Points,
+                    points: vec![(0.0, 9e4), (50.0, 1.1e3), (100.0, 0.0)],
+                    error_bars: Some(vec![(8e4, 1e5), (1e3, 1.2e3), (0.0, 0.0)]),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn svg_carries_title_and_labels_as_text() {
+        let svg = render_svg(&spec()).unwrap();
+        assert!(svg.contains("Test chart"));
+        assert!(svg.contains("fibre length (km)"));
+        assert!(svg.contains("secret key rate (bit/s)"));
+    }
+
+    #[test]
+    fn png_decodes_to_the_stated_size() {
+        let bytes = render_png(&spec()).unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        let reader = decoder.read_info().unwrap();
+        let info = reader.info();
+        assert_eq!((info.width, info.height), PNG_SIZE);
+    }
+}
