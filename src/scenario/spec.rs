@@ -262,6 +262,10 @@ pub struct PostprocessingSpec {
     /// Error-correction inefficiency f_EC assumed by the theory curves only.
     #[serde(default = "default_f_ec")]
     pub f_ec: f64,
+    /// Fixed cost of one classical round trip besides the fibre's propagation delay
+    /// (network stack, authentication), in microseconds.
+    #[serde(default = "default_message_overhead")]
+    pub message_overhead_us: f64,
 }
 
 fn default_block_bits() -> u64 {
@@ -285,6 +289,9 @@ fn default_qber_abort() -> f64 {
 fn default_f_ec() -> f64 {
     1.16
 }
+fn default_message_overhead() -> f64 {
+    50.0
+}
 
 impl Default for PostprocessingSpec {
     fn default() -> Self {
@@ -296,6 +303,7 @@ impl Default for PostprocessingSpec {
             epsilon_cor: default_eps_cor(),
             qber_abort: default_qber_abort(),
             f_ec: default_f_ec(),
+            message_overhead_us: default_message_overhead(),
         }
     }
 }
