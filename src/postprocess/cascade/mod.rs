@@ -26,7 +26,9 @@ mod shuffle;
 mod variant;
 
 pub use channel::{Channel, ChannelStats, Message};
-pub use experiment::{ErrorModel, ExperimentConfig, ExperimentSummary, RunResult, run_experiment, run_one};
+pub use experiment::{
+    ErrorModel, ExperimentConfig, ExperimentSummary, RunResult, plant_errors, random_key, run_experiment, run_one,
+};
 pub use shuffle::Shuffle;
 pub use variant::{BiconfRule, CascadeVariant, MIN_QBER_ESTIMATE, Schedule};
 
