@@ -15,7 +15,7 @@ use rand::Rng;
 use crate::bits::BitVec;
 
 use super::channel::Channel;
-use super::shuffle::Shuffle;
+use super::shuffle::{Shuffle, gather};
 
 /// Alice: answers parity queries about her key under the announced shuffles.
 #[derive(Debug)]
@@ -30,15 +30,16 @@ impl<'a> Alice<'a> {
         Alice { key, shuffled: Vec::new() }
     }
 
-    /// A new pass: shuffle her key; the parities of the first `asked_blocks` top-level
-    /// blocks of `block_size` bits (from popcounts over word ranges).
+    /// A new pass: shuffle her key (with the public source table, an expansion of the
+    /// public shuffle); the parities of the first `asked_blocks` top-level blocks of
+    /// `block_size` bits (from popcounts over word ranges).
     pub(crate) fn on_pass_start(
         &mut self,
-        shuffle: Rc<Shuffle>,
+        source_table: &[u32],
         block_size: usize,
         asked_blocks: usize,
     ) -> BitVec {
-        let shuffled = shuffle.apply(self.key);
+        let shuffled = gather(source_table, self.key);
         let n = shuffled.len();
         let mut parities = BitVec::with_capacity(asked_blocks);
         for b in 0..asked_blocks {
@@ -139,7 +140,10 @@ impl Bob {
         let n = self.key.len();
         let pass_idx = self.passes.len() as u32;
         let shuffle = Rc::new(Shuffle::random(n, rng));
-        let key = shuffle.apply(&self.key);
+        // The source table is public (a function of the shuffle's round keys); it is built
+        // once, lent to Alice with the pass announcement, and dropped after the pass starts.
+        let table = shuffle.source_table();
+        let key = gather(&table, &self.key);
         let n_blocks = n.div_ceil(block_size);
         // Once Alice's total parity is known, the last block's parity is the XOR of it and
         // the others, so asking for it would disclose nothing new: it is never asked (and so
@@ -148,7 +152,8 @@ impl Bob {
             Some(_) => n_blocks.saturating_sub(1),
             None => n_blocks,
         };
-        let reply = channel.start_pass(alice, pass_idx, Rc::clone(&shuffle), block_size, asked);
+        let reply = channel.start_pass(alice, pass_idx, &table, block_size, asked);
+        drop(table);
         let mut nodes = Vec::with_capacity(n_blocks + 64);
         let mut xor = false;
         let mut any_odd = false;
