@@ -8,6 +8,7 @@
 use crate::bits::BitVec;
 
 use super::parties::Alice;
+use super::shuffle::Shuffle;
 
 /// One message on the classical channel, as logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +90,7 @@ impl Channel {
         &mut self,
         alice: &mut Alice<'_>,
         pass: u32,
+        shuffle: &Shuffle,
         source_table: &[u32],
         block_size: usize,
         asked_blocks: usize,
@@ -98,7 +100,7 @@ impl Channel {
             block_size: block_size as u32,
             asked_blocks: asked_blocks as u32,
         });
-        let parities = alice.on_pass_start(source_table, block_size, asked_blocks);
+        let parities = alice.on_pass_start(shuffle, source_table, block_size, asked_blocks);
         if asked_blocks > 0 {
             self.record(Message::Parities { bits: asked_blocks as u32 });
             self.stats.round_trips += 1;

@@ -8,7 +8,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::rc::Rc;
 
 use rand::Rng;
 
@@ -21,38 +20,46 @@ use super::shuffle::{Shuffle, gather};
 #[derive(Debug)]
 pub(crate) struct Alice<'a> {
     key: &'a BitVec,
-    /// Her key in the shuffled order of each announced pass.
-    shuffled: Vec<BitVec>,
+    /// The public shuffle of each announced pass.
+    shuffles: Vec<Shuffle>,
+    /// Her key in the shuffled order of each pass; `None` until a query needs it (see
+    /// [`Bob::run_pass`] on two-block passes).
+    shuffled: Vec<Option<BitVec>>,
 }
 
 impl<'a> Alice<'a> {
     pub(crate) fn new(key: &'a BitVec) -> Alice<'a> {
-        Alice { key, shuffled: Vec::new() }
+        Alice { key, shuffles: Vec::new(), shuffled: Vec::new() }
     }
 
-    /// A new pass: shuffle her key (with the public source table, an expansion of the
-    /// public shuffle); the parities of the first `asked_blocks` top-level blocks of
-    /// `block_size` bits (from popcounts over word ranges).
+    /// A new pass with public shuffle `shuffle`; `source_table` is its public expansion for
+    /// the first `table.len()` positions (all of them, or just the first block when that is
+    /// the only parity asked). Returns the parities of the first `asked_blocks` top-level
+    /// blocks of `block_size` bits, from popcounts over word ranges.
     pub(crate) fn on_pass_start(
         &mut self,
+        shuffle: &Shuffle,
         source_table: &[u32],
         block_size: usize,
         asked_blocks: usize,
     ) -> BitVec {
-        let shuffled = gather(source_table, self.key);
-        let n = shuffled.len();
+        let n = self.key.len();
         let mut parities = BitVec::with_capacity(asked_blocks);
+        let shuffled = gather(source_table, self.key);
         for b in 0..asked_blocks {
             let start = b * block_size;
-            parities.push(shuffled.parity_range(start, (start + block_size).min(n)));
+            parities.push(shuffled.parity_range(start, (start + block_size).min(shuffled.len())));
         }
-        self.shuffled.push(shuffled);
+        self.shuffles.push(shuffle.clone());
+        self.shuffled.push((shuffled.len() == n).then_some(shuffled));
         parities
     }
 
     /// Parity of shuffled positions `start..end` of pass `pass`.
     pub(crate) fn on_sub_block_query(&mut self, pass: usize, start: usize, end: usize) -> bool {
-        self.shuffled[pass].parity_range(start, end)
+        let key = self.key;
+        let shuffle = &self.shuffles[pass];
+        self.shuffled[pass].get_or_insert_with(|| shuffle.apply(key)).parity_range(start, end)
     }
 }
 
@@ -80,10 +87,11 @@ impl Node {
 /// Bob's state for one pass.
 #[derive(Debug)]
 struct Pass {
-    shuffle: Rc<Shuffle>,
+    shuffle: Shuffle,
     block_size: usize,
-    /// Bob's key in this pass's shuffled order, kept in step with his corrections.
-    key: BitVec,
+    /// Bob's key in this pass's shuffled order, kept in step with his corrections; `None`
+    /// for a two-block pass until a search needs it.
+    key: Option<BitVec>,
     /// Known ranges: top-level blocks at indices `0..n_blocks`, then split children in pairs.
     nodes: Vec<Node>,
 }
@@ -139,11 +147,7 @@ impl Bob {
     ) -> bool {
         let n = self.key.len();
         let pass_idx = self.passes.len() as u32;
-        let shuffle = Rc::new(Shuffle::random(n, rng));
-        // The source table is public (a function of the shuffle's round keys); it is built
-        // once, lent to Alice with the pass announcement, and dropped after the pass starts.
-        let table = shuffle.source_table();
-        let key = gather(&table, &self.key);
+        let shuffle = Shuffle::random(n, rng);
         let n_blocks = n.div_ceil(block_size);
         // Once Alice's total parity is known, the last block's parity is the XOR of it and
         // the others, so asking for it would disclose nothing new: it is never asked (and so
@@ -152,8 +156,26 @@ impl Bob {
             Some(_) => n_blocks.saturating_sub(1),
             None => n_blocks,
         };
-        let reply = channel.start_pass(alice, pass_idx, &table, block_size, asked);
+        // A two-block pass (k = n/2, most passes of yanetal, option7/8 and BICONF) needs only
+        // the first block's parity: each side shuffles just that half, and the shuffled keys
+        // are built only if a search ever enters the pass. Same protocol, less work.
+        let lazy = n_blocks == 2 && asked == 1;
+        let table_len = if lazy { block_size } else { n };
+        // The source table is public (a function of the shuffle's round keys); it is built
+        // once, lent to Alice with the pass announcement, and dropped after the pass starts.
+        let table = shuffle.source_table_prefix(table_len);
+        let bob_shuffled = gather(&table, &self.key);
+        let reply = channel.start_pass(alice, pass_idx, &shuffle, &table, block_size, asked);
         drop(table);
+        let bob_parity = |b: usize| -> bool {
+            if lazy && b == 1 {
+                // Bob's whole-key parity XOR his first-block parity.
+                (self.key.count_ones() & 1 == 1) ^ bob_shuffled.parity_range(0, block_size)
+            } else {
+                let start = b * block_size;
+                bob_shuffled.parity_range(start, (start + block_size).min(n))
+            }
+        };
         let mut nodes = Vec::with_capacity(n_blocks + 64);
         let mut xor = false;
         let mut any_odd = false;
@@ -166,7 +188,7 @@ impl Bob {
                 self.alice_total_parity.unwrap_or(false) ^ xor
             };
             xor ^= alice_parity;
-            let odd = alice_parity ^ key.parity_range(start, end);
+            let odd = alice_parity ^ bob_parity(b);
             if odd {
                 any_odd = true;
                 self.pending.push(Reverse(((end - start) as u32, pass_idx, b as u32)));
@@ -182,6 +204,7 @@ impl Bob {
         if self.alice_total_parity.is_none() {
             self.alice_total_parity = Some(xor);
         }
+        let key = (!lazy).then_some(bob_shuffled);
         self.passes.push(Pass { shuffle, block_size, key, nodes });
         self.correct(alice, channel);
         any_odd
@@ -213,6 +236,10 @@ impl Bob {
         alice: &mut Alice<'_>,
         channel: &mut Channel,
     ) -> usize {
+        let bob_key = &self.key;
+        let p = &mut self.passes[pass];
+        let shuffle = &p.shuffle;
+        p.key.get_or_insert_with(|| shuffle.apply(bob_key));
         loop {
             let p = &self.passes[pass];
             let node = p.nodes[cur];
@@ -230,7 +257,8 @@ impl Bob {
             let alice_left =
                 channel.sub_block_parity(alice, pass as u32, node.start as usize, mid as usize);
             let p = &mut self.passes[pass];
-            let left_odd = alice_left ^ p.key.parity_range(node.start as usize, mid as usize);
+            let bob_left = p.key.as_ref().is_some_and(|k| k.parity_range(node.start as usize, mid as usize));
+            let left_odd = alice_left ^ bob_left;
             let left = p.nodes.len();
             p.nodes.push(Node { start: node.start, end: mid, left: 0, alice: alice_left, odd: left_odd });
             p.nodes.push(Node {
@@ -253,7 +281,9 @@ impl Bob {
         self.flips += 1;
         for (pass_idx, pass) in self.passes.iter_mut().enumerate() {
             let position = pass.shuffle.position_of(x);
-            pass.key.flip(position);
+            if let Some(key) = &mut pass.key {
+                key.flip(position);
+            }
             let mut cur = position / pass.block_size;
             let mut is_root = true;
             loop {

@@ -140,7 +140,12 @@ impl Shuffle {
     /// Works row by row of the (a, b) domain: the sources of a row come from a branch-free
     /// loop, and the rare values that must walk are fixed up after.
     pub fn source_table(&self) -> Vec<u32> {
-        let n = self.n as usize;
+        self.source_table_prefix(self.n as usize)
+    }
+
+    /// The first `len` entries (at most n) of [`Self::source_table`].
+    pub fn source_table_prefix(&self, len: usize) -> Vec<u32> {
+        let n = len.min(self.n as usize);
         let mut table = Vec::with_capacity(n);
         for l in 0..self.a {
             let p0 = table.len();
