@@ -12,7 +12,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use qkdsim::postprocess::cascade::{CascadeVariant, ErrorModel, plant_errors, random_key, reconcile};
+use qkdsim::postprocess::cascade::{
+    CascadeVariant, ErrorModel, plant_errors, random_key, reconcile,
+};
 use qkdsim::postprocess::verify::verify;
 use qkdsim::rng::{Purpose, stream};
 
@@ -39,8 +41,16 @@ fn bench_cascade(c: &mut Criterion) {
                 continue;
             }
             // Large keys take long per iteration; fewer samples keep the sweep bearable.
-            let (samples, time) = if n >= 1_000_000 { (10, 8) } else if n >= 100_000 { (15, 5) } else { (30, 3) };
-            group.sample_size(samples).measurement_time(Duration::from_secs(time));
+            let (samples, time) = if n >= 1_000_000 {
+                (10, 8)
+            } else if n >= 100_000 {
+                (15, 5)
+            } else {
+                (30, 3)
+            };
+            group
+                .sample_size(samples)
+                .measurement_time(Duration::from_secs(time));
             group.throughput(Throughput::Elements(n as u64));
             for q in QBERS {
                 let mut key_rng = stream(7, Purpose::Auxiliary, n as u64);

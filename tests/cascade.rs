@@ -21,7 +21,13 @@ fn long_tests() -> bool {
     std::env::var("QKDSIM_LONG_TESTS").is_ok_and(|v| v == "1")
 }
 
-fn experiment(n: usize, q: f64, variant: CascadeVariant, runs: usize, seed: u64) -> qkdsim::postprocess::cascade::ExperimentSummary {
+fn experiment(
+    n: usize,
+    q: f64,
+    variant: CascadeVariant,
+    runs: usize,
+    seed: u64,
+) -> qkdsim::postprocess::cascade::ExperimentSummary {
     let mut c = ExperimentConfig::new(n, q, variant);
     c.runs = runs;
     c.seed = seed;
@@ -35,7 +41,10 @@ fn experiment(n: usize, q: f64, variant: CascadeVariant, runs: usize, seed: u64)
 /// Recounts everything from the log alone and checks it against the outcome's counters and
 /// against the protocol rules: pass 1 asks every top-level parity, later passes all but one
 /// (inferred from Alice's total parity), and no sub-block parity is ever asked twice.
-fn check_log(n: usize, outcome: &qkdsim::postprocess::cascade::ReconcileOutcome) -> Result<(), TestCaseError> {
+fn check_log(
+    n: usize,
+    outcome: &qkdsim::postprocess::cascade::ReconcileOutcome,
+) -> Result<(), TestCaseError> {
     let log = outcome.log.as_ref().expect("log requested");
     let mut disclosed = 0u64;
     let mut replies = 0u64;
@@ -44,18 +53,35 @@ fn check_log(n: usize, outcome: &qkdsim::postprocess::cascade::ReconcileOutcome)
     let mut seen = HashSet::new();
     for (i, m) in log.iter().enumerate() {
         match *m {
-            Message::PassStart { pass, block_size, asked_blocks } => {
+            Message::PassStart {
+                pass,
+                block_size,
+                asked_blocks,
+            } => {
                 let n_blocks = n.div_ceil(block_size as usize) as u32;
                 let expect = if pass == 0 { n_blocks } else { n_blocks - 1 };
-                prop_assert_eq!(asked_blocks, expect, "pass {} of {}-bit blocks", pass, block_size);
+                prop_assert_eq!(
+                    asked_blocks,
+                    expect,
+                    "pass {} of {}-bit blocks",
+                    pass,
+                    block_size
+                );
                 asked_top += u64::from(asked_blocks);
                 if asked_blocks > 0 {
-                    prop_assert_eq!(log.get(i + 1), Some(&Message::Parities { bits: asked_blocks }));
+                    prop_assert_eq!(
+                        log.get(i + 1),
+                        Some(&Message::Parities { bits: asked_blocks })
+                    );
                 }
             }
             Message::SubBlockQuery { pass, start, end } => {
                 prop_assert!(start < end && end as usize <= n);
-                prop_assert!(seen.insert((pass, start, end)), "parity of {:?} asked twice", m);
+                prop_assert!(
+                    seen.insert((pass, start, end)),
+                    "parity of {:?} asked twice",
+                    m
+                );
                 prop_assert_eq!(log.get(i + 1), Some(&Message::Parities { bits: 1 }));
                 sub_queries += 1;
             }
@@ -154,9 +180,16 @@ fn frame_error_rate_is_small_and_every_failure_is_flagged() {
                 "{variant} Q={q}: frame error rate {}/{} = {:.1e}",
                 s.residual_error_runs, runs, s.frame_error_rate
             );
-            assert!((s.residual_error_runs as f64) <= bound, "{variant} Q={q}: {} residual-error runs", s.residual_error_runs);
+            assert!(
+                (s.residual_error_runs as f64) <= bound,
+                "{variant} Q={q}: {} residual-error runs",
+                s.residual_error_runs
+            );
             assert_eq!(s.undetected_errors, 0, "{variant} Q={q}");
-            assert_eq!(s.verification_failures, s.residual_error_runs, "{variant} Q={q}");
+            assert_eq!(
+                s.verification_failures, s.residual_error_runs,
+                "{variant} Q={q}"
+            );
         }
     }
 }
@@ -173,7 +206,11 @@ fn mean_efficiency_is_never_below_one() {
     for variant in CascadeVariant::ALL {
         for q in [0.01, 0.03, 0.1] {
             let s = experiment(4_000, q, variant, 60, 21);
-            assert!(s.efficiency_mean >= 1.0, "{variant} Q={q}: mean efficiency {}", s.efficiency_mean);
+            assert!(
+                s.efficiency_mean >= 1.0,
+                "{variant} Q={q}: mean efficiency {}",
+                s.efficiency_mean
+            );
         }
     }
 }
@@ -202,7 +239,10 @@ fn check_efficiency(n: usize, runs: usize, qbers: &[f64]) {
         let (lo, hi) = published_band(variant);
         for &q in qbers {
             let s = experiment(n, q, variant, runs, 31);
-            eprintln!("n={n} {variant} Q={q}: f = {:.4} +- {:.4}", s.efficiency_mean, s.efficiency_std);
+            eprintln!(
+                "n={n} {variant} Q={q}: f = {:.4} +- {:.4}",
+                s.efficiency_mean, s.efficiency_std
+            );
             assert!(
                 (lo..=hi).contains(&s.efficiency_mean),
                 "n={n} {variant} Q={q}: efficiency {} outside [{lo}, {hi}]",
@@ -220,7 +260,11 @@ fn efficiency_matches_published_values_at_1e4() {
 
 #[test]
 fn efficiency_matches_published_values_at_1e5() {
-    let (runs, qbers): (usize, &[f64]) = if long_tests() { (100, &[0.01, 0.02, 0.05, 0.08]) } else { (4, &[0.02, 0.05]) };
+    let (runs, qbers): (usize, &[f64]) = if long_tests() {
+        (100, &[0.01, 0.02, 0.05, 0.08])
+    } else {
+        (4, &[0.02, 0.05])
+    };
     check_efficiency(100_000, runs, qbers);
 }
 
@@ -230,7 +274,11 @@ fn option8_reaches_the_paper_figure_at_1e5() {
     let runs = if long_tests() { 50 } else { 4 };
     for q in [0.01, 0.02, 0.05] {
         let s = experiment(100_000, q, CascadeVariant::Option8, runs, 41);
-        assert!(s.efficiency_mean <= 1.05, "Q={q}: f = {}", s.efficiency_mean);
+        assert!(
+            s.efficiency_mean <= 1.05,
+            "Q={q}: f = {}",
+            s.efficiency_mean
+        );
     }
 }
 
@@ -242,11 +290,27 @@ fn option8_reaches_the_paper_figure_at_1e5() {
 fn results_do_not_depend_on_thread_count() {
     let mut c = ExperimentConfig::new(5_000, 0.03, CascadeVariant::Option8);
     c.runs = 16;
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| run_experiment(&c)).unwrap();
-    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| run_experiment(&c)).unwrap();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| run_experiment(&c))
+        .unwrap();
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap()
+        .install(|| run_experiment(&c))
+        .unwrap();
     assert_eq!(one.efficiency_mean.to_bits(), two.efficiency_mean.to_bits());
-    assert_eq!(one.leaked_bits_mean.to_bits(), two.leaked_bits_mean.to_bits());
-    assert_eq!(one.channel_uses_mean.to_bits(), two.channel_uses_mean.to_bits());
+    assert_eq!(
+        one.leaked_bits_mean.to_bits(),
+        two.leaked_bits_mean.to_bits()
+    );
+    assert_eq!(
+        one.channel_uses_mean.to_bits(),
+        two.channel_uses_mean.to_bits()
+    );
     assert_eq!(one.residual_error_runs, two.residual_error_runs);
 }
 
@@ -272,14 +336,39 @@ fn exact_error_model_plants_exactly_round_qn() {
 fn cli_json_has_the_contract_fields() {
     let out = Command::cargo_bin("qkdsim")
         .unwrap()
-        .args(["reconcile", "--bits", "3000", "--qber", "0.03", "--variant", "option7", "--runs", "4", "--json"])
+        .args([
+            "reconcile",
+            "--bits",
+            "3000",
+            "--qber",
+            "0.03",
+            "--variant",
+            "option7",
+            "--runs",
+            "4",
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
     for key in [
-        "bits", "qber", "variant", "runs", "efficiency_mean", "efficiency_std", "channel_uses_mean",
-        "leaked_bits_mean", "residual_error_runs", "seconds_mean", "bits_per_second",
+        "bits",
+        "qber",
+        "variant",
+        "runs",
+        "efficiency_mean",
+        "efficiency_std",
+        "channel_uses_mean",
+        "leaked_bits_mean",
+        "residual_error_runs",
+        "seconds_mean",
+        "bits_per_second",
     ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
@@ -296,10 +385,18 @@ fn cli_rejects_bad_arguments_with_what_is_allowed() {
         (&["--bits", "1000", "--qber", "0"], "(0, 0.5)"),
         (&["--bits", "1000", "--qber", "-0.1"], "(0, 0.5)"),
         (&["--bits", "0", "--qber", "0.02"], "bits must be in 1..="),
-        (&["--bits", "1000", "--qber", "0.02", "--variant", "turbo"], "original, biconf, yanetal, option7, option8"),
+        (
+            &["--bits", "1000", "--qber", "0.02", "--variant", "turbo"],
+            "original, biconf, yanetal, option7, option8",
+        ),
     ];
     for (args, expect) in cases {
-        let out = Command::cargo_bin("qkdsim").unwrap().arg("reconcile").args(args).output().unwrap();
+        let out = Command::cargo_bin("qkdsim")
+            .unwrap()
+            .arg("reconcile")
+            .args(args)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expect), "{args:?}: {err}");

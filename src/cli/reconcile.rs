@@ -44,18 +44,26 @@ pub struct ReconcileArgs {
 /// Runs the subcommand.
 pub fn run(args: ReconcileArgs) -> anyhow::Result<()> {
     let variant: CascadeVariant = args.variant.parse()?;
-    let bits = usize::try_from(args.bits).context("--bits does not fit in memory on this machine")?;
-    let runs = usize::try_from(args.runs).context("--runs does not fit in memory on this machine")?;
+    let bits =
+        usize::try_from(args.bits).context("--bits does not fit in memory on this machine")?;
+    let runs =
+        usize::try_from(args.runs).context("--runs does not fit in memory on this machine")?;
     let config = ExperimentConfig {
         bits,
         qber: args.qber,
         variant,
         runs,
         seed: args.seed,
-        error_model: if args.binomial { ErrorModel::Binomial } else { ErrorModel::Exact },
+        error_model: if args.binomial {
+            ErrorModel::Binomial
+        } else {
+            ErrorModel::Exact
+        },
         epsilon_cor: args.epsilon_cor,
     };
-    config.validate().context("invalid arguments to `qkdsim reconcile`")?;
+    config
+        .validate()
+        .context("invalid arguments to `qkdsim reconcile`")?;
     if args.threads == Some(0) {
         anyhow::bail!("--threads must be at least 1");
     }
@@ -76,13 +84,28 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<()> {
 }
 
 fn print_table(s: &ExperimentSummary) {
-    println!("Cascade '{}' on {} bits, QBER {}, {} runs (seed {})", s.variant, s.bits, s.qber, s.runs, s.seed);
+    println!(
+        "Cascade '{}' on {} bits, QBER {}, {} runs (seed {})",
+        s.variant, s.bits, s.qber, s.runs, s.seed
+    );
     println!("{:<28} {:>14} {:>14}", "", "mean", "std");
-    println!("{:<28} {:>14.4} {:>14.4}", "efficiency f", s.efficiency_mean, s.efficiency_std);
-    println!("{:<28} {:>14.1} {:>14.1}", "leaked parity bits", s.leaked_bits_mean, s.leaked_bits_std);
-    println!("{:<28} {:>14.1} {:>14.1}", "round trips", s.channel_uses_mean, s.channel_uses_std);
+    println!(
+        "{:<28} {:>14.4} {:>14.4}",
+        "efficiency f", s.efficiency_mean, s.efficiency_std
+    );
+    println!(
+        "{:<28} {:>14.1} {:>14.1}",
+        "leaked parity bits", s.leaked_bits_mean, s.leaked_bits_std
+    );
+    println!(
+        "{:<28} {:>14.1} {:>14.1}",
+        "round trips", s.channel_uses_mean, s.channel_uses_std
+    );
     println!("{:<28} {:>14.1}", "messages", s.messages_mean);
-    println!("{:<28} {:>14.6}", "seconds per reconciliation", s.seconds_mean);
+    println!(
+        "{:<28} {:>14.6}",
+        "seconds per reconciliation", s.seconds_mean
+    );
     println!(
         "{:<28} {:>14}   (frame error rate {:.2e})",
         "residual-error runs", s.residual_error_runs, s.frame_error_rate
@@ -93,6 +116,9 @@ fn print_table(s: &ExperimentSummary) {
     );
     println!(
         "{:<28} {:>14.3}   ({} threads, {:.3} s wall)",
-        "throughput Mbit/s", s.bits_per_second / 1e6, s.threads, s.wall_seconds
+        "throughput Mbit/s",
+        s.bits_per_second / 1e6,
+        s.threads,
+        s.wall_seconds
     );
 }

@@ -78,7 +78,10 @@ fn verify_with_tag_bits<R: Rng + ?Sized>(
     let alice_tag = seed.tag(alice);
     let bob_tag = seed.tag(bob);
     let keys_match = alice.len() == bob.len() && alice_tag == bob_tag;
-    VerifyOutcome { tag_bits, keys_match }
+    VerifyOutcome {
+        tag_bits,
+        keys_match,
+    }
 }
 
 /// The public seed of a t x n Toeplitz matrix: row i is seed bits i..i+n.
@@ -108,7 +111,11 @@ impl ToeplitzSeed {
             let mut acc = 0u64;
             for (w, &k) in kw.iter().enumerate() {
                 let lo = self.words[w + q] >> s;
-                let hi = if s == 0 { 0 } else { self.words[w + q + 1] << (64 - s) };
+                let hi = if s == 0 {
+                    0
+                } else {
+                    self.words[w + q + 1] << (64 - s)
+                };
                 acc ^= k & (lo | hi);
             }
             tag.push(acc.count_ones() & 1 == 1);
@@ -153,6 +160,9 @@ mod tests {
         let a = BitVec::from_bools(&[true, false, true]);
         assert!(verify(&a, &a.clone(), 1e-9, &mut rng).keys_match);
         assert!(!verify(&a, &BitVec::from_bools(&[true, false]), 1e-9, &mut rng).keys_match);
-        assert_eq!(verify(&a, &a.clone(), -1.0, &mut rng).tag_bits, MAX_TAG_BITS);
+        assert_eq!(
+            verify(&a, &a.clone(), -1.0, &mut rng).tag_bits,
+            MAX_TAG_BITS
+        );
     }
 }

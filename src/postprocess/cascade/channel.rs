@@ -61,7 +61,10 @@ pub struct Channel {
 impl Channel {
     /// A channel that counts, and logs every message when `keep_log` is set.
     pub fn new(keep_log: bool) -> Channel {
-        Channel { stats: ChannelStats::default(), log: keep_log.then(Vec::new) }
+        Channel {
+            stats: ChannelStats::default(),
+            log: keep_log.then(Vec::new),
+        }
     }
 
     /// The counters so far.
@@ -102,7 +105,9 @@ impl Channel {
         });
         let parities = alice.on_pass_start(shuffle, source_table, block_size, asked_blocks);
         if asked_blocks > 0 {
-            self.record(Message::Parities { bits: asked_blocks as u32 });
+            self.record(Message::Parities {
+                bits: asked_blocks as u32,
+            });
             self.stats.round_trips += 1;
         }
         parities
@@ -116,7 +121,11 @@ impl Channel {
         start: usize,
         end: usize,
     ) -> bool {
-        self.record(Message::SubBlockQuery { pass, start: start as u32, end: end as u32 });
+        self.record(Message::SubBlockQuery {
+            pass,
+            start: start as u32,
+            end: end as u32,
+        });
         let parity = alice.on_sub_block_query(pass as usize, start, end);
         self.record(Message::Parities { bits: 1 });
         self.stats.round_trips += 1;

@@ -66,18 +66,31 @@ impl ExperimentConfig {
     pub fn validate(&self) -> Result<()> {
         let mut problems = Vec::new();
         if self.bits == 0 || self.bits > MAX_KEY_BITS {
-            problems.push(format!("bits must be in 1..={MAX_KEY_BITS}, got {}", self.bits));
+            problems.push(format!(
+                "bits must be in 1..={MAX_KEY_BITS}, got {}",
+                self.bits
+            ));
         }
         if !(self.qber > 0.0 && self.qber < 0.5) {
-            problems.push(format!("qber must be in the open interval (0, 0.5), got {}", self.qber));
+            problems.push(format!(
+                "qber must be in the open interval (0, 0.5), got {}",
+                self.qber
+            ));
         }
         if self.runs == 0 {
             problems.push("runs must be at least 1, got 0".to_string());
         }
         if !(self.epsilon_cor > 0.0 && self.epsilon_cor < 1.0) {
-            problems.push(format!("epsilon_cor must be in (0, 1), got {}", self.epsilon_cor));
+            problems.push(format!(
+                "epsilon_cor must be in (0, 1), got {}",
+                self.epsilon_cor
+            ));
         }
-        if problems.is_empty() { Ok(()) } else { Err(Error::InvalidArgument(problems.join("; "))) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(problems.join("; ")))
+        }
     }
 }
 
@@ -158,8 +171,10 @@ pub struct ExperimentSummary {
 pub fn run_experiment(config: &ExperimentConfig) -> Result<ExperimentSummary> {
     config.validate()?;
     let started = Instant::now();
-    let results: Vec<RunResult> =
-        (0..config.runs).into_par_iter().map(|i| run_one(config, i as u64)).collect::<Result<_>>()?;
+    let results: Vec<RunResult> = (0..config.runs)
+        .into_par_iter()
+        .map(|i| run_one(config, i as u64))
+        .collect::<Result<_>>()?;
     let wall_seconds = started.elapsed().as_secs_f64();
     Ok(summarise(config, &results, wall_seconds))
 }
@@ -183,7 +198,12 @@ pub fn run_one(config: &ExperimentConfig, run_idx: u64) -> Result<RunResult> {
     )?;
     let seconds = started.elapsed().as_secs_f64();
     let mut verify_rng = stream(config.seed, Purpose::Verification, run_idx);
-    let check = verify::try_verify(&alice, &outcome.corrected, config.epsilon_cor, &mut verify_rng)?;
+    let check = verify::try_verify(
+        &alice,
+        &outcome.corrected,
+        config.epsilon_cor,
+        &mut verify_rng,
+    )?;
     let residual = alice.hamming_distance(&outcome.corrected) as u64;
     Ok(RunResult {
         planted_errors: planted,
@@ -275,15 +295,24 @@ fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-fn summarise(config: &ExperimentConfig, results: &[RunResult], wall_seconds: f64) -> ExperimentSummary {
+fn summarise(
+    config: &ExperimentConfig,
+    results: &[RunResult],
+    wall_seconds: f64,
+) -> ExperimentSummary {
     let (efficiency_mean, efficiency_std) = mean_std(results.iter().map(|r| r.efficiency));
-    let (channel_uses_mean, channel_uses_std) = mean_std(results.iter().map(|r| r.channel_uses as f64));
-    let (leaked_bits_mean, leaked_bits_std) = mean_std(results.iter().map(|r| r.leaked_bits as f64));
+    let (channel_uses_mean, channel_uses_std) =
+        mean_std(results.iter().map(|r| r.channel_uses as f64));
+    let (leaked_bits_mean, leaked_bits_std) =
+        mean_std(results.iter().map(|r| r.leaked_bits as f64));
     let (messages_mean, _) = mean_std(results.iter().map(|r| r.messages as f64));
     let (seconds_mean, _) = mean_std(results.iter().map(|r| r.seconds));
     let residual_error_runs = results.iter().filter(|r| r.residual_errors > 0).count();
     let verification_failures = results.iter().filter(|r| !r.verified).count();
-    let undetected_errors = results.iter().filter(|r| r.residual_errors > 0 && r.verified).count();
+    let undetected_errors = results
+        .iter()
+        .filter(|r| r.residual_errors > 0 && r.verified)
+        .count();
     let total_bits = config.bits as f64 * results.len() as f64;
     ExperimentSummary {
         bits: config.bits,
@@ -296,7 +325,11 @@ fn summarise(config: &ExperimentConfig, results: &[RunResult], wall_seconds: f64
         leaked_bits_mean,
         residual_error_runs,
         seconds_mean,
-        bits_per_second: if wall_seconds > 0.0 { total_bits / wall_seconds } else { f64::INFINITY },
+        bits_per_second: if wall_seconds > 0.0 {
+            total_bits / wall_seconds
+        } else {
+            f64::INFINITY
+        },
         channel_uses_std,
         leaked_bits_std,
         messages_mean,

@@ -3,7 +3,7 @@
 //! "Demystifying the information reconciliation protocol Cascade", QIC 15 (2015)
 //! ("Demystifying" below), and Yan et al. 2008.
 //!
-//! Alice and Bob are separate objects ([`parties`]) that talk only through a modelled
+//! Alice and Bob are separate objects (module `parties`) that talk only through a modelled
 //! classical [`Channel`], which counts every message, every round trip and every disclosed
 //! parity bit. Keys are bit-packed ([`BitVec`]); block parities are popcounts over word
 //! ranges. Each pass uses a fresh public shuffle drawn from the caller's generator, and every
@@ -27,7 +27,8 @@ mod variant;
 
 pub use channel::{Channel, ChannelStats, Message};
 pub use experiment::{
-    ErrorModel, ExperimentConfig, ExperimentSummary, RunResult, plant_errors, random_key, run_experiment, run_one,
+    ErrorModel, ExperimentConfig, ExperimentSummary, RunResult, plant_errors, random_key,
+    run_experiment, run_one,
 };
 pub use shuffle::Shuffle;
 pub use variant::{BiconfRule, CascadeVariant, MIN_QBER_ESTIMATE, Schedule};
@@ -79,7 +80,14 @@ pub fn reconcile<R: Rng + ?Sized>(
     variant: CascadeVariant,
     rng: &mut R,
 ) -> ReconcileOutcome {
-    match reconcile_with(alice, bob, qber_estimate, variant, rng, ReconcileOptions::default()) {
+    match reconcile_with(
+        alice,
+        bob,
+        qber_estimate,
+        variant,
+        rng,
+        ReconcileOptions::default(),
+    ) {
         Ok(outcome) => outcome,
         Err(e) => panic!("reconcile: {e}"),
     }
@@ -205,7 +213,10 @@ mod tests {
             let out = reconcile(&alice, &bob, 0.02, v, &mut r);
             assert_eq!(out.corrected, alice, "{v}");
             assert_eq!(out.corrections, 40, "{v}");
-            assert!(out.leaked_bits as f64 >= 2000.0 * binary_entropy(0.02) * 0.8, "{v}");
+            assert!(
+                out.leaked_bits as f64 >= 2000.0 * binary_entropy(0.02) * 0.8,
+                "{v}"
+            );
         }
     }
 

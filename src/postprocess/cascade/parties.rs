@@ -29,7 +29,11 @@ pub(crate) struct Alice<'a> {
 
 impl<'a> Alice<'a> {
     pub(crate) fn new(key: &'a BitVec) -> Alice<'a> {
-        Alice { key, shuffles: Vec::new(), shuffled: Vec::new() }
+        Alice {
+            key,
+            shuffles: Vec::new(),
+            shuffled: Vec::new(),
+        }
     }
 
     /// A new pass with public shuffle `shuffle`; `source_table` is its public expansion for
@@ -51,7 +55,8 @@ impl<'a> Alice<'a> {
             parities.push(shuffled.parity_range(start, (start + block_size).min(shuffled.len())));
         }
         self.shuffles.push(shuffle.clone());
-        self.shuffled.push((shuffled.len() == n).then_some(shuffled));
+        self.shuffled
+            .push((shuffled.len() == n).then_some(shuffled));
         parities
     }
 
@@ -59,7 +64,9 @@ impl<'a> Alice<'a> {
     pub(crate) fn on_sub_block_query(&mut self, pass: usize, start: usize, end: usize) -> bool {
         let key = self.key;
         let shuffle = &self.shuffles[pass];
-        self.shuffled[pass].get_or_insert_with(|| shuffle.apply(key)).parity_range(start, end)
+        self.shuffled[pass]
+            .get_or_insert_with(|| shuffle.apply(key))
+            .parity_range(start, end)
     }
 }
 
@@ -191,7 +198,8 @@ impl Bob {
             let odd = alice_parity ^ bob_parity(b);
             if odd {
                 any_odd = true;
-                self.pending.push(Reverse(((end - start) as u32, pass_idx, b as u32)));
+                self.pending
+                    .push(Reverse(((end - start) as u32, pass_idx, b as u32)));
             }
             nodes.push(Node {
                 start: start as u32,
@@ -205,7 +213,12 @@ impl Bob {
             self.alice_total_parity = Some(xor);
         }
         let key = (!lazy).then_some(bob_shuffled);
-        self.passes.push(Pass { shuffle, block_size, key, nodes });
+        self.passes.push(Pass {
+            shuffle,
+            block_size,
+            key,
+            nodes,
+        });
         self.correct(alice, channel);
         any_odd
     }
@@ -257,10 +270,19 @@ impl Bob {
             let alice_left =
                 channel.sub_block_parity(alice, pass as u32, node.start as usize, mid as usize);
             let p = &mut self.passes[pass];
-            let bob_left = p.key.as_ref().is_some_and(|k| k.parity_range(node.start as usize, mid as usize));
+            let bob_left = p
+                .key
+                .as_ref()
+                .is_some_and(|k| k.parity_range(node.start as usize, mid as usize));
             let left_odd = alice_left ^ bob_left;
             let left = p.nodes.len();
-            p.nodes.push(Node { start: node.start, end: mid, left: 0, alice: alice_left, odd: left_odd });
+            p.nodes.push(Node {
+                start: node.start,
+                end: mid,
+                left: 0,
+                alice: alice_left,
+                odd: left_odd,
+            });
             p.nodes.push(Node {
                 start: mid,
                 end: node.end,
@@ -290,13 +312,18 @@ impl Bob {
                 let node = &mut pass.nodes[cur];
                 node.odd = !node.odd;
                 if node.odd && (is_root || self.sub_block_reuse) {
-                    self.pending.push(Reverse((node.len(), pass_idx as u32, cur as u32)));
+                    self.pending
+                        .push(Reverse((node.len(), pass_idx as u32, cur as u32)));
                 }
                 if node.left == 0 {
                     break;
                 }
                 let left = node.left as usize;
-                cur = if (pass.nodes[left].end as usize) > position { left } else { left + 1 };
+                cur = if (pass.nodes[left].end as usize) > position {
+                    left
+                } else {
+                    left + 1
+                };
                 is_root = false;
             }
         }

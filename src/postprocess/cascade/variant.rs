@@ -53,14 +53,22 @@ impl CascadeVariant {
 
     /// The allowed names, comma separated (for error messages).
     pub fn allowed_names() -> String {
-        CascadeVariant::ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
+        CascadeVariant::ALL
+            .iter()
+            .map(|v| v.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The block-size schedule of this variant for `n` bits and QBER estimate `qber`.
     pub fn schedule(&self, qber: f64, n: usize) -> Schedule {
         // Demystifying (and every implementation we know of) needs a positive estimate; a
         // run that observed no errors still gets finite blocks. 1e-5 keeps k1 <= 1e5.
-        let q = if qber.is_finite() { qber.clamp(MIN_QBER_ESTIMATE, 0.5) } else { 0.5 };
+        let q = if qber.is_finite() {
+            qber.clamp(MIN_QBER_ESTIMATE, 0.5)
+        } else {
+            0.5
+        };
         let half = n.div_ceil(2);
         let (sizes, biconf, reuse): (Vec<usize>, Option<BiconfRule>, bool) = match self {
             CascadeVariant::Original => {
@@ -72,7 +80,10 @@ impl CascadeVariant {
                 // Demystifying sec. 4, "Cascade mod. (1)": k1 = 0.92/p, k2 = 3 k1, then
                 // BICONF (Buttler et al. 2003) until a streak of 10 error-free rounds.
                 let k1 = ceil_ratio(0.92, q);
-                let rule = BiconfRule { error_free_streak: 10, max_rounds: 64 };
+                let rule = BiconfRule {
+                    error_free_streak: 10,
+                    max_rounds: 64,
+                };
                 (vec![k1, 3 * k1], Some(rule), false)
             }
             CascadeVariant::YanEtAl => {
@@ -99,7 +110,11 @@ impl CascadeVariant {
             }
         };
         let block_sizes = sizes.into_iter().map(|k| k.clamp(1, n.max(1))).collect();
-        Schedule { block_sizes, biconf, sub_block_reuse: reuse }
+        Schedule {
+            block_sizes,
+            biconf,
+            sub_block_reuse: reuse,
+        }
     }
 }
 
@@ -130,12 +145,15 @@ impl FromStr for CascadeVariant {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = s.trim().to_ascii_lowercase();
-        CascadeVariant::ALL.into_iter().find(|v| v.name() == wanted).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "unknown Cascade variant '{s}'; allowed: {}",
-                CascadeVariant::allowed_names()
-            ))
-        })
+        CascadeVariant::ALL
+            .into_iter()
+            .find(|v| v.name() == wanted)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "unknown Cascade variant '{s}'; allowed: {}",
+                    CascadeVariant::allowed_names()
+                ))
+            })
     }
 }
 
@@ -171,7 +189,10 @@ mod tests {
             assert_eq!(v.name().parse::<CascadeVariant>().unwrap(), v);
         }
         let e = "nope".parse::<CascadeVariant>().unwrap_err().to_string();
-        assert!(e.contains("original, biconf, yanetal, option7, option8"), "{e}");
+        assert!(
+            e.contains("original, biconf, yanetal, option7, option8"),
+            "{e}"
+        );
     }
 
     #[test]
