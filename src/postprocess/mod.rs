@@ -2,3 +2,6 @@
 //! and privacy amplification.
 //!
 //! Must never depend on `physics`, `protocol` or `report`: it sees bits and parameters only.
+
+pub mod cascade;
+pub mod verify;

@@ -1,0 +1,345 @@
+//! The `qkdsim reconcile` experiment as a library call: random keys, planted errors, Cascade
+//! and verification, repeated over independent runs in parallel, summarised.
+//!
+//! Run `i` draws its keys from `rng::stream(seed, Auxiliary, i)`, its shuffles from
+//! `stream(seed, Reconciliation, i)` and its hash seed from `stream(seed, Verification, i)`,
+//! and the summary folds the runs in index order, so every figure except the timings is
+//! identical for any number of threads. Must never print, parse command lines or depend on
+//! `physics`, `protocol` or `report`.
+
+use std::time::Instant;
+
+use rand::{Rng, RngExt};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::{CascadeVariant, MAX_KEY_BITS, ReconcileOptions, efficiency, reconcile_with};
+use crate::bits::BitVec;
+use crate::error::{Error, Result};
+use crate::postprocess::verify;
+use crate::rng::{Purpose, stream};
+
+/// How errors are planted in Bob's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorModel {
+    /// Exactly round(Q n) errors at uniformly random distinct positions.
+    Exact,
+    /// Each bit flipped independently with probability Q.
+    Binomial,
+}
+
+/// Parameters of the experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentConfig {
+    /// Key length n in bits, at least 1.
+    pub bits: usize,
+    /// QBER Q in (0, 0.5): planted error rate, and the estimate handed to Cascade.
+    pub qber: f64,
+    /// Cascade variant.
+    pub variant: CascadeVariant,
+    /// Number of independent runs, at least 1.
+    pub runs: usize,
+    /// Master seed.
+    pub seed: u64,
+    /// How errors are planted.
+    pub error_model: ErrorModel,
+    /// Correctness parameter of the verification hash.
+    pub epsilon_cor: f64,
+}
+
+impl ExperimentConfig {
+    /// A configuration with exact errors, 100 runs, seed 1 and eps_cor = 1e-15.
+    pub fn new(bits: usize, qber: f64, variant: CascadeVariant) -> ExperimentConfig {
+        ExperimentConfig {
+            bits,
+            qber,
+            variant,
+            runs: 100,
+            seed: 1,
+            error_model: ErrorModel::Exact,
+            epsilon_cor: 1e-15,
+        }
+    }
+
+    /// Checks every parameter; the message lists what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        if self.bits == 0 || self.bits > MAX_KEY_BITS {
+            problems.push(format!(
+                "bits must be in 1..={MAX_KEY_BITS}, got {}",
+                self.bits
+            ));
+        }
+        if !(self.qber > 0.0 && self.qber < 0.5) {
+            problems.push(format!(
+                "qber must be in the open interval (0, 0.5), got {}",
+                self.qber
+            ));
+        }
+        if self.runs == 0 {
+            problems.push("runs must be at least 1, got 0".to_string());
+        }
+        if !(self.epsilon_cor > 0.0 && self.epsilon_cor < 1.0) {
+            problems.push(format!(
+                "epsilon_cor must be in (0, 1), got {}",
+                self.epsilon_cor
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(problems.join("; ")))
+        }
+    }
+}
+
+/// Figures of one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunResult {
+    /// Errors planted.
+    pub planted_errors: u64,
+    /// Parity bits disclosed by Cascade (the verification tag not included).
+    pub leaked_bits: u64,
+    /// Efficiency leaked / (n h(e)) with e the planted error fraction of this run.
+    pub efficiency: f64,
+    /// Round trips.
+    pub channel_uses: u64,
+    /// Messages.
+    pub messages: u64,
+    /// Errors left in Bob's key after Cascade (known only to the simulation).
+    pub residual_errors: u64,
+    /// Whether the verification tags agreed.
+    pub verified: bool,
+    /// Tag bits disclosed by verification.
+    pub tag_bits: u32,
+    /// Seconds spent in Cascade.
+    pub seconds: f64,
+}
+
+/// Summary of the experiment. The first eleven fields are the `reconcile --json` contract
+/// (DESIGN section 5); the rest are additions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExperimentSummary {
+    /// Key length n.
+    pub bits: usize,
+    /// QBER Q.
+    pub qber: f64,
+    /// Variant name.
+    pub variant: String,
+    /// Number of runs.
+    pub runs: usize,
+    /// Mean efficiency f = leaked / (n h(e)).
+    pub efficiency_mean: f64,
+    /// Sample standard deviation of the efficiency.
+    pub efficiency_std: f64,
+    /// Mean round trips per run.
+    pub channel_uses_mean: f64,
+    /// Mean disclosed parity bits per run (Cascade only).
+    pub leaked_bits_mean: f64,
+    /// Runs whose corrected key still differs from Alice's.
+    pub residual_error_runs: usize,
+    /// Mean seconds of Cascade per run (one core each).
+    pub seconds_mean: f64,
+    /// Throughput: bits x runs / wall-clock seconds of the whole parallel experiment.
+    pub bits_per_second: f64,
+    /// Sample standard deviation of the round trips.
+    pub channel_uses_std: f64,
+    /// Sample standard deviation of the disclosed bits.
+    pub leaked_bits_std: f64,
+    /// Mean messages per run.
+    pub messages_mean: f64,
+    /// residual_error_runs / runs.
+    pub frame_error_rate: f64,
+    /// Runs whose verification tags disagreed (flagged blocks).
+    pub verification_failures: usize,
+    /// Runs with a residual error that verification passed (should never happen).
+    pub undetected_errors: usize,
+    /// Tag length of the verification hash.
+    pub tag_bits: u32,
+    /// How errors were planted.
+    pub error_model: ErrorModel,
+    /// Master seed.
+    pub seed: u64,
+    /// Wall-clock seconds of the whole experiment.
+    pub wall_seconds: f64,
+    /// Worker threads available.
+    pub threads: usize,
+}
+
+/// Runs the experiment on the current rayon pool.
+pub fn run_experiment(config: &ExperimentConfig) -> Result<ExperimentSummary> {
+    config.validate()?;
+    let started = Instant::now();
+    let results: Vec<RunResult> = (0..config.runs)
+        .into_par_iter()
+        .map(|i| run_one(config, i as u64))
+        .collect::<Result<_>>()?;
+    let wall_seconds = started.elapsed().as_secs_f64();
+    Ok(summarise(config, &results, wall_seconds))
+}
+
+/// One run: keys from `stream(seed, Auxiliary, run_idx)`, then Cascade and verification.
+pub fn run_one(config: &ExperimentConfig, run_idx: u64) -> Result<RunResult> {
+    let n = config.bits;
+    let mut key_rng = stream(config.seed, Purpose::Auxiliary, run_idx);
+    let alice = random_key(n, &mut key_rng);
+    let mut bob = alice.clone();
+    let planted = plant_errors(&mut bob, config.qber, config.error_model, &mut key_rng);
+    let mut cascade_rng = stream(config.seed, Purpose::Reconciliation, run_idx);
+    let started = Instant::now();
+    let outcome = reconcile_with(
+        &alice,
+        &bob,
+        config.qber,
+        config.variant,
+        &mut cascade_rng,
+        ReconcileOptions::default(),
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut verify_rng = stream(config.seed, Purpose::Verification, run_idx);
+    let check = verify::try_verify(
+        &alice,
+        &outcome.corrected,
+        config.epsilon_cor,
+        &mut verify_rng,
+    )?;
+    let residual = alice.hamming_distance(&outcome.corrected) as u64;
+    Ok(RunResult {
+        planted_errors: planted,
+        leaked_bits: outcome.leaked_bits,
+        efficiency: efficiency(outcome.leaked_bits, n, planted as f64 / n as f64),
+        channel_uses: outcome.channel_uses,
+        messages: outcome.messages,
+        residual_errors: residual,
+        verified: check.keys_match,
+        tag_bits: check.tag_bits,
+        seconds,
+    })
+}
+
+/// `n` uniform random bits.
+pub fn random_key<R: Rng + ?Sized>(n: usize, rng: &mut R) -> BitVec {
+    let words = (0..n.div_ceil(64)).map(|_| rng.next_u64()).collect();
+    BitVec::from_words(words, n)
+}
+
+/// Flips bits of `key` per `model` at rate `qber`; returns how many were flipped.
+pub fn plant_errors<R: Rng + ?Sized>(
+    key: &mut BitVec,
+    qber: f64,
+    model: ErrorModel,
+    rng: &mut R,
+) -> u64 {
+    let n = key.len();
+    if n == 0 {
+        return 0;
+    }
+    match model {
+        ErrorModel::Exact => {
+            let target = ((qber * n as f64).round() as usize).min(n);
+            // Rejection on a bitmap of chosen positions: for target <= n/2 the expected
+            // number of draws is below 1.4 x target, and the chosen set is uniform.
+            let mut chosen = BitVec::zeros(n);
+            let mut count = 0;
+            while count < target {
+                let i = rng.random_range(0..n);
+                if !chosen.get(i) {
+                    chosen.set(i, true);
+                    count += 1;
+                }
+            }
+            for (k, c) in key.words_mut().iter_mut().zip(chosen.words()) {
+                *k ^= c;
+            }
+            target as u64
+        }
+        ErrorModel::Binomial => {
+            // Gaps between errors are geometric; drawing them by inversion of one uniform
+            // costs one draw per error instead of one per bit.
+            if qber <= 0.0 {
+                return 0;
+            }
+            let log_keep = (1.0 - qber).ln();
+            let mut count = 0;
+            let mut i = 0usize;
+            loop {
+                let u: f64 = 1.0 - rng.random::<f64>(); // in (0, 1]
+                let gap = (u.ln() / log_keep).floor();
+                if !gap.is_finite() || gap >= (n - i) as f64 {
+                    break;
+                }
+                i += gap as usize;
+                key.flip(i);
+                count += 1;
+                i += 1;
+                if i >= n {
+                    break;
+                }
+            }
+            count
+        }
+    }
+}
+
+fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let n = values.clone().count();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.clone().sum::<f64>() / n as f64;
+    if n < 2 {
+        return (mean, 0.0);
+    }
+    let var = values.map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64;
+    (mean, var.sqrt())
+}
+
+fn summarise(
+    config: &ExperimentConfig,
+    results: &[RunResult],
+    wall_seconds: f64,
+) -> ExperimentSummary {
+    let (efficiency_mean, efficiency_std) = mean_std(results.iter().map(|r| r.efficiency));
+    let (channel_uses_mean, channel_uses_std) =
+        mean_std(results.iter().map(|r| r.channel_uses as f64));
+    let (leaked_bits_mean, leaked_bits_std) =
+        mean_std(results.iter().map(|r| r.leaked_bits as f64));
+    let (messages_mean, _) = mean_std(results.iter().map(|r| r.messages as f64));
+    let (seconds_mean, _) = mean_std(results.iter().map(|r| r.seconds));
+    let residual_error_runs = results.iter().filter(|r| r.residual_errors > 0).count();
+    let verification_failures = results.iter().filter(|r| !r.verified).count();
+    let undetected_errors = results
+        .iter()
+        .filter(|r| r.residual_errors > 0 && r.verified)
+        .count();
+    let total_bits = config.bits as f64 * results.len() as f64;
+    ExperimentSummary {
+        bits: config.bits,
+        qber: config.qber,
+        variant: config.variant.name().to_string(),
+        runs: results.len(),
+        efficiency_mean,
+        efficiency_std,
+        channel_uses_mean,
+        leaked_bits_mean,
+        residual_error_runs,
+        seconds_mean,
+        bits_per_second: if wall_seconds > 0.0 {
+            total_bits / wall_seconds
+        } else {
+            f64::INFINITY
+        },
+        channel_uses_std,
+        leaked_bits_std,
+        messages_mean,
+        frame_error_rate: residual_error_runs as f64 / results.len().max(1) as f64,
+        verification_failures,
+        undetected_errors,
+        tag_bits: results.first().map_or(0, |r| r.tag_bits),
+        error_model: config.error_model,
+        seed: config.seed,
+        wall_seconds,
+        threads: rayon::current_num_threads(),
+    }
+}

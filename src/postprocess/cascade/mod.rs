@@ -1,0 +1,236 @@
+//! Information reconciliation with Cascade (Brassard and Salvail, "Secret-key reconciliation
+//! by public discussion", EUROCRYPT 1993), in the variants compared by Martinez-Mateo et al.,
+//! "Demystifying the information reconciliation protocol Cascade", QIC 15 (2015)
+//! ("Demystifying" below), and Yan et al. 2008.
+//!
+//! Alice and Bob are separate objects (module `parties`) that talk only through a modelled
+//! classical [`Channel`], which counts every message, every round trip and every disclosed
+//! parity bit. Keys are bit-packed ([`BitVec`]); block parities are popcounts over word
+//! ranges. Each pass uses a fresh public shuffle drawn from the caller's generator, and every
+//! pass keeps an index from each bit to its block (the shuffle's inverse plus a tree of the
+//! known sub-blocks), so the cascade effect re-checks earlier passes in O(passes x depth) per
+//! corrected bit.
+//!
+//! Leakage is exact: it is the number of parity bits Alice actually sends. Parities Bob can
+//! infer are never asked: the right half in a bisection (parent XOR left), the last
+//! top-level block of every pass after the first (Alice's total parity XOR the others), and
+//! any range already known from an earlier search.
+//!
+//! Must never depend on `physics`, `protocol`, `estimation`, `analysis` or `report`: it sees
+//! two keys, a QBER *estimate* (never the true error count) and a random generator.
+
+mod channel;
+mod experiment;
+mod parties;
+mod shuffle;
+mod variant;
+
+pub use channel::{Channel, ChannelStats, Message};
+pub use experiment::{
+    ErrorModel, ExperimentConfig, ExperimentSummary, RunResult, plant_errors, random_key,
+    run_experiment, run_one,
+};
+pub use shuffle::Shuffle;
+pub use variant::{BiconfRule, CascadeVariant, MIN_QBER_ESTIMATE, Schedule};
+
+use rand::Rng;
+
+use crate::bits::BitVec;
+use crate::error::{Error, Result};
+use parties::{Alice, Bob};
+
+/// What Cascade produced for one key pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileOutcome {
+    /// Bob's key after Cascade.
+    pub corrected: BitVec,
+    /// Parity bits Alice disclosed (the leakage to subtract in privacy amplification).
+    pub leaked_bits: u64,
+    /// Messages sent in either direction.
+    pub messages: u64,
+    /// Round trips (query and reply) on the classical channel.
+    pub channel_uses: u64,
+    /// Passes run, BICONF rounds included.
+    pub passes: u32,
+    /// Bits Bob flipped.
+    pub corrections: u64,
+    /// Every message, in order, when [`ReconcileOptions::keep_log`] was set.
+    pub log: Option<Vec<Message>>,
+}
+
+/// Options of [`reconcile_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReconcileOptions {
+    /// Keep the full message log in the outcome (for tests and audits; costs memory).
+    pub keep_log: bool,
+}
+
+/// Largest key Cascade accepts: positions are stored as `u32`.
+pub const MAX_KEY_BITS: usize = u32::MAX as usize;
+
+/// Reconciles Bob's key with Alice's using `variant`, sizing blocks from `qber_estimate`.
+///
+/// # Panics
+/// If the keys differ in length or are longer than [`MAX_KEY_BITS`]: those are programming
+/// errors of the caller, not user input (use [`reconcile_with`] to get an error instead).
+pub fn reconcile<R: Rng + ?Sized>(
+    alice: &BitVec,
+    bob: &BitVec,
+    qber_estimate: f64,
+    variant: CascadeVariant,
+    rng: &mut R,
+) -> ReconcileOutcome {
+    match reconcile_with(
+        alice,
+        bob,
+        qber_estimate,
+        variant,
+        rng,
+        ReconcileOptions::default(),
+    ) {
+        Ok(outcome) => outcome,
+        Err(e) => panic!("reconcile: {e}"),
+    }
+}
+
+/// [`reconcile`] with options, returning an error on keys of different or excessive length.
+pub fn reconcile_with<R: Rng + ?Sized>(
+    alice: &BitVec,
+    bob: &BitVec,
+    qber_estimate: f64,
+    variant: CascadeVariant,
+    rng: &mut R,
+    options: ReconcileOptions,
+) -> Result<ReconcileOutcome> {
+    if alice.len() != bob.len() {
+        return Err(Error::InvalidArgument(format!(
+            "Cascade needs keys of equal length; Alice has {} bits, Bob {}",
+            alice.len(),
+            bob.len()
+        )));
+    }
+    let n = alice.len();
+    if n > MAX_KEY_BITS {
+        return Err(Error::InvalidArgument(format!(
+            "Cascade handles at most {MAX_KEY_BITS} bits per block, got {n}"
+        )));
+    }
+    let mut channel = Channel::new(options.keep_log);
+    if n == 0 {
+        return Ok(ReconcileOutcome {
+            corrected: bob.clone(),
+            leaked_bits: 0,
+            messages: 0,
+            channel_uses: 0,
+            passes: 0,
+            corrections: 0,
+            log: channel.take_log(),
+        });
+    }
+    let schedule = variant.schedule(qber_estimate, n);
+    let mut alice_party = Alice::new(alice);
+    let mut bob_party = Bob::new(bob, schedule.sub_block_reuse);
+    for &k in &schedule.block_sizes {
+        bob_party.run_pass(k, &mut alice_party, &mut channel, rng);
+    }
+    if let Some(rule) = schedule.biconf {
+        // BICONF (Buttler et al. 2003): Alice and Bob compare the parity of a random half of
+        // the key (the complement's parity follows from the total, so both halves are
+        // checked for one bit); an odd half is bisected and the cascade effect runs back
+        // through every earlier pass. Stop after `error_free_streak` clean rounds.
+        let half = n.div_ceil(2);
+        let (mut streak, mut rounds) = (0, 0);
+        while streak < rule.error_free_streak && rounds < rule.max_rounds {
+            let found = bob_party.run_pass(half, &mut alice_party, &mut channel, rng);
+            streak = if found { 0 } else { streak + 1 };
+            rounds += 1;
+        }
+    }
+    let stats = channel.stats();
+    let passes = bob_party.passes() as u32;
+    let corrections = bob_party.flips();
+    Ok(ReconcileOutcome {
+        corrected: bob_party.into_key(),
+        leaked_bits: stats.disclosed_bits,
+        messages: stats.messages,
+        channel_uses: stats.round_trips,
+        passes,
+        corrections,
+        log: channel.take_log(),
+    })
+}
+
+/// Binary entropy h(p) = -p log2 p - (1-p) log2 (1-p), with h(0) = h(1) = 0.
+///
+/// Shannon's bound: reconciling n bits with error rate p needs at least n h(p) disclosed bits,
+/// so the efficiency f = leaked / (n h(p)) of Demystifying (eq. 1) is at least 1 on average.
+pub fn binary_entropy(p: f64) -> f64 {
+    if !(p > 0.0 && p < 1.0) {
+        return 0.0;
+    }
+    -p * p.log2() - (1.0 - p) * (1.0 - p).log2()
+}
+
+/// Reconciliation efficiency f = leaked / (n h(qber)) (Demystifying, eq. 1); infinite when
+/// h is zero but something leaked, and 1 for nothing leaked of nothing.
+pub fn efficiency(leaked_bits: u64, n: usize, qber: f64) -> f64 {
+    let ideal = n as f64 * binary_entropy(qber);
+    if ideal > 0.0 {
+        leaked_bits as f64 / ideal
+    } else if leaked_bits == 0 {
+        1.0
+    } else {
+        f64::INFINITY
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Purpose, stream};
+    use rand::RngExt;
+
+    #[test]
+    fn entropy_values() {
+        assert_eq!(binary_entropy(0.0), 0.0);
+        assert_eq!(binary_entropy(1.0), 0.0);
+        assert!((binary_entropy(0.5) - 1.0).abs() < 1e-15);
+        assert!((binary_entropy(0.11) - 0.4999).abs() < 1e-3);
+    }
+
+    #[test]
+    fn corrects_a_small_key_for_every_variant() {
+        let mut rng = stream(5, Purpose::Auxiliary, 0);
+        let n = 2000;
+        let words: Vec<u64> = (0..n / 64 + 1).map(|_| rng.random()).collect();
+        let alice = BitVec::from_words(words, n);
+        let mut bob = alice.clone();
+        for i in (0..n).step_by(50) {
+            bob.flip(i);
+        }
+        for v in CascadeVariant::ALL {
+            let mut r = stream(5, Purpose::Reconciliation, 0);
+            let out = reconcile(&alice, &bob, 0.02, v, &mut r);
+            assert_eq!(out.corrected, alice, "{v}");
+            assert_eq!(out.corrections, 40, "{v}");
+            assert!(
+                out.leaked_bits as f64 >= 2000.0 * binary_entropy(0.02) * 0.8,
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_unequal_keys() {
+        let mut r = stream(1, Purpose::Reconciliation, 0);
+        let e = reconcile_with(
+            &BitVec::zeros(3),
+            &BitVec::zeros(4),
+            0.1,
+            CascadeVariant::Original,
+            &mut r,
+            ReconcileOptions::default(),
+        );
+        assert!(e.is_err());
+    }
+}

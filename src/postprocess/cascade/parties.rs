@@ -1,0 +1,331 @@
+//! The two parties of Cascade. Alice holds the reference key and only answers parity queries;
+//! Bob holds the noisy key, drives the passes, runs the binary searches and the cascade
+//! effect, and corrects his key. Neither sees the other's key: Bob's only source of
+//! information is [`Channel`].
+//!
+//! Must never depend on the error pattern, the other party's key, or anything outside
+//! `bits` and this module's siblings.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rand::Rng;
+
+use crate::bits::BitVec;
+
+use super::channel::Channel;
+use super::shuffle::{Shuffle, gather};
+
+/// Alice: answers parity queries about her key under the announced shuffles.
+#[derive(Debug)]
+pub(crate) struct Alice<'a> {
+    key: &'a BitVec,
+    /// The public shuffle of each announced pass.
+    shuffles: Vec<Shuffle>,
+    /// Her key in the shuffled order of each pass; `None` until a query needs it (see
+    /// [`Bob::run_pass`] on two-block passes).
+    shuffled: Vec<Option<BitVec>>,
+}
+
+impl<'a> Alice<'a> {
+    pub(crate) fn new(key: &'a BitVec) -> Alice<'a> {
+        Alice {
+            key,
+            shuffles: Vec::new(),
+            shuffled: Vec::new(),
+        }
+    }
+
+    /// A new pass with public shuffle `shuffle`; `source_table` is its public expansion for
+    /// the first `table.len()` positions (all of them, or just the first block when that is
+    /// the only parity asked). Returns the parities of the first `asked_blocks` top-level
+    /// blocks of `block_size` bits, from popcounts over word ranges.
+    pub(crate) fn on_pass_start(
+        &mut self,
+        shuffle: &Shuffle,
+        source_table: &[u32],
+        block_size: usize,
+        asked_blocks: usize,
+    ) -> BitVec {
+        let n = self.key.len();
+        let mut parities = BitVec::with_capacity(asked_blocks);
+        let shuffled = gather(source_table, self.key);
+        for b in 0..asked_blocks {
+            let start = b * block_size;
+            parities.push(shuffled.parity_range(start, (start + block_size).min(shuffled.len())));
+        }
+        self.shuffles.push(shuffle.clone());
+        self.shuffled
+            .push((shuffled.len() == n).then_some(shuffled));
+        parities
+    }
+
+    /// Parity of shuffled positions `start..end` of pass `pass`.
+    pub(crate) fn on_sub_block_query(&mut self, pass: usize, start: usize, end: usize) -> bool {
+        let key = self.key;
+        let shuffle = &self.shuffles[pass];
+        self.shuffled[pass]
+            .get_or_insert_with(|| shuffle.apply(key))
+            .parity_range(start, end)
+    }
+}
+
+/// A block or sub-block whose parity on Alice's side Bob knows (asked or inferred).
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    start: u32,
+    end: u32,
+    /// Index of the left child in the pass's node arena (the right child follows it);
+    /// 0 when the node has not been split (roots occupy the first indices, so no child is 0).
+    left: u32,
+    /// Alice's parity of the range.
+    alice: bool,
+    /// Whether Bob's range currently differs from Alice's in an odd number of bits; kept up
+    /// to date on every flip so the cascade effect needs no recount.
+    odd: bool,
+}
+
+impl Node {
+    fn len(&self) -> u32 {
+        self.end - self.start
+    }
+}
+
+/// Bob's state for one pass.
+#[derive(Debug)]
+struct Pass {
+    shuffle: Shuffle,
+    block_size: usize,
+    /// Bob's key in this pass's shuffled order, kept in step with his corrections; `None`
+    /// for a two-block pass until a search needs it.
+    key: Option<BitVec>,
+    /// Known ranges: top-level blocks at indices `0..n_blocks`, then split children in pairs.
+    nodes: Vec<Node>,
+}
+
+/// Bob: drives Cascade and corrects his key.
+#[derive(Debug)]
+pub(crate) struct Bob {
+    key: BitVec,
+    passes: Vec<Pass>,
+    /// Parity of Alice's whole key, known once every top-level parity of the first pass is.
+    alice_total_parity: Option<bool>,
+    sub_block_reuse: bool,
+    /// Odd ranges waiting for a binary search, smallest first: (length, pass, node).
+    pending: BinaryHeap<Reverse<(u32, u32, u32)>>,
+    flips: u64,
+}
+
+impl Bob {
+    pub(crate) fn new(key: &BitVec, sub_block_reuse: bool) -> Bob {
+        Bob {
+            key: key.clone(),
+            passes: Vec::new(),
+            alice_total_parity: None,
+            sub_block_reuse,
+            pending: BinaryHeap::new(),
+            flips: 0,
+        }
+    }
+
+    /// Bob's key as it stands.
+    pub(crate) fn into_key(self) -> BitVec {
+        self.key
+    }
+
+    /// Number of bits Bob flipped.
+    pub(crate) fn flips(&self) -> u64 {
+        self.flips
+    }
+
+    /// Number of passes started.
+    pub(crate) fn passes(&self) -> usize {
+        self.passes.len()
+    }
+
+    /// Starts a pass with a fresh shuffle and top-level blocks of `block_size` bits, then
+    /// corrects every error it can reach. Returns whether any top-level block was odd.
+    pub(crate) fn run_pass<R: Rng + ?Sized>(
+        &mut self,
+        block_size: usize,
+        alice: &mut Alice<'_>,
+        channel: &mut Channel,
+        rng: &mut R,
+    ) -> bool {
+        let n = self.key.len();
+        let pass_idx = self.passes.len() as u32;
+        let shuffle = Shuffle::random(n, rng);
+        let n_blocks = n.div_ceil(block_size);
+        // Once Alice's total parity is known, the last block's parity is the XOR of it and
+        // the others, so asking for it would disclose nothing new: it is never asked (and so
+        // never counted twice).
+        let asked = match self.alice_total_parity {
+            Some(_) => n_blocks.saturating_sub(1),
+            None => n_blocks,
+        };
+        // A two-block pass (k = n/2, most passes of yanetal, option7/8 and BICONF) needs only
+        // the first block's parity: each side shuffles just that half, and the shuffled keys
+        // are built only if a search ever enters the pass. Same protocol, less work.
+        let lazy = n_blocks == 2 && asked == 1;
+        let table_len = if lazy { block_size } else { n };
+        // The source table is public (a function of the shuffle's round keys); it is built
+        // once, lent to Alice with the pass announcement, and dropped after the pass starts.
+        let table = shuffle.source_table_prefix(table_len);
+        let bob_shuffled = gather(&table, &self.key);
+        let reply = channel.start_pass(alice, pass_idx, &shuffle, &table, block_size, asked);
+        drop(table);
+        let bob_parity = |b: usize| -> bool {
+            if lazy && b == 1 {
+                // Bob's whole-key parity XOR his first-block parity.
+                (self.key.count_ones() & 1 == 1) ^ bob_shuffled.parity_range(0, block_size)
+            } else {
+                let start = b * block_size;
+                bob_shuffled.parity_range(start, (start + block_size).min(n))
+            }
+        };
+        let mut nodes = Vec::with_capacity(n_blocks + 64);
+        let mut xor = false;
+        let mut any_odd = false;
+        for b in 0..n_blocks {
+            let start = b * block_size;
+            let end = (start + block_size).min(n);
+            let alice_parity = if b < asked {
+                reply.get(b)
+            } else {
+                self.alice_total_parity.unwrap_or(false) ^ xor
+            };
+            xor ^= alice_parity;
+            let odd = alice_parity ^ bob_parity(b);
+            if odd {
+                any_odd = true;
+                self.pending
+                    .push(Reverse(((end - start) as u32, pass_idx, b as u32)));
+            }
+            nodes.push(Node {
+                start: start as u32,
+                end: end as u32,
+                left: 0,
+                alice: alice_parity,
+                odd,
+            });
+        }
+        if self.alice_total_parity.is_none() {
+            self.alice_total_parity = Some(xor);
+        }
+        let key = (!lazy).then_some(bob_shuffled);
+        self.passes.push(Pass {
+            shuffle,
+            block_size,
+            key,
+            nodes,
+        });
+        self.correct(alice, channel);
+        any_odd
+    }
+
+    /// Works through the pending odd ranges, smallest first (Demystifying sec. 3: the
+    /// cheapest search first, so an error found there can make a larger block even before it
+    /// is searched).
+    fn correct(&mut self, alice: &mut Alice<'_>, channel: &mut Channel) {
+        while let Some(Reverse((_, pass, node))) = self.pending.pop() {
+            let (pass, node) = (pass as usize, node as usize);
+            // A range queued earlier may have become even through another correction.
+            if !self.passes[pass].nodes[node].odd {
+                continue;
+            }
+            let position = self.binary_search(pass, node, alice, channel);
+            let x = self.passes[pass].shuffle.source_of(position);
+            self.flip(x);
+        }
+    }
+
+    /// Brassard-Salvail's BINARY on an odd range: ask Alice the parity of the left half
+    /// (the right half's parity is inferred from the parent's, never asked), follow the odd
+    /// half, down to one bit. Halves already known are reused without asking.
+    fn binary_search(
+        &mut self,
+        pass: usize,
+        mut cur: usize,
+        alice: &mut Alice<'_>,
+        channel: &mut Channel,
+    ) -> usize {
+        let bob_key = &self.key;
+        let p = &mut self.passes[pass];
+        let shuffle = &p.shuffle;
+        p.key.get_or_insert_with(|| shuffle.apply(bob_key));
+        loop {
+            let p = &self.passes[pass];
+            let node = p.nodes[cur];
+            debug_assert!(node.odd);
+            if node.len() == 1 {
+                return node.start as usize;
+            }
+            if node.left != 0 {
+                let left = node.left as usize;
+                cur = if p.nodes[left].odd { left } else { left + 1 };
+                continue;
+            }
+            // Left half takes the larger share, so power-of-two blocks split exactly.
+            let mid = node.start + node.len().div_ceil(2);
+            let alice_left =
+                channel.sub_block_parity(alice, pass as u32, node.start as usize, mid as usize);
+            let p = &mut self.passes[pass];
+            let bob_left = p
+                .key
+                .as_ref()
+                .is_some_and(|k| k.parity_range(node.start as usize, mid as usize));
+            let left_odd = alice_left ^ bob_left;
+            let left = p.nodes.len();
+            p.nodes.push(Node {
+                start: node.start,
+                end: mid,
+                left: 0,
+                alice: alice_left,
+                odd: left_odd,
+            });
+            p.nodes.push(Node {
+                start: mid,
+                end: node.end,
+                left: 0,
+                alice: node.alice ^ alice_left,
+                odd: node.odd ^ left_odd,
+            });
+            p.nodes[cur].left = left as u32;
+            cur = if left_odd { left } else { left + 1 };
+        }
+    }
+
+    /// Flips original bit `x` and applies the cascade effect: in every pass the known ranges
+    /// holding `x` change parity; the odd top-level block (or, with sub-block reuse, every odd
+    /// known range) on that path is queued for a search.
+    fn flip(&mut self, x: usize) {
+        self.key.flip(x);
+        self.flips += 1;
+        for (pass_idx, pass) in self.passes.iter_mut().enumerate() {
+            let position = pass.shuffle.position_of(x);
+            if let Some(key) = &mut pass.key {
+                key.flip(position);
+            }
+            let mut cur = position / pass.block_size;
+            let mut is_root = true;
+            loop {
+                let node = &mut pass.nodes[cur];
+                node.odd = !node.odd;
+                if node.odd && (is_root || self.sub_block_reuse) {
+                    self.pending
+                        .push(Reverse((node.len(), pass_idx as u32, cur as u32)));
+                }
+                if node.left == 0 {
+                    break;
+                }
+                let left = node.left as usize;
+                cur = if (pass.nodes[left].end as usize) > position {
+                    left
+                } else {
+                    left + 1
+                };
+                is_root = false;
+            }
+        }
+    }
+}

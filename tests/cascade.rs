@@ -1,0 +1,406 @@
+//! Integration tests of Cascade, verification and `qkdsim reconcile`.
+//!
+//! Statistical checks use fixed seeds; their bounds are either 5 standard errors or the
+//! published figures of Martinez-Mateo et al., "Demystifying the information reconciliation
+//! protocol Cascade", QIC 15 (2015) ("Demystifying"), with the tolerance written next to
+//! them. The short versions always run; `QKDSIM_LONG_TESTS=1` adds more runs and n = 1e5.
+
+use std::collections::HashSet;
+
+use assert_cmd::Command;
+use proptest::prelude::*;
+use qkdsim::bits::BitVec;
+use qkdsim::postprocess::cascade::{
+    CascadeVariant, ErrorModel, ExperimentConfig, Message, ReconcileOptions, binary_entropy,
+    plant_errors, random_key, reconcile_with, run_experiment,
+};
+use qkdsim::postprocess::verify::verify;
+use qkdsim::rng::{Purpose, stream};
+
+fn long_tests() -> bool {
+    std::env::var("QKDSIM_LONG_TESTS").is_ok_and(|v| v == "1")
+}
+
+fn experiment(
+    n: usize,
+    q: f64,
+    variant: CascadeVariant,
+    runs: usize,
+    seed: u64,
+) -> qkdsim::postprocess::cascade::ExperimentSummary {
+    let mut c = ExperimentConfig::new(n, q, variant);
+    c.runs = runs;
+    c.seed = seed;
+    run_experiment(&c).expect("valid experiment")
+}
+
+// ---------------------------------------------------------------------------------------
+// Leakage accounting, recounted from the message log.
+// ---------------------------------------------------------------------------------------
+
+/// Recounts everything from the log alone and checks it against the outcome's counters and
+/// against the protocol rules: pass 1 asks every top-level parity, later passes all but one
+/// (inferred from Alice's total parity), and no sub-block parity is ever asked twice.
+fn check_log(
+    n: usize,
+    outcome: &qkdsim::postprocess::cascade::ReconcileOutcome,
+) -> Result<(), TestCaseError> {
+    let log = outcome.log.as_ref().expect("log requested");
+    let mut disclosed = 0u64;
+    let mut replies = 0u64;
+    let mut asked_top = 0u64;
+    let mut sub_queries = 0u64;
+    let mut seen = HashSet::new();
+    for (i, m) in log.iter().enumerate() {
+        match *m {
+            Message::PassStart {
+                pass,
+                block_size,
+                asked_blocks,
+            } => {
+                let n_blocks = n.div_ceil(block_size as usize) as u32;
+                let expect = if pass == 0 { n_blocks } else { n_blocks - 1 };
+                prop_assert_eq!(
+                    asked_blocks,
+                    expect,
+                    "pass {} of {}-bit blocks",
+                    pass,
+                    block_size
+                );
+                asked_top += u64::from(asked_blocks);
+                if asked_blocks > 0 {
+                    prop_assert_eq!(
+                        log.get(i + 1),
+                        Some(&Message::Parities { bits: asked_blocks })
+                    );
+                }
+            }
+            Message::SubBlockQuery { pass, start, end } => {
+                prop_assert!(start < end && end as usize <= n);
+                prop_assert!(
+                    seen.insert((pass, start, end)),
+                    "parity of {:?} asked twice",
+                    m
+                );
+                prop_assert_eq!(log.get(i + 1), Some(&Message::Parities { bits: 1 }));
+                sub_queries += 1;
+            }
+            Message::Parities { bits } => {
+                disclosed += u64::from(bits);
+                replies += 1;
+            }
+        }
+    }
+    prop_assert_eq!(outcome.leaked_bits, disclosed);
+    prop_assert_eq!(outcome.leaked_bits, asked_top + sub_queries);
+    prop_assert_eq!(outcome.messages, log.len() as u64);
+    prop_assert_eq!(outcome.channel_uses, replies);
+    Ok(())
+}
+
+fn variant_strategy() -> impl Strategy<Value = CascadeVariant> {
+    prop::sample::select(CascadeVariant::ALL.to_vec())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    /// Key sizes from 1 to 3000 bits (mostly not multiples of 64), random error sets and
+    /// bursts, a QBER estimate that may be far from the truth.
+    #[test]
+    fn leakage_is_counted_exactly_and_verified_keys_are_equal(
+        n in 1usize..3000,
+        key_seed in any::<u64>(),
+        error_rate in 0.0f64..0.15,
+        burst in any::<bool>(),
+        estimate in 0.005f64..0.3,
+        variant in variant_strategy(),
+    ) {
+        let mut rng = stream(key_seed, Purpose::Auxiliary, 0);
+        let alice = random_key(n, &mut rng);
+        let mut bob = alice.clone();
+        if burst {
+            // A contiguous run of errors: the shuffles must spread it.
+            let len = ((error_rate * n as f64) as usize).min(n);
+            let start = (key_seed as usize) % (n - len + 1);
+            for i in start..start + len { bob.flip(i); }
+        } else {
+            plant_errors(&mut bob, error_rate, ErrorModel::Binomial, &mut rng);
+        }
+        let mut cascade_rng = stream(key_seed, Purpose::Reconciliation, 0);
+        let outcome = reconcile_with(&alice, &bob, estimate, variant, &mut cascade_rng,
+            ReconcileOptions { keep_log: true }).unwrap();
+        check_log(n, &outcome)?;
+        prop_assert_eq!(outcome.corrected.len(), n);
+        let mut verify_rng = stream(key_seed, Purpose::Verification, 0);
+        let check = verify(&alice, &outcome.corrected, 1e-12, &mut verify_rng);
+        prop_assert_eq!(check.tag_bits, 40);
+        if check.keys_match {
+            prop_assert_eq!(&outcome.corrected, &alice);
+        }
+    }
+
+    /// Every planted difference, however small, is caught by the verification tag
+    /// (a 40-bit tag lets a given difference through with probability 2^-40).
+    #[test]
+    fn verification_catches_every_residual_error(
+        n in 1usize..5000,
+        key_seed in any::<u64>(),
+        flips in prop::collection::vec(any::<prop::sample::Index>(), 1..6),
+    ) {
+        let mut rng = stream(key_seed, Purpose::Auxiliary, 1);
+        let alice = random_key(n, &mut rng);
+        let mut bob = alice.clone();
+        for f in &flips { bob.flip(f.index(n)); }
+        let mut verify_rng = stream(key_seed, Purpose::Verification, 1);
+        let check = verify(&alice, &bob, 1e-12, &mut verify_rng);
+        prop_assert_eq!(check.keys_match, alice == bob);
+        prop_assert_eq!(verify(&alice, &alice.clone(), 1e-12, &mut verify_rng).keys_match, true);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Correctness: frame error rate.
+// ---------------------------------------------------------------------------------------
+
+/// After Cascade Bob's key equals Alice's in all but a rare fraction of runs. Demystifying
+/// (Fig. 4, frame error rate vs QBER at n = 1e4) reports frame error rates of order 1e-2 or
+/// below for the original protocol and far below for the 10- and 14-pass variants. We check
+/// the observed count against 1e-2: with R runs the expected count is at most R/100 and 5
+/// standard deviations above that is R/100 + 5 sqrt(R/100). Verification must flag every
+/// residual error.
+#[test]
+fn frame_error_rate_is_small_and_every_failure_is_flagged() {
+    let runs = if long_tests() { 2000 } else { 200 };
+    for variant in CascadeVariant::ALL {
+        for q in [0.01, 0.05, 0.08] {
+            let s = experiment(10_000, q, variant, runs, 11);
+            let bound = runs as f64 / 100.0 + 5.0 * (runs as f64 / 100.0).sqrt();
+            eprintln!(
+                "{variant} Q={q}: frame error rate {}/{} = {:.1e}",
+                s.residual_error_runs, runs, s.frame_error_rate
+            );
+            assert!(
+                (s.residual_error_runs as f64) <= bound,
+                "{variant} Q={q}: {} residual-error runs",
+                s.residual_error_runs
+            );
+            assert_eq!(s.undetected_errors, 0, "{variant} Q={q}");
+            assert_eq!(
+                s.verification_failures, s.residual_error_runs,
+                "{variant} Q={q}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Efficiency.
+// ---------------------------------------------------------------------------------------
+
+/// Shannon: no reconciliation discloses less than n h(Q) bits on average, so the mean
+/// efficiency is at least 1. We test the mean minus 5 standard errors is not above... the
+/// mean itself must stay at or above 1 (one-sided: a mean below 1 would be a counting bug).
+#[test]
+fn mean_efficiency_is_never_below_one() {
+    for variant in CascadeVariant::ALL {
+        for q in [0.01, 0.03, 0.1] {
+            let s = experiment(4_000, q, variant, 60, 21);
+            assert!(
+                s.efficiency_mean >= 1.0,
+                "{variant} Q={q}: mean efficiency {}",
+                s.efficiency_mean
+            );
+        }
+    }
+}
+
+/// Published efficiency bands (Demystifying, Fig. 6/8: efficiency vs QBER at n = 1e4 and
+/// 1e5), with the margin stated per variant:
+/// - original: 1.14-1.22 for Q = 1-8 %. Ours sits at or below the band because Bob never asks
+///   a parity he can infer (last block of each pass from the total parity); we accept
+///   [1.0, 1.22 + 0.03].
+/// - biconf and yanetal: about 1.05-1.10; we accept [1.0, 1.10 + 0.02].
+/// - option7 and option8: the paper's best, about 1.03-1.07 at these sizes; we accept
+///   [1.0, 1.08].
+///
+/// The mean of R runs has a standard error of std/sqrt(R) below 0.005 here, much smaller than
+/// the margins.
+fn published_band(variant: CascadeVariant) -> (f64, f64) {
+    match variant {
+        CascadeVariant::Original => (1.0, 1.25),
+        CascadeVariant::Biconf | CascadeVariant::YanEtAl => (1.0, 1.12),
+        CascadeVariant::Option7 | CascadeVariant::Option8 => (1.0, 1.08),
+    }
+}
+
+fn check_efficiency(n: usize, runs: usize, qbers: &[f64]) {
+    for variant in CascadeVariant::ALL {
+        let (lo, hi) = published_band(variant);
+        for &q in qbers {
+            let s = experiment(n, q, variant, runs, 31);
+            eprintln!(
+                "n={n} {variant} Q={q}: f = {:.4} +- {:.4}",
+                s.efficiency_mean, s.efficiency_std
+            );
+            assert!(
+                (lo..=hi).contains(&s.efficiency_mean),
+                "n={n} {variant} Q={q}: efficiency {} outside [{lo}, {hi}]",
+                s.efficiency_mean
+            );
+        }
+    }
+}
+
+#[test]
+fn efficiency_matches_published_values_at_1e4() {
+    let runs = if long_tests() { 400 } else { 40 };
+    check_efficiency(10_000, runs, &[0.01, 0.02, 0.05, 0.08]);
+}
+
+#[test]
+fn efficiency_matches_published_values_at_1e5() {
+    let (runs, qbers): (usize, &[f64]) = if long_tests() {
+        (100, &[0.01, 0.02, 0.05, 0.08])
+    } else {
+        (4, &[0.02, 0.05])
+    };
+    check_efficiency(100_000, runs, qbers);
+}
+
+/// The issue's target for option8 (Demystifying's figure): f <= 1.05 for Q <= 5 % at n >= 1e5.
+#[test]
+fn option8_reaches_the_paper_figure_at_1e5() {
+    let runs = if long_tests() { 50 } else { 4 };
+    for q in [0.01, 0.02, 0.05] {
+        let s = experiment(100_000, q, CascadeVariant::Option8, runs, 41);
+        assert!(
+            s.efficiency_mean <= 1.05,
+            "Q={q}: f = {}",
+            s.efficiency_mean
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Determinism and the command line.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    let mut c = ExperimentConfig::new(5_000, 0.03, CascadeVariant::Option8);
+    c.runs = 16;
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| run_experiment(&c))
+        .unwrap();
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap()
+        .install(|| run_experiment(&c))
+        .unwrap();
+    assert_eq!(one.efficiency_mean.to_bits(), two.efficiency_mean.to_bits());
+    assert_eq!(
+        one.leaked_bits_mean.to_bits(),
+        two.leaked_bits_mean.to_bits()
+    );
+    assert_eq!(
+        one.channel_uses_mean.to_bits(),
+        two.channel_uses_mean.to_bits()
+    );
+    assert_eq!(one.residual_error_runs, two.residual_error_runs);
+}
+
+#[test]
+fn exact_error_model_plants_exactly_round_qn() {
+    let mut rng = stream(9, Purpose::Auxiliary, 0);
+    for n in [1usize, 63, 64, 1000, 12_345] {
+        let alice = random_key(n, &mut rng);
+        let mut bob = alice.clone();
+        let planted = plant_errors(&mut bob, 0.037, ErrorModel::Exact, &mut rng);
+        assert_eq!(planted as usize, (0.037 * n as f64).round() as usize);
+        assert_eq!(alice.hamming_distance(&bob), planted as usize);
+    }
+    // Binomial: mean n Q, standard deviation sqrt(n Q (1-Q)); 5 sigma.
+    let n = 200_000;
+    let mut bob = BitVec::zeros(n);
+    let planted = plant_errors(&mut bob, 0.05, ErrorModel::Binomial, &mut rng) as f64;
+    assert!((planted - 10_000.0).abs() < 5.0 * (n as f64 * 0.05 * 0.95).sqrt());
+    assert_eq!(bob.count_ones() as f64, planted);
+}
+
+#[test]
+fn cli_json_has_the_contract_fields() {
+    let out = Command::cargo_bin("qkdsim")
+        .unwrap()
+        .args([
+            "reconcile",
+            "--bits",
+            "3000",
+            "--qber",
+            "0.03",
+            "--variant",
+            "option7",
+            "--runs",
+            "4",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    for key in [
+        "bits",
+        "qber",
+        "variant",
+        "runs",
+        "efficiency_mean",
+        "efficiency_std",
+        "channel_uses_mean",
+        "leaked_bits_mean",
+        "residual_error_runs",
+        "seconds_mean",
+        "bits_per_second",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["variant"], "option7");
+    assert_eq!(v["bits"], 3000);
+    let h = binary_entropy(0.03);
+    assert!(v["leaked_bits_mean"].as_f64().unwrap() >= 3000.0 * h * 0.9);
+}
+
+#[test]
+fn cli_rejects_bad_arguments_with_what_is_allowed() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["--bits", "1000", "--qber", "0.6"], "(0, 0.5)"),
+        (&["--bits", "1000", "--qber", "0"], "(0, 0.5)"),
+        (&["--bits", "1000", "--qber", "-0.1"], "(0, 0.5)"),
+        (&["--bits", "0", "--qber", "0.02"], "bits must be in 1..="),
+        (
+            &["--bits", "1000", "--qber", "0.02", "--variant", "turbo"],
+            "original, biconf, yanetal, option7, option8",
+        ),
+    ];
+    for (args, expect) in cases {
+        let out = Command::cargo_bin("qkdsim")
+            .unwrap()
+            .arg("reconcile")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+}
