@@ -2,3 +2,4 @@
 //! and privacy amplification.
 //!
 //! Must never depend on `physics`, `protocol` or `report`: it sees bits and parameters only.
+pub mod privacy;
