@@ -364,7 +364,11 @@ impl Transform<'_> {
     /// `scratch` needs `a.len() / 2` elements.
     fn forward(&self, a: &mut [u64], scratch: &mut [u64]) {
         let len = a.len();
-        if len == 1 {
+        if len <= 2 {
+            // Length 2: f(0) = g0, f(1) = g0 + g1 (the twiddle of position 0 is 0).
+            if len == 2 {
+                a[1] ^= a[0];
+            }
             return;
         }
         // f(z) = f0(z^2 + z) + z f1(z^2 + z); f0, f1 to the two halves.
@@ -382,7 +386,10 @@ impl Transform<'_> {
     /// Inverse of [`Transform::forward`]: values back to coefficients.
     fn inverse(&self, a: &mut [u64], scratch: &mut [u64]) {
         let len = a.len();
-        if len == 1 {
+        if len <= 2 {
+            if len == 2 {
+                a[1] ^= a[0];
+            }
             return;
         }
         let half = len / 2;
@@ -460,9 +467,7 @@ fn taylor_expand(a: &mut [u64]) {
     if len <= TAYLOR_ITERATIVE_MAX_LEN {
         let mut block = len;
         while block >= 4 {
-            for b in a.chunks_exact_mut(block) {
-                taylor_step(b);
-            }
+            taylor_level(a, block, false);
             block /= 2;
         }
         return;
@@ -478,9 +483,7 @@ fn taylor_unexpand(a: &mut [u64]) {
     if len <= TAYLOR_ITERATIVE_MAX_LEN {
         let mut block = 4;
         while block <= len {
-            for b in a.chunks_exact_mut(block) {
-                taylor_unstep(b);
-            }
+            taylor_level(a, block, true);
             block *= 2;
         }
         return;
@@ -490,6 +493,32 @@ fn taylor_unexpand(a: &mut [u64]) {
         join_if(len >= PARALLEL_MIN_LEN, || taylor_unexpand(h0), || taylor_unexpand(h1));
     }
     taylor_unstep(a);
+}
+
+/// One Taylor step (or its inverse) on every `block`-long block of `a`; the smallest blocks
+/// get unrolled loops, as a call per 4-element block would cost more than its two XORs.
+fn taylor_level(a: &mut [u64], block: usize, inverse: bool) {
+    fn fixed<const Q: usize>(a: &mut [u64], inverse: bool) {
+        for b in a.chunks_exact_mut(4 * Q) {
+            for i in 0..Q {
+                if inverse {
+                    b[Q + i] ^= b[2 * Q + i];
+                    b[2 * Q + i] ^= b[3 * Q + i];
+                } else {
+                    b[2 * Q + i] ^= b[3 * Q + i];
+                    b[Q + i] ^= b[2 * Q + i];
+                }
+            }
+        }
+    }
+    match block {
+        4 => fixed::<1>(a, inverse),
+        8 => fixed::<2>(a, inverse),
+        16 => fixed::<4>(a, inverse),
+        32 => fixed::<8>(a, inverse),
+        _ if inverse => a.chunks_exact_mut(block).for_each(taylor_unstep),
+        _ => a.chunks_exact_mut(block).for_each(taylor_step),
+    }
 }
 
 #[inline]
