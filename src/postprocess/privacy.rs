@@ -104,7 +104,13 @@ impl Default for ToeplitzHasher {
 impl ToeplitzHasher {
     /// A hasher using the fastest field arithmetic this CPU supports.
     pub fn new() -> Self {
-        let backend = if clmul::available() { Backend::Clmul } else { Backend::Portable };
+        let backend = if clmul::wide_available() {
+            Backend::Clmul512
+        } else if clmul::available() {
+            Backend::Clmul
+        } else {
+            Backend::Portable
+        };
         ToeplitzHasher::with_backend(backend)
     }
 
@@ -126,7 +132,13 @@ impl ToeplitzHasher {
 
     /// True when field multiplications use the CPU's carry-less multiply instruction.
     pub fn uses_clmul(&self) -> bool {
-        self.backend == Backend::Clmul
+        self.backend != Backend::Portable
+    }
+
+    /// A hasher using scalar PCLMULQDQ even when the 512-bit VPCLMULQDQ path is available,
+    /// or `None` without PCLMULQDQ. Same results; for tests and benchmarks.
+    pub fn scalar_clmul() -> Option<Self> {
+        clmul::available().then(|| ToeplitzHasher::with_backend(Backend::Clmul))
     }
 
     /// Hashes the `n`-bit `input` to `output_bits` bits with the Toeplitz matrix of `seed`
@@ -155,21 +167,20 @@ impl ToeplitzHasher {
             )));
         }
 
-        load_chunks(&mut self.input_buf, input, len);
-        load_chunks(&mut self.seed_buf, seed, len);
+        // The first stage of the forward transform (Taylor expansions, see
+        // `Transform::convert`) only XORs whole elements, so it acts on each bit of a word
+        // separately: input chunks ride in the low 32 bits and seed chunks in the high 32
+        // bits of one array, and that stage runs once for both operands.
+        load_packed_chunks(&mut self.input_buf, input, seed, len);
         self.scratch.clear();
-        self.scratch.resize(len, 0);
-
+        self.scratch.resize(len / 2, 0);
         let ctx = Transform { cantor: &self.cantor, backend: self.backend };
-        let (scratch_a, scratch_b) = self.scratch.split_at_mut(len / 2);
+        ctx.convert(&mut self.input_buf, &mut self.scratch);
+        split_packed(&mut self.input_buf, &mut self.seed_buf);
         let (input_buf, seed_buf) = (&mut self.input_buf, &mut self.seed_buf);
-        join_if(
-            len >= PARALLEL_MIN_LEN,
-            || ctx.forward(input_buf, scratch_a),
-            || ctx.forward(seed_buf, scratch_b),
-        );
+        join_if(len >= PARALLEL_MIN_LEN, || ctx.evaluate(input_buf), || ctx.evaluate(seed_buf));
         ctx.pointwise_mul(input_buf, seed_buf);
-        ctx.inverse(input_buf, scratch_a);
+        ctx.inverse(input_buf, &mut self.scratch);
 
         Ok(extract_product_bits(input_buf, n - 1, output_bits))
     }
@@ -222,16 +233,32 @@ fn check_seed_len(n: usize, seed_len: usize, output_bits: usize) -> Result<()> {
     Ok(())
 }
 
-/// Splits `bits` into 32-bit chunks, one per field element, zero-padded to `len` elements.
-fn load_chunks(buf: &mut Vec<u64>, bits: &BitVec, len: usize) {
+/// Splits `input` and `seed` into 32-bit chunks, zero-padded to `len` chunks: element `i`
+/// holds input chunk `i` in its low half and seed chunk `i` in its high half.
+fn load_packed_chunks(buf: &mut Vec<u64>, input: &BitVec, seed: &BitVec, len: usize) {
+    const LOW: u64 = 0xFFFF_FFFF;
     buf.clear();
-    buf.reserve(len);
-    for &word in bits.words() {
-        buf.push(word & 0xFFFF_FFFF);
-        buf.push(word >> 32);
-    }
-    buf.truncate(bits.len().div_ceil(CHUNK_BITS));
     buf.resize(len, 0);
+    let (iw, sw) = (input.words(), seed.words());
+    for (k, pair) in buf.chunks_exact_mut(2).enumerate().take(iw.len().max(sw.len())) {
+        let x = iw.get(k).copied().unwrap_or(0);
+        let s = sw.get(k).copied().unwrap_or(0);
+        pair[0] = (x & LOW) | (s << 32);
+        pair[1] = (x >> 32) | (s & !LOW);
+    }
+}
+
+/// Moves the high halves of `packed` to `high` (same length) and clears them in `packed`.
+fn split_packed(packed: &mut [u64], high: &mut Vec<u64>) {
+    use rayon::prelude::*;
+    high.clear();
+    high.resize(packed.len(), 0);
+    packed.par_chunks_mut(1 << 16).zip(high.par_chunks_mut(1 << 16)).for_each(|(p, h)| {
+        for (x, y) in p.iter_mut().zip(h.iter_mut()) {
+            *y = *x >> 32;
+            *x &= 0xFFFF_FFFF;
+        }
+    });
 }
 
 /// Bits `start..start + count` of the GF(2) product whose 32-bit-offset coefficients (each of
@@ -280,6 +307,9 @@ fn join_if(parallel: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
 /// Field arithmetic implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
+    /// VPCLMULQDQ on 512-bit registers: eight multiplications at a time (x86-64 with
+    /// AVX-512F and VPCLMULQDQ, detected at run time).
+    Clmul512,
     /// PCLMULQDQ carry-less multiply (x86-64, detected at run time).
     Clmul,
     /// Shift-and-XOR multiply, any CPU.
@@ -362,7 +392,30 @@ impl Transform<'_> {
     /// span(beta_1..beta_k), in place. Output position p holds the value at
     /// sum over bits i of p of beta_{k-i} (a bit-reversed order, shared with `inverse`).
     /// `scratch` needs `a.len() / 2` elements.
+    #[cfg(test)]
     fn forward(&self, a: &mut [u64], scratch: &mut [u64]) {
+        self.convert(a, scratch);
+        self.evaluate(a);
+    }
+
+    /// First stage of [`Transform::forward`], XORs only: f(z) = f0(z^2 + z) + z f1(z^2 + z)
+    /// by a Taylor expansion, f0 and f1 to the two halves, recursively. Linear over GF(2)
+    /// bit by bit, so it can carry two 32-bit operands in one word.
+    fn convert(&self, a: &mut [u64], scratch: &mut [u64]) {
+        let len = a.len();
+        if len <= 2 {
+            return;
+        }
+        taylor_expand(a);
+        deinterleave(a, scratch);
+        let half = len / 2;
+        let (lo, hi) = a.split_at_mut(half);
+        let (scratch_lo, scratch_hi) = scratch.split_at_mut(half / 2);
+        join_if(len >= PARALLEL_MIN_LEN, || self.convert(lo, scratch_lo), || self.convert(hi, scratch_hi));
+    }
+
+    /// Second stage of [`Transform::forward`]: the butterflies, bottom-up.
+    fn evaluate(&self, a: &mut [u64]) {
         let len = a.len();
         if len <= 2 {
             // Length 2: f(0) = g0, f(1) = g0 + g1 (the twiddle of position 0 is 0).
@@ -371,13 +424,8 @@ impl Transform<'_> {
             }
             return;
         }
-        // f(z) = f0(z^2 + z) + z f1(z^2 + z); f0, f1 to the two halves.
-        taylor_expand(a);
-        deinterleave(a, scratch);
-        let half = len / 2;
-        let (lo, hi) = a.split_at_mut(half);
-        let (scratch_lo, scratch_hi) = scratch.split_at_mut(half / 2);
-        join_if(len >= PARALLEL_MIN_LEN, || self.forward(lo, scratch_lo), || self.forward(hi, scratch_hi));
+        let (lo, hi) = a.split_at_mut(len / 2);
+        join_if(len >= PARALLEL_MIN_LEN, || self.evaluate(lo), || self.evaluate(hi));
         // For u in span(beta_2..beta_k) with y = u^2 + u: f(u) = f0(y) + u f1(y) and
         // f(u + 1) = f(u) + f1(y).
         self.butterflies(lo, hi, len.trailing_zeros() as usize, false);
@@ -415,6 +463,7 @@ impl Transform<'_> {
             *step = acc;
         }
         match (self.backend, inverse) {
+            (Backend::Clmul512, inverse) => clmul::wide_butterflies(lo, hi, &steps, inverse),
             (Backend::Clmul, false) => clmul::butterflies_forward(lo, hi, &steps),
             (Backend::Clmul, true) => clmul::butterflies_inverse(lo, hi, &steps),
             (Backend::Portable, false) => butterflies_forward_with(lo, hi, &steps, gf_mul_portable),
@@ -428,6 +477,7 @@ impl Transform<'_> {
         const CHUNK: usize = 1 << 14;
         let backend = self.backend;
         a.par_chunks_mut(CHUNK).zip(b.par_chunks(CHUNK)).for_each(|(a, b)| match backend {
+            Backend::Clmul512 => clmul::wide_pointwise_mul(a, b),
             Backend::Clmul => clmul::pointwise_mul(a, b),
             Backend::Portable => a.iter_mut().zip(b).for_each(|(x, &y)| *x = gf_mul_portable(*x, y)),
         });
@@ -581,7 +631,10 @@ mod clmul {
     mod imp {
         use super::super::{butterflies_forward_with, butterflies_inverse_with, reduce};
         use std::arch::x86_64::{
-            __m128i, _mm_clmulepi64_si128, _mm_cvtsi64_si128, _mm_cvtsi128_si64, _mm_unpackhi_epi64,
+            __m128i, __m512i, _mm_clmulepi64_si128, _mm_cvtsi64_si128, _mm_cvtsi128_si64, _mm_unpackhi_epi64,
+            _mm512_clmulepi64_epi128, _mm512_loadu_si512, _mm512_set1_epi64, _mm512_slli_epi64,
+            _mm512_srli_epi64, _mm512_storeu_si512, _mm512_unpackhi_epi64, _mm512_unpacklo_epi64,
+            _mm512_xor_si512,
         };
 
         /// GF(2^64) product with one carry-less multiply and a shift-XOR reduction.
@@ -615,6 +668,113 @@ mod clmul {
             }
         }
 
+        /// True when the CPU can multiply eight field elements per instruction pair
+        /// (VPCLMULQDQ on 512-bit registers).
+        pub fn wide_available() -> bool {
+            available()
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("vpclmulqdq")
+        }
+
+        /// Eight GF(2^64) products: even and odd lanes through two carry-less multiplies,
+        /// then the same reduction as [`mul`], lane-wise.
+        #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
+        #[inline]
+        fn mul8(a: __m512i, b: __m512i) -> __m512i {
+            let even = _mm512_clmulepi64_epi128(a, b, 0x00);
+            let odd = _mm512_clmulepi64_epi128(a, b, 0x11);
+            let lo = _mm512_unpacklo_epi64(even, odd);
+            let hi = _mm512_unpackhi_epi64(even, odd);
+            let overflow = _mm512_xor_si512(
+                _mm512_xor_si512(_mm512_srli_epi64(hi, 63), _mm512_srli_epi64(hi, 61)),
+                _mm512_srli_epi64(hi, 60),
+            );
+            let h = _mm512_xor_si512(hi, overflow);
+            let folded = _mm512_xor_si512(
+                _mm512_xor_si512(h, _mm512_slli_epi64(h, 1)),
+                _mm512_xor_si512(_mm512_slli_epi64(h, 3), _mm512_slli_epi64(h, 4)),
+            );
+            _mm512_xor_si512(lo, folded)
+        }
+
+        /// Butterflies eight positions at a time. Positions j..j+8 (j a multiple of 8) have
+        /// twiddles tw(j) + tw(r), r < 8, because the twiddle is linear in the bits of j.
+        #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
+        fn wide_impl(lo: &mut [u64], hi: &mut [u64], steps: &[u64], inverse: bool) {
+            let len = lo.len().min(hi.len());
+            if len < 8 {
+                if inverse {
+                    butterflies_inverse_with(lo, hi, steps, |a, b| mul(a, b));
+                } else {
+                    butterflies_forward_with(lo, hi, steps, |a, b| mul(a, b));
+                }
+                return;
+            }
+            let mut low_twiddles = [0u64; 8];
+            for r in 1..8 {
+                low_twiddles[r] = low_twiddles[r - 1] ^ steps[r.trailing_zeros() as usize];
+            }
+            // SAFETY: reading 8 u64 from an 8-element array.
+            let low = unsafe { _mm512_loadu_si512(low_twiddles.as_ptr().cast()) };
+            let mut twiddle = 0u64;
+            let mut j = 0;
+            while j + 8 <= len {
+                if j != 0 {
+                    // From j - 8 to j, bits 3..=tz(j) flip.
+                    twiddle ^= steps[j.trailing_zeros() as usize] ^ steps[2];
+                }
+                let w = _mm512_xor_si512(_mm512_set1_epi64(twiddle as i64), low);
+                // SAFETY: j + 8 <= len <= lo.len(), hi.len(): in bounds, unaligned access.
+                unsafe {
+                    let pa = lo.as_mut_ptr().add(j);
+                    let pb = hi.as_mut_ptr().add(j);
+                    let mut a = _mm512_loadu_si512(pa.cast());
+                    let mut b = _mm512_loadu_si512(pb.cast());
+                    if inverse {
+                        b = _mm512_xor_si512(b, a);
+                        a = _mm512_xor_si512(a, mul8(w, b));
+                    } else {
+                        a = _mm512_xor_si512(a, mul8(w, b));
+                        b = _mm512_xor_si512(b, a);
+                    }
+                    _mm512_storeu_si512(pa.cast(), a);
+                    _mm512_storeu_si512(pb.cast(), b);
+                }
+                j += 8;
+            }
+        }
+
+        #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
+        fn wide_pointwise_impl(a: &mut [u64], b: &[u64]) {
+            let len = a.len().min(b.len());
+            let mut j = 0;
+            while j + 8 <= len {
+                // SAFETY: j + 8 <= len: in bounds, unaligned access.
+                unsafe {
+                    let pa = a.as_mut_ptr().add(j);
+                    let x = _mm512_loadu_si512(pa.cast());
+                    let y = _mm512_loadu_si512(b.as_ptr().add(j).cast());
+                    _mm512_storeu_si512(pa.cast(), mul8(x, y));
+                }
+                j += 8;
+            }
+            for k in j..len {
+                a[k] = mul(a[k], b[k]);
+            }
+        }
+
+        pub fn wide_butterflies(lo: &mut [u64], hi: &mut [u64], steps: &[u64], inverse: bool) {
+            assert!(wide_available());
+            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (checked above).
+            unsafe { wide_impl(lo, hi, steps, inverse) }
+        }
+
+        pub fn wide_pointwise_mul(a: &mut [u64], b: &[u64]) {
+            assert!(wide_available());
+            // SAFETY: as in `wide_butterflies`.
+            unsafe { wide_pointwise_impl(a, b) }
+        }
+
         pub fn butterflies_forward(lo: &mut [u64], hi: &mut [u64], steps: &[u64]) {
             assert!(available());
             // SAFETY: the CPU supports pclmulqdq (checked above; the check is cached by std).
@@ -639,6 +799,15 @@ mod clmul {
         pub fn available() -> bool {
             false
         }
+        pub fn wide_available() -> bool {
+            false
+        }
+        pub fn wide_butterflies(_: &mut [u64], _: &mut [u64], _: &[u64], _: bool) {
+            unreachable!("carry-less multiply backend selected without CPU support")
+        }
+        pub fn wide_pointwise_mul(_: &mut [u64], _: &[u64]) {
+            unreachable!("carry-less multiply backend selected without CPU support")
+        }
         pub fn butterflies_forward(_: &mut [u64], _: &mut [u64], _: &[u64]) {
             unreachable!("carry-less multiply backend selected without CPU support")
         }
@@ -650,7 +819,10 @@ mod clmul {
         }
     }
 
-    pub use imp::{available, butterflies_forward, butterflies_inverse, pointwise_mul};
+    pub use imp::{
+        available, butterflies_forward, butterflies_inverse, pointwise_mul, wide_available, wide_butterflies,
+        wide_pointwise_mul,
+    };
 }
 
 #[cfg(test)]
