@@ -159,7 +159,8 @@ impl ToeplitzHasher {
         let input_chunks = n.div_ceil(CHUNK_BITS);
         let seed_chunks = seed.len().div_ceil(CHUNK_BITS);
         let product_chunks = input_chunks + seed_chunks - 1;
-        let len = product_chunks.next_power_of_two();
+        // At least 2 so that chunks are loaded in (input word, seed word) pairs.
+        let len = product_chunks.next_power_of_two().max(2);
         if len.trailing_zeros() as usize > MAX_LOG_LEN {
             return Err(Error::InvalidArgument(format!(
                 "privacy amplification: block of {n} bits is too large (at most 2^{} bits)",
