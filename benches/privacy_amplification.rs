@@ -6,7 +6,8 @@
 //! 3427, 2018). The machine is shared, so each size also times baselines in the same run:
 //! a copy of the input words, and (up to 1e7) one real f64 FFT of n points, which is a third
 //! of the work of the one-bit-per-point floating-point alternative at its smallest size.
-//! Backends are compared at 1e6 (portable shift-XOR, scalar PCLMULQDQ, default).
+//! Backends are compared at 1e6 (portable shift-XOR, scalar PCLMULQDQ, default 512-bit
+//! VPCLMULQDQ where the CPU has it).
 //!
 //! Run: `cargo bench --bench privacy_amplification -- --noplot` (about 5 minutes; filter
 //! with e.g. `-- --noplot n=10000000`).
@@ -26,13 +27,26 @@ fn random_bits(len: usize, rng: &mut impl Rng) -> BitVec {
 }
 
 fn bench(c: &mut Criterion) {
-    let pools: Vec<(usize, rayon::ThreadPool)> =
-        [1, 2].into_iter().map(|t| (t, rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap())).collect();
+    let pools: Vec<(usize, rayon::ThreadPool)> = [1, 2]
+        .into_iter()
+        .map(|t| {
+            (
+                t,
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .unwrap(),
+            )
+        })
+        .collect();
     for n in SIZES {
         let mut group = c.benchmark_group(format!("privacy_amplification/n={n}"));
         group.throughput(Throughput::Elements(n as u64));
         if n >= 10_000_000 {
-            group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(5));
+            group
+                .sample_size(10)
+                .warm_up_time(Duration::from_millis(500))
+                .measurement_time(Duration::from_secs(5));
         }
         let mut rng = stream(1, Purpose::PrivacyAmplification, n as u64);
         let input = random_bits(n, &mut rng);
@@ -41,11 +55,16 @@ fn bench(c: &mut Criterion) {
         if n <= 10_000_000 {
             let mut planner = realfft::RealFftPlanner::<f64>::new();
             let fft = planner.plan_fft_forward(n);
-            let mut signal: Vec<f64> = (0..n).map(|i| if input.get(i) { 1.0 } else { 0.0 }).collect();
+            let mut signal: Vec<f64> = (0..n)
+                .map(|i| if input.get(i) { 1.0 } else { 0.0 })
+                .collect();
             let mut spectrum = fft.make_output_vec();
             let mut scratch = fft.make_scratch_vec();
             group.bench_function("baseline_f64_fft", |b| {
-                b.iter(|| fft.process_with_scratch(&mut signal, &mut spectrum, &mut scratch).unwrap())
+                b.iter(|| {
+                    fft.process_with_scratch(&mut signal, &mut spectrum, &mut scratch)
+                        .unwrap()
+                })
             });
         }
 
@@ -54,28 +73,44 @@ fn bench(c: &mut Criterion) {
             let seed = toeplitz_seed(n, l, &mut rng);
             for (threads, pool) in &pools {
                 let mut hasher = ToeplitzHasher::new();
-                let id = BenchmarkId::new(format!("toeplitz/l={compression}n"), format!("threads={threads}"));
+                let id = BenchmarkId::new(
+                    format!("toeplitz/l={compression}n"),
+                    format!("threads={threads}"),
+                );
                 group.bench_function(id, |b| {
                     pool.install(|| b.iter(|| black_box(hasher.hash(&input, &seed, l).unwrap())))
                 });
             }
-            if n == 1_000_000 {
-                let one_thread = &pools[0].1;
-                let mut portable = ToeplitzHasher::portable();
-                let id = BenchmarkId::new(format!("portable/l={compression}n"), "threads=1");
-                group.bench_function(id, |b| {
-                    one_thread.install(|| b.iter(|| black_box(portable.hash(&input, &seed, l).unwrap())))
-                });
-                if let Some(mut scalar) = ToeplitzHasher::scalar_clmul() {
-                    let id = BenchmarkId::new(format!("scalar_clmul/l={compression}n"), "threads=1");
-                    group.bench_function(id, |b| {
-                        one_thread.install(|| b.iter(|| black_box(scalar.hash(&input, &seed, l).unwrap())))
-                    });
-                }
-            }
         }
         group.finish();
     }
+
+    // Backends on one thread at 1e6 bits (the portable one is ~50x slower: few samples).
+    let n = SIZES[0];
+    let l = n / 4;
+    let mut rng = stream(2, Purpose::PrivacyAmplification, 0);
+    let input = random_bits(n, &mut rng);
+    let seed = toeplitz_seed(n, l, &mut rng);
+    let mut group = c.benchmark_group(format!(
+        "privacy_amplification_backends/n={n}/l=0.25n/threads=1"
+    ));
+    group
+        .throughput(Throughput::Elements(n as u64))
+        .sample_size(10);
+    let one_thread = &pools[0].1;
+    let mut hashers = vec![
+        ("default", ToeplitzHasher::new()),
+        ("portable", ToeplitzHasher::portable()),
+    ];
+    if let Some(scalar) = ToeplitzHasher::scalar_clmul() {
+        hashers.push(("scalar_clmul", scalar));
+    }
+    for (name, mut hasher) in hashers {
+        group.bench_function(name, |b| {
+            one_thread.install(|| b.iter(|| black_box(hasher.hash(&input, &seed, l).unwrap())))
+        });
+    }
+    group.finish();
 }
 
 criterion_group! {

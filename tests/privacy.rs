@@ -15,7 +15,9 @@ fn random_bits(len: usize, rng: &mut impl Rng) -> BitVec {
 /// Output bit `i` straight from the documented convention T[i][j] = s[i - j + n - 1].
 fn slow_output_bit(input: &BitVec, seed: &BitVec, i: usize) -> bool {
     let n = input.len();
-    (0..n).fold(false, |acc, j| acc ^ (seed.get(i + n - 1 - j) & input.get(j)))
+    (0..n).fold(false, |acc, j| {
+        acc ^ (seed.get(i + n - 1 - j) & input.get(j))
+    })
 }
 
 /// Checks the fast hasher (and the portable arithmetic) against the reference on one case.
@@ -24,14 +26,28 @@ fn check(n: usize, l: usize, case_seed: u64) {
     let input = random_bits(n, &mut rng);
     let seed = toeplitz_seed(n, l, &mut rng);
     let expect = toeplitz_hash_reference(&input, &seed, l);
-    assert_eq!(ToeplitzHasher::new().hash(&input, &seed, l).unwrap(), expect, "n {n} l {l}");
-    assert_eq!(ToeplitzHasher::portable().hash(&input, &seed, l).unwrap(), expect, "portable, n {n} l {l}");
+    assert_eq!(
+        ToeplitzHasher::new().hash(&input, &seed, l).unwrap(),
+        expect,
+        "n {n} l {l}"
+    );
+    assert_eq!(
+        ToeplitzHasher::portable().hash(&input, &seed, l).unwrap(),
+        expect,
+        "portable, n {n} l {l}"
+    );
     if let Some(mut scalar) = ToeplitzHasher::scalar_clmul() {
-        assert_eq!(scalar.hash(&input, &seed, l).unwrap(), expect, "scalar clmul, n {n} l {l}");
+        assert_eq!(
+            scalar.hash(&input, &seed, l).unwrap(),
+            expect,
+            "scalar clmul, n {n} l {l}"
+        );
     }
 }
 
-const AWKWARD: [usize; 17] = [1, 2, 3, 31, 32, 33, 63, 64, 65, 95, 127, 128, 129, 191, 255, 256, 257];
+const AWKWARD: [usize; 17] = [
+    1, 2, 3, 31, 32, 33, 63, 64, 65, 95, 127, 128, 129, 191, 255, 256, 257,
+];
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
@@ -80,7 +96,11 @@ fn large_block_matches_definition_on_sampled_bits() {
         let mut samples: Vec<usize> = (0..40).map(|_| rng.random_range(0..l)).collect();
         samples.extend([0, 1, 63, 64, l / 2, l - 2, l - 1]);
         for i in samples {
-            assert_eq!(output.get(i), slow_output_bit(&input, &seed, i), "n {n} l {l} bit {i}");
+            assert_eq!(
+                output.get(i),
+                slow_output_bit(&input, &seed, i),
+                "n {n} l {l} bit {i}"
+            );
         }
         // A hash of good input keys is balanced: about half the output bits are ones.
         let ones = output.count_ones() as f64 / l as f64;
@@ -97,14 +117,28 @@ fn hash_is_linear_at_large_size() {
     let a = random_bits(n, &mut rng);
     let b = random_bits(n, &mut rng);
     let seed = toeplitz_seed(n, l, &mut rng);
-    let sum = BitVec::from_words(a.words().iter().zip(b.words()).map(|(x, y)| x ^ y).collect(), n);
+    let sum = BitVec::from_words(
+        a.words()
+            .iter()
+            .zip(b.words())
+            .map(|(x, y)| x ^ y)
+            .collect(),
+        n,
+    );
     let mut hasher = ToeplitzHasher::new();
     let (ha, hb, hs) = (
         hasher.hash(&a, &seed, l).unwrap(),
         hasher.hash(&b, &seed, l).unwrap(),
         hasher.hash(&sum, &seed, l).unwrap(),
     );
-    let xor = BitVec::from_words(ha.words().iter().zip(hb.words()).map(|(x, y)| x ^ y).collect(), l);
+    let xor = BitVec::from_words(
+        ha.words()
+            .iter()
+            .zip(hb.words())
+            .map(|(x, y)| x ^ y)
+            .collect(),
+        l,
+    );
     assert_eq!(hs, xor);
 }
 
@@ -115,7 +149,10 @@ fn result_does_not_depend_on_thread_count() {
     let input = random_bits(n, &mut rng);
     let seed = toeplitz_seed(n, l, &mut rng);
     let run = |threads| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| ToeplitzHasher::new().hash(&input, &seed, l).unwrap())
     };
     assert_eq!(run(1), run(2));
@@ -138,9 +175,24 @@ fn hasher_is_reusable_across_sizes() {
 fn empty_input_or_output_gives_empty_key() {
     let mut hasher = ToeplitzHasher::new();
     let input = BitVec::from_bools(&[true, false, true]);
-    assert!(hasher.hash(&input, &BitVec::zeros(2), 0).unwrap().is_empty());
-    assert!(hasher.hash(&BitVec::new(), &BitVec::zeros(4), 5).unwrap().is_empty());
-    assert!(hasher.hash(&BitVec::new(), &BitVec::new(), 0).unwrap().is_empty());
+    assert!(
+        hasher
+            .hash(&input, &BitVec::zeros(2), 0)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        hasher
+            .hash(&BitVec::new(), &BitVec::zeros(4), 5)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        hasher
+            .hash(&BitVec::new(), &BitVec::new(), 0)
+            .unwrap()
+            .is_empty()
+    );
     assert!(toeplitz_hash_reference(&input, &BitVec::zeros(2), 0).is_empty());
 }
 
@@ -164,7 +216,10 @@ fn seed_has_n_plus_l_minus_1_bits_and_is_reproducible() {
     assert_eq!(a.len(), 1299);
     assert_eq!(a, b);
     assert_ne!(a, c);
-    assert_eq!(toeplitz_seed(0, 0, &mut stream(9, Purpose::PrivacyAmplification, 4)).len(), 0);
+    assert_eq!(
+        toeplitz_seed(0, 0, &mut stream(9, Purpose::PrivacyAmplification, 4)).len(),
+        0
+    );
 }
 
 /// Hand-checked 3x2 example: n = 2, l = 3, seed s0..s3 = 1,0,1,1.
@@ -175,5 +230,8 @@ fn small_example_by_hand() {
     let seed = BitVec::from_bools(&[true, false, true, true]);
     let expect = BitVec::from_bools(&[true, true, false]);
     assert_eq!(toeplitz_hash_reference(&input, &seed, 3), expect);
-    assert_eq!(ToeplitzHasher::new().hash(&input, &seed, 3).unwrap(), expect);
+    assert_eq!(
+        ToeplitzHasher::new().hash(&input, &seed, 3).unwrap(),
+        expect
+    );
 }

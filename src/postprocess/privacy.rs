@@ -36,7 +36,7 @@
 //! on a Cantor basis of GF(2^64):
 //!
 //! 1. Both operands are cut into 32-bit chunks; a chunk is a GF(2) polynomial of degree < 32,
-//!    read as an element of GF(2^64) = GF(2)[t] / (t^64 + t^4 + t^3 + t + 1).
+//!    read as an element of GF(2^64) = GF(2)\[t\] / (t^64 + t^4 + t^3 + t + 1).
 //! 2. The chunk sequences are polynomials over GF(2^64); they are evaluated on a subspace of
 //!    `N = 2^m >= (chunks of x) + (chunks of s) - 1` points, multiplied pointwise and
 //!    interpolated back. Evaluation at `N` distinct points determines a polynomial of degree
@@ -175,11 +175,18 @@ impl ToeplitzHasher {
         load_packed_chunks(&mut self.input_buf, input, seed, len);
         self.scratch.clear();
         self.scratch.resize(len / 2, 0);
-        let ctx = Transform { cantor: &self.cantor, backend: self.backend };
+        let ctx = Transform {
+            cantor: &self.cantor,
+            backend: self.backend,
+        };
         ctx.convert(&mut self.input_buf, &mut self.scratch);
         split_packed(&mut self.input_buf, &mut self.seed_buf);
         let (input_buf, seed_buf) = (&mut self.input_buf, &mut self.seed_buf);
-        join_if(len >= PARALLEL_MIN_LEN, || ctx.evaluate(input_buf), || ctx.evaluate(seed_buf));
+        join_if(
+            len >= PARALLEL_MIN_LEN,
+            || ctx.evaluate(input_buf),
+            || ctx.evaluate(seed_buf),
+        );
         ctx.pointwise_mul(input_buf, seed_buf);
         ctx.inverse(input_buf, &mut self.scratch);
 
@@ -241,7 +248,11 @@ fn load_packed_chunks(buf: &mut Vec<u64>, input: &BitVec, seed: &BitVec, len: us
     buf.clear();
     buf.resize(len, 0);
     let (iw, sw) = (input.words(), seed.words());
-    for (k, pair) in buf.chunks_exact_mut(2).enumerate().take(iw.len().max(sw.len())) {
+    for (k, pair) in buf
+        .chunks_exact_mut(2)
+        .enumerate()
+        .take(iw.len().max(sw.len()))
+    {
         let x = iw.get(k).copied().unwrap_or(0);
         let s = sw.get(k).copied().unwrap_or(0);
         pair[0] = (x & LOW) | (s << 32);
@@ -254,12 +265,15 @@ fn split_packed(packed: &mut [u64], high: &mut Vec<u64>) {
     use rayon::prelude::*;
     high.clear();
     high.resize(packed.len(), 0);
-    packed.par_chunks_mut(1 << 16).zip(high.par_chunks_mut(1 << 16)).for_each(|(p, h)| {
-        for (x, y) in p.iter_mut().zip(h.iter_mut()) {
-            *y = *x >> 32;
-            *x &= 0xFFFF_FFFF;
-        }
-    });
+    packed
+        .par_chunks_mut(1 << 16)
+        .zip(high.par_chunks_mut(1 << 16))
+        .for_each(|(p, h)| {
+            for (x, y) in p.iter_mut().zip(h.iter_mut()) {
+                *y = *x >> 32;
+                *x &= 0xFFFF_FFFF;
+            }
+        });
 }
 
 /// Bits `start..start + count` of the GF(2) product whose 32-bit-offset coefficients (each of
@@ -273,7 +287,12 @@ fn extract_product_bits(coefficients: &[u64], start: usize, count: usize) -> Bit
     let mut product = vec![0u64; n_words + 1];
     let first_coef = (2 * first_word).saturating_sub(1);
     let last_coef = (2 * last_word + 1).min(coefficients.len() - 1);
-    for (t, &c) in coefficients.iter().enumerate().take(last_coef + 1).skip(first_coef) {
+    for (t, &c) in coefficients
+        .iter()
+        .enumerate()
+        .take(last_coef + 1)
+        .skip(first_coef)
+    {
         let bit = t * CHUNK_BITS;
         let word = bit / 64;
         let shift = bit % 64;
@@ -289,7 +308,11 @@ fn extract_product_bits(coefficients: &[u64], start: usize, count: usize) -> Bit
     let words = (0..out_words)
         .map(|k| {
             let lo = product[k] >> offset;
-            let hi = if offset == 0 { 0 } else { product[k + 1] << (64 - offset) };
+            let hi = if offset == 0 {
+                0
+            } else {
+                product[k + 1] << (64 - offset)
+            };
             lo | hi
         })
         .collect();
@@ -370,7 +393,10 @@ fn cantor_basis(count: usize) -> Vec<u64> {
         let mut solution = 0u64;
         for bit in (0..64).rev() {
             if (target >> bit) & 1 == 1 {
-                assert!(rows[bit].0 != 0, "Cantor basis: z^2 + z = beta has no solution");
+                assert!(
+                    rows[bit].0 != 0,
+                    "Cantor basis: z^2 + z = beta has no solution"
+                );
                 target ^= rows[bit].0;
                 solution ^= rows[bit].1;
             }
@@ -412,7 +438,11 @@ impl Transform<'_> {
         let half = len / 2;
         let (lo, hi) = a.split_at_mut(half);
         let (scratch_lo, scratch_hi) = scratch.split_at_mut(half / 2);
-        join_if(len >= PARALLEL_MIN_LEN, || self.convert(lo, scratch_lo), || self.convert(hi, scratch_hi));
+        join_if(
+            len >= PARALLEL_MIN_LEN,
+            || self.convert(lo, scratch_lo),
+            || self.convert(hi, scratch_hi),
+        );
     }
 
     /// Second stage of [`Transform::forward`]: the butterflies, bottom-up.
@@ -426,7 +456,11 @@ impl Transform<'_> {
             return;
         }
         let (lo, hi) = a.split_at_mut(len / 2);
-        join_if(len >= PARALLEL_MIN_LEN, || self.evaluate(lo), || self.evaluate(hi));
+        join_if(
+            len >= PARALLEL_MIN_LEN,
+            || self.evaluate(lo),
+            || self.evaluate(hi),
+        );
         // For u in span(beta_2..beta_k) with y = u^2 + u: f(u) = f0(y) + u f1(y) and
         // f(u + 1) = f(u) + f1(y).
         self.butterflies(lo, hi, len.trailing_zeros() as usize, false);
@@ -446,7 +480,11 @@ impl Transform<'_> {
             let (lo, hi) = a.split_at_mut(half);
             self.butterflies(lo, hi, len.trailing_zeros() as usize, true);
             let (scratch_lo, scratch_hi) = scratch.split_at_mut(half / 2);
-            join_if(len >= PARALLEL_MIN_LEN, || self.inverse(lo, scratch_lo), || self.inverse(hi, scratch_hi));
+            join_if(
+                len >= PARALLEL_MIN_LEN,
+                || self.inverse(lo, scratch_lo),
+                || self.inverse(hi, scratch_hi),
+            );
         }
         interleave(a, scratch);
         taylor_unexpand(a);
@@ -477,16 +515,26 @@ impl Transform<'_> {
         use rayon::prelude::*;
         const CHUNK: usize = 1 << 14;
         let backend = self.backend;
-        a.par_chunks_mut(CHUNK).zip(b.par_chunks(CHUNK)).for_each(|(a, b)| match backend {
-            Backend::Clmul512 => clmul::wide_pointwise_mul(a, b),
-            Backend::Clmul => clmul::pointwise_mul(a, b),
-            Backend::Portable => a.iter_mut().zip(b).for_each(|(x, &y)| *x = gf_mul_portable(*x, y)),
-        });
+        a.par_chunks_mut(CHUNK)
+            .zip(b.par_chunks(CHUNK))
+            .for_each(|(a, b)| match backend {
+                Backend::Clmul512 => clmul::wide_pointwise_mul(a, b),
+                Backend::Clmul => clmul::pointwise_mul(a, b),
+                Backend::Portable => a
+                    .iter_mut()
+                    .zip(b)
+                    .for_each(|(x, &y)| *x = gf_mul_portable(*x, y)),
+            });
     }
 }
 
 #[inline(always)]
-fn butterflies_forward_with(lo: &mut [u64], hi: &mut [u64], steps: &[u64], mul: impl Fn(u64, u64) -> u64) {
+fn butterflies_forward_with(
+    lo: &mut [u64],
+    hi: &mut [u64],
+    steps: &[u64],
+    mul: impl Fn(u64, u64) -> u64,
+) {
     let mut twiddle = 0u64;
     for (j, (a, b)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
         if j != 0 {
@@ -498,7 +546,12 @@ fn butterflies_forward_with(lo: &mut [u64], hi: &mut [u64], steps: &[u64], mul: 
 }
 
 #[inline(always)]
-fn butterflies_inverse_with(lo: &mut [u64], hi: &mut [u64], steps: &[u64], mul: impl Fn(u64, u64) -> u64) {
+fn butterflies_inverse_with(
+    lo: &mut [u64],
+    hi: &mut [u64],
+    steps: &[u64],
+    mul: impl Fn(u64, u64) -> u64,
+) {
     let mut twiddle = 0u64;
     for (j, (a, b)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
         if j != 0 {
@@ -525,7 +578,11 @@ fn taylor_expand(a: &mut [u64]) {
     }
     taylor_step(a);
     let (h0, h1) = a.split_at_mut(len / 2);
-    join_if(len >= PARALLEL_MIN_LEN, || taylor_expand(h0), || taylor_expand(h1));
+    join_if(
+        len >= PARALLEL_MIN_LEN,
+        || taylor_expand(h0),
+        || taylor_expand(h1),
+    );
 }
 
 /// Inverse of [`taylor_expand`].
@@ -541,7 +598,11 @@ fn taylor_unexpand(a: &mut [u64]) {
     }
     {
         let (h0, h1) = a.split_at_mut(len / 2);
-        join_if(len >= PARALLEL_MIN_LEN, || taylor_unexpand(h0), || taylor_unexpand(h1));
+        join_if(
+            len >= PARALLEL_MIN_LEN,
+            || taylor_unexpand(h0),
+            || taylor_unexpand(h1),
+        );
     }
     taylor_unstep(a);
 }
@@ -632,17 +693,18 @@ mod clmul {
     mod imp {
         use super::super::{butterflies_forward_with, butterflies_inverse_with, reduce};
         use std::arch::x86_64::{
-            __m128i, __m512i, _mm_clmulepi64_si128, _mm_cvtsi64_si128, _mm_cvtsi128_si64, _mm_unpackhi_epi64,
-            _mm512_clmulepi64_epi128, _mm512_loadu_si512, _mm512_set1_epi64, _mm512_slli_epi64,
-            _mm512_srli_epi64, _mm512_storeu_si512, _mm512_unpackhi_epi64, _mm512_unpacklo_epi64,
-            _mm512_xor_si512,
+            __m128i, __m512i, _mm_clmulepi64_si128, _mm_cvtsi64_si128, _mm_cvtsi128_si64,
+            _mm_unpackhi_epi64, _mm512_clmulepi64_epi128, _mm512_loadu_si512, _mm512_set1_epi64,
+            _mm512_slli_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_unpackhi_epi64,
+            _mm512_unpacklo_epi64, _mm512_xor_si512,
         };
 
         /// GF(2^64) product with one carry-less multiply and a shift-XOR reduction.
         #[target_feature(enable = "pclmulqdq,sse2")]
         #[inline]
         fn mul(a: u64, b: u64) -> u64 {
-            let p: __m128i = _mm_clmulepi64_si128(_mm_cvtsi64_si128(a as i64), _mm_cvtsi64_si128(b as i64), 0);
+            let p: __m128i =
+                _mm_clmulepi64_si128(_mm_cvtsi64_si128(a as i64), _mm_cvtsi64_si128(b as i64), 0);
             let lo = _mm_cvtsi128_si64(p) as u64;
             let hi = _mm_cvtsi128_si64(_mm_unpackhi_epi64(p, p)) as u64;
             reduce(lo, hi)
@@ -821,8 +883,8 @@ mod clmul {
     }
 
     pub use imp::{
-        available, butterflies_forward, butterflies_inverse, pointwise_mul, wide_available, wide_butterflies,
-        wide_pointwise_mul,
+        available, butterflies_forward, butterflies_inverse, pointwise_mul, wide_available,
+        wide_butterflies, wide_pointwise_mul,
     };
 }
 
@@ -849,7 +911,11 @@ mod tests {
         let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(11);
         let a: Vec<u64> = (0..1000).map(|_| rng.next_u64()).collect();
         let b: Vec<u64> = (0..1000).map(|_| rng.next_u64()).collect();
-        let portable: Vec<u64> = a.iter().zip(&b).map(|(&x, &y)| gf_mul_portable(x, y)).collect();
+        let portable: Vec<u64> = a
+            .iter()
+            .zip(&b)
+            .map(|(&x, &y)| gf_mul_portable(x, y))
+            .collect();
         if clmul::available() {
             let mut fast = a.clone();
             clmul::pointwise_mul(&mut fast, &b);
@@ -869,7 +935,10 @@ mod tests {
     #[test]
     fn transform_round_trips_and_evaluates() {
         let cantor = cantor_basis(MAX_LOG_LEN + 1);
-        let ctx = Transform { cantor: &cantor, backend: Backend::Portable };
+        let ctx = Transform {
+            cantor: &cantor,
+            backend: Backend::Portable,
+        };
         let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(5);
         for log_len in 0..12 {
             let len = 1usize << log_len;
@@ -879,8 +948,13 @@ mod tests {
             ctx.forward(&mut a, &mut scratch);
             // Position p holds f(sum over bits i of p of beta_{k-i}).
             for p in [0, len / 3, len - 1] {
-                let point = (0..log_len).filter(|i| (p >> i) & 1 == 1).fold(0, |acc, i| acc ^ cantor[log_len - 1 - i]);
-                let value = coefficients.iter().rev().fold(0u64, |acc, &c| gf_mul_portable(acc, point) ^ c);
+                let point = (0..log_len)
+                    .filter(|i| (p >> i) & 1 == 1)
+                    .fold(0, |acc, i| acc ^ cantor[log_len - 1 - i]);
+                let value = coefficients
+                    .iter()
+                    .rev()
+                    .fold(0u64, |acc, &c| gf_mul_portable(acc, point) ^ c);
                 assert_eq!(a[p], value, "len {len} position {p}");
             }
             ctx.inverse(&mut a, &mut scratch);
@@ -893,12 +967,26 @@ mod tests {
         let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(42);
         let mut hasher = ToeplitzHasher::new();
         let mut portable = ToeplitzHasher::portable();
-        for &(n, l) in &[(1, 1), (1, 5), (5, 1), (63, 64), (64, 64), (65, 63), (100, 37), (257, 129), (1000, 500)] {
+        for &(n, l) in &[
+            (1, 1),
+            (1, 5),
+            (5, 1),
+            (63, 64),
+            (64, 64),
+            (65, 63),
+            (100, 37),
+            (257, 129),
+            (1000, 500),
+        ] {
             let x = random_bits(n, &mut rng);
             let s = toeplitz_seed(n, l, &mut rng);
             let expect = toeplitz_hash_reference(&x, &s, l);
             assert_eq!(hasher.hash(&x, &s, l).unwrap(), expect, "n {n} l {l}");
-            assert_eq!(portable.hash(&x, &s, l).unwrap(), expect, "portable n {n} l {l}");
+            assert_eq!(
+                portable.hash(&x, &s, l).unwrap(),
+                expect,
+                "portable n {n} l {l}"
+            );
         }
     }
 }
