@@ -4,4 +4,5 @@
 //! Must never depend on `physics`, `protocol` or `report`: it sees bits and parameters only.
 
 pub mod cascade;
+pub mod privacy;
 pub mod verify;
