@@ -86,11 +86,27 @@ pub fn single_photon_lower(
     n_plus_mu3: f64,
     s0: f64,
 ) -> f64 {
+    finite_non_negative(single_photon_lower_unclipped(tau0, tau1, mu, n_plus_mu1, n_minus_mu2, n_plus_mu3, s0))
+}
+
+/// Eq. 3 of Lim et al. 2014 before clipping at zero (may be negative; 0 if not finite).
+/// A negative value says how far the data are from certifying any single photon, which
+/// gives an optimiser a slope where no key exists.
+pub fn single_photon_lower_unclipped(
+    tau0: f64,
+    tau1: f64,
+    mu: Intensities,
+    n_plus_mu1: f64,
+    n_minus_mu2: f64,
+    n_plus_mu3: f64,
+    s0: f64,
+) -> f64 {
     let Intensities { mu1, mu2, mu3 } = mu;
     let vacuum_term = if tau0 > 0.0 { s0 / tau0 } else { 0.0 };
     let num = n_minus_mu2 - n_plus_mu3 - (mu2 * mu2 - mu3 * mu3) / (mu1 * mu1) * (n_plus_mu1 - vacuum_term);
     let den = mu1 * (mu2 - mu3) - mu2 * mu2 + mu3 * mu3;
-    finite_non_negative(tau1 * mu1 * num / den)
+    let s1 = tau1 * mu1 * num / den;
+    if s1.is_finite() { s1 } else { 0.0 }
 }
 
 /// Upper bound on the bit errors v_1 of the single-photon events in the test basis, Lim et

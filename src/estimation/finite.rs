@@ -15,7 +15,7 @@
 
 use super::decoy::{
     Intensities, hoeffding_deviation, phase_error_gamma, select_intensities, single_photon_errors_upper,
-    single_photon_lower, tau, vacuum_lower,
+    single_photon_lower, single_photon_lower_unclipped, tau, vacuum_lower,
 };
 use super::entropy::binary_entropy;
 use serde::Serialize;
@@ -311,13 +311,28 @@ pub(crate) fn key_length(
     };
     (r.s0_z_lower, r.s1_z_lower) = basis_bounds(|c| c.n_z, dz);
     (r.s0_x_lower, r.s1_x_lower) = basis_bounds(|c| c.n_x, dx);
+    let s1_unclipped = |n: fn(&ClassCounts) -> f64, dev: f64, s0: f64| {
+        single_photon_lower_unclipped(
+            r.tau0,
+            r.tau1,
+            mu,
+            scaled(i1, n(&classes[i1]), dev),
+            scaled(i2, n(&classes[i2]), -dev),
+            scaled(i3, n(&classes[i3]), dev),
+            s0,
+        )
+    };
     r.v1_x_upper =
         single_photon_errors_upper(r.tau1, mu, scaled(i2, classes[i2].m_x, dm), scaled(i3, classes[i3].m_x, -dm));
 
     r.security_cost_bits = if finite { 6.0 * (21.0 / epsilon_sec).log2() + (2.0 / epsilon_cor).log2() } else { 0.0 };
     if r.s1_z_lower <= 0.0 || r.s1_x_lower <= 0.0 {
         let basis = if r.s1_z_lower <= 0.0 { "key basis Z" } else { "test basis X" };
-        r.key_length_bound = r.s0_z_lower - leaked_ec_bits - r.security_cost_bits;
+        // The bound is not defined here; report how far it is from positive, using the
+        // unclipped Eq. 3 values (negative), so that an optimiser sees a slope.
+        let shortfall =
+            s1_unclipped(|c| c.n_z, dz, r.s0_z_lower).min(0.0) + s1_unclipped(|c| c.n_x, dx, r.s0_x_lower).min(0.0);
+        r.key_length_bound = r.s0_z_lower + shortfall - leaked_ec_bits - r.security_cost_bits;
         r.phase_error_upper = 0.5;
         r.rejected = Some(format!(
             "no single-photon events can be certified in the {basis} (lower bound 0): too few detections \
