@@ -326,8 +326,16 @@ impl Setup {
             Method::VacuumWeak => vacuum_weak_decoy_rate(&self.inputs(model)).unwrap_or(0.0),
             Method::Infinite => infinite_decoy_rate(&self.inputs(model), &self.single_photon_rates(model)),
             Method::Finite => {
+                // Where no key exists, the shortfall per block bit (not per pulse: dividing
+                // a negative bound by N would reward settings that fill the block slowly).
                 let (r, pulses) = self.finite_key(model);
-                if pulses > 0.0 { r.key_length_bound / pulses } else { -1.0 }
+                if pulses <= 0.0 {
+                    -1.0
+                } else if r.key_length_bound > 0.0 {
+                    r.key_length_bound / pulses
+                } else {
+                    r.key_length_bound / self.block_bits
+                }
             }
         }
     }
@@ -515,6 +523,32 @@ impl Parameterisation {
         u
     }
 
+    /// Further starts for the finite key: mu1 in {0.25, 0.6}, mu2 / mu1 in {0.3}, p_mu1
+    /// in {0.15, 0.5}, p_Z in {0.5, 0.8}, the rest shared by the decoy and the vacuum.
+    fn lattice_starts(&self, model: &LinkModel) -> Vec<Vec<f64>> {
+        let Some((i2, i3)) = self.decoy else { return Vec::new() };
+        let mut out = Vec::new();
+        for mu1 in [0.25, 0.6] {
+            for p1 in [0.15, 0.5] {
+                for basis in [0.5, 0.8] {
+                    let mut m = model.clone();
+                    let mu3 = m.intensities[i3].mean_photon_number;
+                    if mu1 <= 3.0 * mu3 {
+                        continue;
+                    }
+                    set_mu(&mut m.intensities[self.signal], mu1);
+                    set_mu(&mut m.intensities[i2], (0.3 * mu1).max(1.5 * mu3));
+                    m.intensities[self.signal].probability = p1;
+                    m.intensities[i2].probability = 0.6 * (1.0 - p1);
+                    m.intensities[i3].probability = 0.4 * (1.0 - p1);
+                    m.alice_z_probability = basis;
+                    out.push(self.coordinates_of(&m));
+                }
+            }
+        }
+        out
+    }
+
     /// A generic start: mu1 0.5, mu2 0.1, probabilities 0.6/0.3/0.1, p_Z 0.8.
     fn generic_start(&self, model: &LinkModel) -> Vec<f64> {
         let mut m = model.clone();
@@ -575,6 +609,19 @@ fn evaluate(setup: &Setup, method: Method, km: f64, optimize: bool, warm: Option
         let (u, v) = nm.maximize(&start, |u| setup.rate(&param.apply(&model, u), method));
         if best.as_ref().is_none_or(|(_, bv)| v > *bv) {
             best = Some((u, v));
+        }
+    }
+    // Where the usual starts find no key (small blocks, long fibres), try a small fixed
+    // lattice of further starts before concluding that there is none.
+    if best.as_ref().is_none_or(|(_, v)| *v <= 0.0) && param.decoy.is_some() && method == Method::Finite {
+        for start in param.lattice_starts(&model) {
+            let (u, v) = nm.maximize(&start, |u| setup.rate(&param.apply(&model, u), method));
+            if best.as_ref().is_none_or(|(_, bv)| v > *bv) {
+                best = Some((u, v));
+            }
+            if v > 0.0 {
+                break;
+            }
         }
     }
     let (u, _) = best.unwrap_or_default();
