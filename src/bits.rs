@@ -20,12 +20,18 @@ impl BitVec {
 
     /// `len` zero bits.
     pub fn zeros(len: usize) -> BitVec {
-        BitVec { words: vec![0; len.div_ceil(64)], len }
+        BitVec {
+            words: vec![0; len.div_ceil(64)],
+            len,
+        }
     }
 
     /// An empty vector with room for `bits` bits.
     pub fn with_capacity(bits: usize) -> BitVec {
-        BitVec { words: Vec::with_capacity(bits.div_ceil(64)), len: 0 }
+        BitVec {
+            words: Vec::with_capacity(bits.div_ceil(64)),
+            len: 0,
+        }
     }
 
     /// Builds from whole words; bits past `len` are cleared.
@@ -33,7 +39,11 @@ impl BitVec {
     /// # Panics
     /// If `words` holds fewer than `len` bits.
     pub fn from_words(mut words: Vec<u64>, len: usize) -> BitVec {
-        assert!(words.len() * 64 >= len, "from_words: {} words cannot hold {len} bits", words.len());
+        assert!(
+            words.len() * 64 >= len,
+            "from_words: {} words cannot hold {len} bits",
+            words.len()
+        );
         words.truncate(len.div_ceil(64));
         let mut v = BitVec { words, len };
         v.clear_tail();
@@ -141,11 +151,16 @@ impl BitVec {
         }
         let (ws, we) = (start >> 6, (end - 1) >> 6);
         let lo_mask = !0u64 << (start & 63);
-        let hi_mask = if end & 63 == 0 { !0u64 } else { (1u64 << (end & 63)) - 1 };
+        let hi_mask = if end & 63 == 0 {
+            !0u64
+        } else {
+            (1u64 << (end & 63)) - 1
+        };
         if ws == we {
             return (self.words[ws] & lo_mask & hi_mask).count_ones() & 1 == 1;
         }
-        let mut ones = (self.words[ws] & lo_mask).count_ones() + (self.words[we] & hi_mask).count_ones();
+        let mut ones =
+            (self.words[ws] & lo_mask).count_ones() + (self.words[we] & hi_mask).count_ones();
         for w in &self.words[ws + 1..we] {
             ones += w.count_ones();
         }
@@ -157,15 +172,26 @@ impl BitVec {
     /// # Panics
     /// If the lengths differ.
     pub fn hamming_distance(&self, other: &BitVec) -> usize {
-        assert_eq!(self.len, other.len, "hamming_distance of vectors of different lengths");
-        self.words.iter().zip(&other.words).map(|(a, b)| (a ^ b).count_ones() as usize).sum()
+        assert_eq!(
+            self.len, other.len,
+            "hamming_distance of vectors of different lengths"
+        );
+        self.words
+            .iter()
+            .zip(&other.words)
+            .map(|(a, b)| (a ^ b).count_ones() as usize)
+            .sum()
     }
 
     /// The bits as bytes, bit `i` in byte `i / 8` at position `i % 8` (LSB first); the last
     /// byte is zero-padded. This is the layout of `--keys-out` files.
     pub fn to_bytes(&self) -> Vec<u8> {
         let n = self.len.div_ceil(8);
-        self.words.iter().flat_map(|w| w.to_le_bytes()).take(n).collect()
+        self.words
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .take(n)
+            .collect()
     }
 
     fn clear_tail(&mut self) {
@@ -208,7 +234,9 @@ mod tests {
 
     #[test]
     fn bytes_are_lsb_first() {
-        let v = BitVec::from_bools(&[true, false, false, false, false, false, false, false, false, true]);
+        let v = BitVec::from_bools(&[
+            true, false, false, false, false, false, false, false, false, true,
+        ]);
         assert_eq!(v.to_bytes(), vec![0x01, 0x02]);
     }
 }

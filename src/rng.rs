@@ -6,8 +6,8 @@
 //! There is no global or thread-local generator anywhere in the library. Must never
 //! depend on any other module of the crate.
 
-pub use rand::rngs::ChaCha8Rng;
 use rand::SeedableRng;
+pub use rand::rngs::ChaCha8Rng;
 
 /// What a stream is used for; keeps the streams of different stages disjoint even when
 /// their indices coincide.
@@ -53,8 +53,18 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_distinct() {
-        let a: Vec<u64> = (0..4).map(|_| 0).scan(stream(7, Purpose::EngineChunk, 3), |r, _: u64| Some(r.next_u64())).collect();
-        let b: Vec<u64> = (0..4).map(|_| 0).scan(stream(7, Purpose::EngineChunk, 3), |r, _: u64| Some(r.next_u64())).collect();
+        let a: Vec<u64> = (0..4)
+            .map(|_| 0)
+            .scan(stream(7, Purpose::EngineChunk, 3), |r, _: u64| {
+                Some(r.next_u64())
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map(|_| 0)
+            .scan(stream(7, Purpose::EngineChunk, 3), |r, _: u64| {
+                Some(r.next_u64())
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(stream(7, Purpose::EngineChunk, 4).next_u64(), a[0]);
         assert_ne!(stream(7, Purpose::Reconciliation, 3).next_u64(), a[0]);

@@ -21,7 +21,11 @@ pub fn ns_to_gates(duration_ns: f64, rep_rate_hz: f64) -> u64 {
 /// more gate period `1/f`.
 pub fn per_gate_decay(tau_ns: f64, rep_rate_hz: f64) -> f64 {
     let tau_gates = tau_ns * 1e-9 * rep_rate_hz;
-    if tau_gates <= 0.0 { 0.0 } else { (-1.0 / tau_gates).exp() }
+    if tau_gates <= 0.0 {
+        0.0
+    } else {
+        (-1.0 / tau_gates).exp()
+    }
 }
 
 #[cfg(test)]

@@ -64,8 +64,13 @@ pub fn expected_per_intensity(model: &LinkModel) -> Vec<IntensityExpectation> {
             for prep in Preparation::ALL {
                 for bob in Basis::BOTH {
                     let w = model.configuration_probability(prep, bob);
-                    let [none, only0, only1, both] =
-                        click_pattern(class.photons, eta, model.split.split(prep, bob), dark, [true, true]);
+                    let [none, only0, only1, both] = click_pattern(
+                        class.photons,
+                        eta,
+                        model.split.split(prep, bob),
+                        dark,
+                        [true, true],
+                    );
                     let click = 1.0 - none;
                     e.gain += w * click;
                     e.double_click_probability += w * both;
@@ -122,7 +127,12 @@ mod tests {
             let q = y0 + 1.0 - (-eta * mu).exp();
             let eq = 0.5 * y0 + 0.033 * (1.0 - (-eta * mu).exp());
             assert!((e.gain - q).abs() / q < 1e-3, "gain {} vs {}", e.gain, q);
-            assert!((e.qber_z - eq / q).abs() / (eq / q) < 2e-2, "qber {} vs {}", e.qber_z, eq / q);
+            assert!(
+                (e.qber_z - eq / q).abs() / (eq / q) < 2e-2,
+                "qber {} vs {}",
+                e.qber_z,
+                eq / q
+            );
             // Sifting keeps p_Z q_Z of the clicks in Z.
             assert!((e.sifted_z_per_pulse - 0.25 * e.gain).abs() < 1e-15);
         }
@@ -137,7 +147,9 @@ mod tests {
 
     #[test]
     fn single_photon_source_without_darks_has_qber_e_d() {
-        let e = expected_per_intensity(&model("[source]\nsingle_photon = true\n[detector]\ndark_count_probability = 0.0\n"));
+        let e = expected_per_intensity(&model(
+            "[source]\nsingle_photon = true\n[detector]\ndark_count_probability = 0.0\n",
+        ));
         assert!((e[0].qber_z - 0.033).abs() < 1e-12);
         assert!((e[0].qber_x - 0.033).abs() < 1e-12);
         assert_eq!(e[0].double_click_probability, 0.0);

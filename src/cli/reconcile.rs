@@ -15,5 +15,9 @@ pub struct ReconcileArgs {
 
 /// Runs the subcommand.
 pub fn run(args: ReconcileArgs) -> anyhow::Result<()> {
-    anyhow::bail!("reconcile is not built yet (bits {}, qber {})", args.bits, args.qber)
+    anyhow::bail!(
+        "reconcile is not built yet (bits {}, qber {})",
+        args.bits,
+        args.qber
+    )
 }

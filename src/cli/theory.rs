@@ -50,22 +50,32 @@ fn grid(args: &TheoryArgs) -> anyhow::Result<Vec<f64>> {
     }
     if args.steps == 1 {
         if args.from != args.to {
-            bail!("--steps 1 gives a single distance: set --from equal to --to (got {} and {})", args.from, args.to);
+            bail!(
+                "--steps 1 gives a single distance: set --from equal to --to (got {} and {})",
+                args.from,
+                args.to
+            );
         }
         return Ok(vec![args.from]);
     }
     if args.from == args.to {
-        bail!("--from and --to are both {}: use --steps 1 for a single distance", args.from);
+        bail!(
+            "--from and --to are both {}: use --steps 1 for a single distance",
+            args.from
+        );
     }
     let n = args.steps - 1;
-    Ok((0..=n).map(|i| args.from + (args.to - args.from) * i as f64 / n as f64).collect())
+    Ok((0..=n)
+        .map(|i| args.from + (args.to - args.from) * i as f64 / n as f64)
+        .collect())
 }
 
 /// Runs the subcommand.
 pub fn run(args: TheoryArgs) -> anyhow::Result<()> {
     let distances = grid(&args)?;
     let path = args.scenario.display().to_string();
-    let text = std::fs::read_to_string(&args.scenario).with_context(|| format!("cannot read scenario file {path}"))?;
+    let text = std::fs::read_to_string(&args.scenario)
+        .with_context(|| format!("cannot read scenario file {path}"))?;
     let scenario = qkdsim::Scenario::parse(&text, &path)?;
     let report = theory_curves(&scenario, &distances, args.optimize)?;
     if args.json {
@@ -79,10 +89,18 @@ pub fn run(args: TheoryArgs) -> anyhow::Result<()> {
 fn table(report: &TheoryReport) -> String {
     let mut out = format!(
         "{}: secret bits per pulse (finite key at {} sifted bits; rep rate {:e} Hz{})\n",
-        if report.scenario.is_empty() { "scenario" } else { &report.scenario },
+        if report.scenario.is_empty() {
+            "scenario"
+        } else {
+            &report.scenario
+        },
         report.block_bits,
         report.rep_rate_hz,
-        if report.optimized { "; settings optimised per distance" } else { "" }
+        if report.optimized {
+            "; settings optimised per distance"
+        } else {
+            ""
+        }
     );
     out.push_str(&format!("{:>10}", "km"));
     for c in &report.curves {
@@ -98,8 +116,14 @@ fn table(report: &TheoryReport) -> String {
         out.push('\n');
     }
     out.push_str("maximum distance:\n");
-    for c in report.curves.iter().filter(|c| c.name != "plob" && c.name != "tgw") {
-        let d = c.max_distance_km.map_or("-".to_string(), |d| format!("{d:.1} km"));
+    for c in report
+        .curves
+        .iter()
+        .filter(|c| c.name != "plob" && c.name != "tgw")
+    {
+        let d = c
+            .max_distance_km
+            .map_or("-".to_string(), |d| format!("{d:.1} km"));
         out.push_str(&format!("  {:<18} {d}", c.name));
         if let Some(note) = &c.note {
             out.push_str(&format!("  ({note})"));

@@ -14,7 +14,9 @@
 //!
 //! Must never depend on `protocol`, `postprocess` or `report`.
 
-use super::decoy::{Intensities, select_intensities, single_photon_errors_upper, single_photon_lower, vacuum_lower};
+use super::decoy::{
+    Intensities, select_intensities, single_photon_errors_upper, single_photon_lower, vacuum_lower,
+};
 use super::entropy::binary_entropy;
 use serde::Serialize;
 
@@ -59,12 +61,18 @@ fn finite_or(x: f64, fallback: f64) -> f64 {
     if x.is_finite() { x } else { fallback }
 }
 
-
 /// p_mu [ Q1_Z (1 - h(e1)) - f Q_Z h(E_Z) ] with e1 capped at 1/2.
 fn gllp_form(s: &ClassRates, q1_z: f64, e1: f64, f_ec: f64) -> f64 {
-    let e1 = if e1.is_finite() { e1.clamp(0.0, 0.5) } else { 0.5 };
+    let e1 = if e1.is_finite() {
+        e1.clamp(0.0, 0.5)
+    } else {
+        0.5
+    };
     let leak = f_ec * s.sifted_z * binary_entropy(ratio(s.errors_z, s.sifted_z).min(0.5));
-    finite_or(s.probability * (q1_z.max(0.0) * (1.0 - binary_entropy(e1)) - leak), 0.0)
+    finite_or(
+        s.probability * (q1_z.max(0.0) * (1.0 - binary_entropy(e1)) - leak),
+        0.0,
+    )
 }
 
 /// GLLP without decoys (Gottesman, Lo, Lütkenhaus, Preskill, Quantum Inf. Comput. 4, 325,
@@ -74,7 +82,9 @@ fn gllp_form(s: &ClassRates, q1_z: f64, e1: f64, f_ec: f64) -> f64 {
 /// source, counted in each basis with the probability that both chose it.
 /// `multi_photon_probability` is P_multi of the signal class (0 for a single-photon source).
 pub fn gllp_no_decoy_rate(inputs: &AsymptoticInputs, multi_photon_probability: f64) -> f64 {
-    let Some(s) = inputs.classes.get(inputs.signal) else { return 0.0 };
+    let Some(s) = inputs.classes.get(inputs.signal) else {
+        return 0.0;
+    };
     let q1_z = s.sifted_z - inputs.both_z_probability * multi_photon_probability;
     let q1_x = s.sifted_x - inputs.both_x_probability * multi_photon_probability;
     if q1_z <= 0.0 || q1_x <= 0.0 {
@@ -92,9 +102,17 @@ pub fn gllp_no_decoy_rate(inputs: &AsymptoticInputs, multi_photon_probability: f
 ///
 /// Needs three classes (signal, weak decoy, vacuum or near-vacuum) with mu1 > mu2 + mu3.
 pub fn vacuum_weak_decoy_rate(inputs: &AsymptoticInputs) -> Result<f64, String> {
-    let mus: Vec<f64> = inputs.classes.iter().map(|c| c.mean_photon_number).collect();
+    let mus: Vec<f64> = inputs
+        .classes
+        .iter()
+        .map(|c| c.mean_photon_number)
+        .collect();
     let [i1, i2, i3] = select_intensities(&mus)?;
-    let mu = Intensities { mu1: mus[i1], mu2: mus[i2], mu3: mus[i3] };
+    let mu = Intensities {
+        mu1: mus[i1],
+        mu2: mus[i2],
+        mu3: mus[i3],
+    };
     let c = &inputs.classes;
     // Per-pulse yields weighted by e^{mu}: Q_k e^{mu_k} (Lim's n*_k divided by N p_k).
     let star = |i: usize, v: f64| v * c[i].mean_photon_number.exp();
@@ -122,7 +140,9 @@ pub fn vacuum_weak_decoy_rate(inputs: &AsymptoticInputs) -> Result<f64, String> 
     if y1_z <= 0.0 || y1_x <= 0.0 {
         return Ok(-s.probability * s.sifted_z);
     }
-    let e1 = single_photon_errors_upper(1.0, mu, star(i2, c[i2].errors_x), star(i3, c[i3].errors_x)) / y1_x;
+    let e1 =
+        single_photon_errors_upper(1.0, mu, star(i2, c[i2].errors_x), star(i3, c[i3].errors_x))
+            / y1_x;
     let q1_z = mu.mu1 * (-mu.mu1).exp() * y1_z;
     Ok(gllp_form(s, q1_z, e1, inputs.f_ec))
 }
@@ -132,9 +152,56 @@ pub fn vacuum_weak_decoy_rate(inputs: &AsymptoticInputs) -> Result<f64, String> 
 /// `single_photon` holds the rates of a pulse carrying exactly one photon: its `sifted_z`
 /// is Y_1 (times the basis factor) and `errors_x / sifted_x` is e_1 of the test basis.
 pub fn infinite_decoy_rate(inputs: &AsymptoticInputs, single_photon: &ClassRates) -> f64 {
-    let Some(s) = inputs.classes.get(inputs.signal) else { return 0.0 };
+    let Some(s) = inputs.classes.get(inputs.signal) else {
+        return 0.0;
+    };
     let mu = s.mean_photon_number;
     let q1_z = mu * (-mu).exp() * single_photon.sifted_z;
     let e1 = ratio(single_photon.errors_x, single_photon.sifted_x);
     gllp_form(s, q1_z, e1, inputs.f_ec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vacuum_weak_matches_ma_qi_zhao_lo_eqs_34_and_37() {
+        // Independent derivation: MQZL 2005 Eq. 34, Y1^L = mu/(mu nu - nu^2) (Q_nu e^nu
+        // - Q_mu e^mu nu^2/mu^2 - (mu^2 - nu^2)/mu^2 Y0), and Eq. 37, e1^U = (E_nu Q_nu e^nu
+        // - Y0/2) / (Y1^L nu), written out by hand with Y0 = Q_vacuum; relative tolerance
+        // 1e-9 (rounding only).
+        let (mu, nu, y0, eta, ed) = (0.48, 0.05, 1.7e-6, 1e-3, 0.033);
+        let class = |m: f64, p: f64| {
+            let q = y0 + 1.0 - (-eta * m).exp();
+            let eq = 0.5 * y0 + ed * (1.0 - (-eta * m).exp());
+            ClassRates {
+                mean_photon_number: m,
+                probability: p,
+                sifted_z: q,
+                errors_z: eq,
+                sifted_x: q,
+                errors_x: eq,
+            }
+        };
+        let classes = vec![class(mu, 0.8), class(nu, 0.1), class(0.0, 0.1)];
+        let inputs = AsymptoticInputs {
+            classes: classes.clone(),
+            f_ec: 1.22,
+            both_z_probability: 1.0,
+            both_x_probability: 1.0,
+            signal: 0,
+        };
+        let (qm, qn) = (classes[0].sifted_z, classes[1].sifted_z);
+        let y1 = mu / (mu * nu - nu * nu)
+            * (qn * nu.exp()
+                - qm * mu.exp() * nu * nu / (mu * mu)
+                - (mu * mu - nu * nu) / (mu * mu) * y0);
+        let e1 = (classes[1].errors_z * nu.exp() - 0.5 * y0) / (y1 * nu);
+        let h = binary_entropy;
+        let expected =
+            0.8 * (mu * (-mu).exp() * y1 * (1.0 - h(e1)) - 1.22 * qm * h(classes[0].errors_z / qm));
+        let got = vacuum_weak_decoy_rate(&inputs).unwrap();
+        assert!((got / expected - 1.0).abs() < 1e-9, "{got} vs {expected}");
+    }
 }

@@ -8,7 +8,7 @@
 /// (2017): the two-way assisted secret-key capacity of the pure-loss channel, their main
 /// result for bosonic lossy channels). +infinity for eta >= 1 (no loss), 0 for eta <= 0.
 pub fn plob_bits_per_pulse(eta: f64) -> f64 {
-    if !(eta > 0.0) {
+    if eta.is_nan() || eta <= 0.0 {
         return 0.0;
     }
     if eta >= 1.0 {
@@ -23,7 +23,7 @@ pub fn plob_bits_per_pulse(eta: f64) -> f64 {
 /// the squashed-entanglement bound for the pure-loss channel). Always above PLOB.
 /// +infinity for eta >= 1, 0 for eta <= 0.
 pub fn tgw_bits_per_pulse(eta: f64) -> f64 {
-    if !(eta > 0.0) {
+    if eta.is_nan() || eta <= 0.0 {
         return 0.0;
     }
     if eta >= 1.0 {
@@ -43,7 +43,9 @@ mod tests {
         // terms are 1e-6 relative, so a 1e-5 relative tolerance is ample.
         let eta = 1e-6;
         assert!((plob_bits_per_pulse(eta) / (eta / std::f64::consts::LN_2) - 1.0).abs() < 1e-5);
-        assert!((tgw_bits_per_pulse(eta) / (2.0 * eta / std::f64::consts::LN_2) - 1.0).abs() < 1e-5);
+        assert!(
+            (tgw_bits_per_pulse(eta) / (2.0 * eta / std::f64::consts::LN_2) - 1.0).abs() < 1e-5
+        );
         // eta = 1/2: PLOB = 1 bit, TGW = log2 3.
         assert!((plob_bits_per_pulse(0.5) - 1.0).abs() < 1e-15);
         assert!((tgw_bits_per_pulse(0.5) - 3f64.log2()).abs() < 1e-15);

@@ -24,13 +24,22 @@ pub fn select_intensities(mean_photon_numbers: &[f64]) -> Result<[usize; 3], Str
             "the decoy-state bounds need three intensity classes (signal, weak decoy, vacuum or near-vacuum), got {n}"
         ));
     }
-    if let Some(bad) = mean_photon_numbers.iter().find(|m| !(m.is_finite() && **m >= 0.0)) {
-        return Err(format!("mean photon numbers must be finite and >= 0, got {bad}"));
+    if let Some(bad) = mean_photon_numbers
+        .iter()
+        .find(|m| !(m.is_finite() && **m >= 0.0))
+    {
+        return Err(format!(
+            "mean photon numbers must be finite and >= 0, got {bad}"
+        ));
     }
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| mean_photon_numbers[a].total_cmp(&mean_photon_numbers[b]));
     let (i3, i2, i1) = (order[0], order[1], order[n - 1]);
-    let (m1, m2, m3) = (mean_photon_numbers[i1], mean_photon_numbers[i2], mean_photon_numbers[i3]);
+    let (m1, m2, m3) = (
+        mean_photon_numbers[i1],
+        mean_photon_numbers[i2],
+        mean_photon_numbers[i3],
+    );
     if m2 <= m3 {
         return Err(format!(
             "the weak decoy must be brighter than the weakest class: the two smallest mean photon numbers are both {m3}"
@@ -48,7 +57,10 @@ pub fn select_intensities(mean_photon_numbers: &[f64]) -> Result<[usize; 3], Str
 /// pulse (Lim et al. 2014, definition after Eq. 2). `classes` holds (mu_k, p_k).
 pub fn tau(n: u32, classes: &[(f64, f64)]) -> f64 {
     let fact: f64 = (1..=n).map(f64::from).product();
-    classes.iter().map(|&(mu, p)| p * (-mu).exp() * mu.powi(n as i32) / fact).sum()
+    classes
+        .iter()
+        .map(|&(mu, p)| p * (-mu).exp() * mu.powi(n as i32) / fact)
+        .sum()
 }
 
 /// The three intensities of a bound.
@@ -86,7 +98,15 @@ pub fn single_photon_lower(
     n_plus_mu3: f64,
     s0: f64,
 ) -> f64 {
-    finite_non_negative(single_photon_lower_unclipped(tau0, tau1, mu, n_plus_mu1, n_minus_mu2, n_plus_mu3, s0))
+    finite_non_negative(single_photon_lower_unclipped(
+        tau0,
+        tau1,
+        mu,
+        n_plus_mu1,
+        n_minus_mu2,
+        n_plus_mu3,
+        s0,
+    ))
 }
 
 /// Eq. 3 of Lim et al. 2014 before clipping at zero (may be negative; 0 if not finite).
@@ -103,7 +123,9 @@ pub fn single_photon_lower_unclipped(
 ) -> f64 {
     let Intensities { mu1, mu2, mu3 } = mu;
     let vacuum_term = if tau0 > 0.0 { s0 / tau0 } else { 0.0 };
-    let num = n_minus_mu2 - n_plus_mu3 - (mu2 * mu2 - mu3 * mu3) / (mu1 * mu1) * (n_plus_mu1 - vacuum_term);
+    let num = n_minus_mu2
+        - n_plus_mu3
+        - (mu2 * mu2 - mu3 * mu3) / (mu1 * mu1) * (n_plus_mu1 - vacuum_term);
     let den = mu1 * (mu2 - mu3) - mu2 * mu2 + mu3 * mu3;
     let s1 = tau1 * mu1 * num / den;
     if s1.is_finite() { s1 } else { 0.0 }
@@ -111,7 +133,12 @@ pub fn single_photon_lower_unclipped(
 
 /// Upper bound on the bit errors v_1 of the single-photon events in the test basis, Lim et
 /// al. 2014 Eq. 4: v_1 <= tau1 (m^+_{mu2} - m^-_{mu3}) / (mu2 - mu3), clipped at 0.
-pub fn single_photon_errors_upper(tau1: f64, mu: Intensities, m_plus_mu2: f64, m_minus_mu3: f64) -> f64 {
+pub fn single_photon_errors_upper(
+    tau1: f64,
+    mu: Intensities,
+    m_plus_mu2: f64,
+    m_minus_mu3: f64,
+) -> f64 {
     finite_non_negative(tau1 * (m_plus_mu2 - m_minus_mu3) / (mu.mu2 - mu.mu3))
 }
 
@@ -164,7 +191,11 @@ mod tests {
     fn exact_yields_satisfy_the_bounds_with_equality_in_the_ideal_case() {
         // Independent derivation: if only vacuum and single photons are ever detected
         // (Y_n = 0 for n >= 2), Eqs. 2 and 3 are exact. Build n*_k = Y0 + mu_k Y1 and check.
-        let mu = Intensities { mu1: 0.6, mu2: 0.2, mu3: 0.0 };
+        let mu = Intensities {
+            mu1: 0.6,
+            mu2: 0.2,
+            mu3: 0.0,
+        };
         let (y0, y1) = (1e-5, 0.03);
         let classes = [(0.6, 0.5), (0.2, 0.3), (0.0, 0.2)];
         let (t0, t1) = (tau(0, &classes), tau(1, &classes));
@@ -175,7 +206,11 @@ mod tests {
         // With Y_n = 0 for n >= 2 the numerator is Y1 (mu2 - mu3 - (mu2^2 - mu3^2)/mu1),
         // mu1 times which is the denominator, so s1 = tau1 Y1 exactly; relative tolerance
         // 1e-12 (floating-point rounding only).
-        assert!((s1 - t1 * y1).abs() / (t1 * y1) < 1e-12, "{s1} vs {}", t1 * y1);
+        assert!(
+            (s1 - t1 * y1).abs() / (t1 * y1) < 1e-12,
+            "{s1} vs {}",
+            t1 * y1
+        );
     }
 
     #[test]

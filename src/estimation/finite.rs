@@ -14,8 +14,9 @@
 //! Must never depend on `protocol`, `postprocess` or `report`.
 
 use super::decoy::{
-    Intensities, hoeffding_deviation, phase_error_gamma, select_intensities, single_photon_errors_upper,
-    single_photon_lower, single_photon_lower_unclipped, tau, vacuum_lower,
+    Intensities, hoeffding_deviation, phase_error_gamma, select_intensities,
+    single_photon_errors_upper, single_photon_lower, single_photon_lower_unclipped, tau,
+    vacuum_lower,
 };
 use super::entropy::binary_entropy;
 use serde::Serialize;
@@ -143,12 +144,22 @@ pub(crate) struct ClassCounts {
 ///
 /// Needs three intensity classes with mu1 > mu2 + mu3 (more are allowed: the extra ones
 /// count in the key and in tau_n). Never panics; see [`FiniteKeyResult::rejected`].
-pub fn finite_key_length(counts: &[IntensityCounts], leaked_ec_bits: f64, sec: &SecurityParameters) -> FiniteKeyResult {
+pub fn finite_key_length(
+    counts: &[IntensityCounts],
+    leaked_ec_bits: f64,
+    sec: &SecurityParameters,
+) -> FiniteKeyResult {
     if let Err(reason) = check_security(sec) {
         return reject(true, reason);
     }
     match to_classes(counts) {
-        Ok(classes) => key_length(&classes, leaked_ec_bits, sec.epsilon_sec, sec.epsilon_cor, true),
+        Ok(classes) => key_length(
+            &classes,
+            leaked_ec_bits,
+            sec.epsilon_sec,
+            sec.epsilon_cor,
+            true,
+        ),
         Err(reason) => reject(true, reason),
     }
 }
@@ -161,7 +172,10 @@ pub fn finite_key_length(counts: &[IntensityCounts], leaked_ec_bits: f64, sec: &
 /// With mu3 = 0 the yields behind s_{Z,0}, s_{Z,1}, v_{X,1} are the vacuum + weak decoy
 /// estimates of Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), Eqs. 34 and 37 (see
 /// [`super::decoy`]); this is the limit the finite-key length approaches as the block grows.
-pub fn asymptotic_key_length(counts: &[IntensityCounts], leaked_ec_bits: f64) -> AsymptoticKeyResult {
+pub fn asymptotic_key_length(
+    counts: &[IntensityCounts],
+    leaked_ec_bits: f64,
+) -> AsymptoticKeyResult {
     match to_classes(counts) {
         Ok(classes) => key_length(&classes, leaked_ec_bits, 0.5, 0.5, false),
         Err(reason) => reject(false, reason),
@@ -170,7 +184,11 @@ pub fn asymptotic_key_length(counts: &[IntensityCounts], leaked_ec_bits: f64) ->
 
 fn check_security(sec: &SecurityParameters) -> Result<(), String> {
     let open = |name: &str, v: f64| {
-        if v.is_finite() && v > 0.0 && v < 1.0 { Ok(()) } else { Err(format!("{name} must be in (0, 1), got {v}")) }
+        if v.is_finite() && v > 0.0 && v < 1.0 {
+            Ok(())
+        } else {
+            Err(format!("{name} must be in (0, 1), got {v}"))
+        }
     };
     open("epsilon_sec", sec.epsilon_sec)?;
     open("epsilon_cor", sec.epsilon_cor)?;
@@ -194,10 +212,16 @@ fn to_classes(counts: &[IntensityCounts]) -> Result<Vec<ClassCounts>, String> {
         .enumerate()
         .map(|(k, c)| {
             if !(c.mean_photon_number.is_finite() && c.mean_photon_number >= 0.0) {
-                return Err(format!("class {k}: mean photon number must be finite and >= 0, got {}", c.mean_photon_number));
+                return Err(format!(
+                    "class {k}: mean photon number must be finite and >= 0, got {}",
+                    c.mean_photon_number
+                ));
             }
             if !(c.probability.is_finite() && c.probability > 0.0 && c.probability <= 1.0) {
-                return Err(format!("class {k}: probability must be in (0, 1], got {}", c.probability));
+                return Err(format!(
+                    "class {k}: probability must be in (0, 1], got {}",
+                    c.probability
+                ));
             }
             for (basis, b) in [("Z", &c.z), ("X", &c.x)] {
                 if b.errors > b.sifted {
@@ -220,7 +244,11 @@ fn to_classes(counts: &[IntensityCounts]) -> Result<Vec<ClassCounts>, String> {
 }
 
 fn reject(finite_size: bool, reason: String) -> FiniteKeyResult {
-    FiniteKeyResult { finite_size, rejected: Some(reason), ..FiniteKeyResult::default() }
+    FiniteKeyResult {
+        finite_size,
+        rejected: Some(reason),
+        ..FiniteKeyResult::default()
+    }
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -236,9 +264,14 @@ pub(crate) fn key_length(
     epsilon_cor: f64,
     finite: bool,
 ) -> FiniteKeyResult {
-    let mut r = FiniteKeyResult { finite_size: finite, ..FiniteKeyResult::default() };
+    let mut r = FiniteKeyResult {
+        finite_size: finite,
+        ..FiniteKeyResult::default()
+    };
     if !(leaked_ec_bits.is_finite() && leaked_ec_bits >= 0.0) {
-        r.rejected = Some(format!("leaked error-correction bits must be finite and >= 0, got {leaked_ec_bits}"));
+        r.rejected = Some(format!(
+            "leaked error-correction bits must be finite and >= 0, got {leaked_ec_bits}"
+        ));
         return r;
     }
     r.leaked_ec_bits = leaked_ec_bits;
@@ -260,14 +293,19 @@ pub(crate) fn key_length(
             return r;
         }
     };
-    let mu = Intensities { mu1: mus[i1], mu2: mus[i2], mu3: mus[i3] };
+    let mu = Intensities {
+        mu1: mus[i1],
+        mu2: mus[i2],
+        mu3: mus[i3],
+    };
     r.intensities_used = [mu.mu1, mu.mu2, mu.mu3];
     if r.sifted_z <= 0.0 {
         r.rejected = Some("no sifted key-basis (Z) bits: nothing to form a key from".into());
         return r;
     }
     if r.sifted_x <= 0.0 {
-        r.rejected = Some("no sifted test-basis (X) bits: the phase error cannot be bounded".into());
+        r.rejected =
+            Some("no sifted test-basis (X) bits: the phase error cannot be bounded".into());
         return r;
     }
     for (name, i) in [("signal", i1), ("weak decoy", i2)] {
@@ -295,9 +333,15 @@ pub(crate) fn key_length(
     r.deviation_x = dx;
     r.deviation_errors_x = dm;
     // Lim's n^±_k = e^{mu_k}/p_k (n_k ± delta).
-    let scaled = |i: usize, n: f64, dev: f64| (classes[i].mu.exp() / classes[i].probability) * (n + dev);
+    let scaled =
+        |i: usize, n: f64, dev: f64| (classes[i].mu.exp() / classes[i].probability) * (n + dev);
     let basis_bounds = |n: fn(&ClassCounts) -> f64, dev: f64| {
-        let s0 = vacuum_lower(r.tau0, mu, scaled(i3, n(&classes[i3]), -dev), scaled(i2, n(&classes[i2]), dev));
+        let s0 = vacuum_lower(
+            r.tau0,
+            mu,
+            scaled(i3, n(&classes[i3]), -dev),
+            scaled(i2, n(&classes[i2]), dev),
+        );
         let s1 = single_photon_lower(
             r.tau0,
             r.tau1,
@@ -322,16 +366,28 @@ pub(crate) fn key_length(
             s0,
         )
     };
-    r.v1_x_upper =
-        single_photon_errors_upper(r.tau1, mu, scaled(i2, classes[i2].m_x, dm), scaled(i3, classes[i3].m_x, -dm));
+    r.v1_x_upper = single_photon_errors_upper(
+        r.tau1,
+        mu,
+        scaled(i2, classes[i2].m_x, dm),
+        scaled(i3, classes[i3].m_x, -dm),
+    );
 
-    r.security_cost_bits = if finite { 6.0 * (21.0 / epsilon_sec).log2() + (2.0 / epsilon_cor).log2() } else { 0.0 };
+    r.security_cost_bits = if finite {
+        6.0 * (21.0 / epsilon_sec).log2() + (2.0 / epsilon_cor).log2()
+    } else {
+        0.0
+    };
     if r.s1_z_lower <= 0.0 || r.s1_x_lower <= 0.0 {
-        let basis = if r.s1_z_lower <= 0.0 { "key basis Z" } else { "test basis X" };
+        let basis = if r.s1_z_lower <= 0.0 {
+            "key basis Z"
+        } else {
+            "test basis X"
+        };
         // The bound is not defined here; report how far it is from positive, using the
         // unclipped Eq. 3 values (negative), so that an optimiser sees a slope.
-        let shortfall =
-            s1_unclipped(|c| c.n_z, dz, r.s0_z_lower).min(0.0) + s1_unclipped(|c| c.n_x, dx, r.s0_x_lower).min(0.0);
+        let shortfall = s1_unclipped(|c| c.n_z, dz, r.s0_z_lower).min(0.0)
+            + s1_unclipped(|c| c.n_x, dx, r.s0_x_lower).min(0.0);
         r.key_length_bound = r.s0_z_lower + shortfall - leaked_ec_bits - r.security_cost_bits;
         r.phase_error_upper = 0.5;
         r.rejected = Some(format!(
@@ -342,13 +398,26 @@ pub(crate) fn key_length(
         return r;
     }
     r.single_photon_error_x_upper = ratio(r.v1_x_upper, r.s1_x_lower);
-    r.phase_error_gamma =
-        if finite { phase_error_gamma(epsilon_sec, r.single_photon_error_x_upper, r.s1_x_lower, r.s1_z_lower) } else { 0.0 };
+    r.phase_error_gamma = if finite {
+        phase_error_gamma(
+            epsilon_sec,
+            r.single_photon_error_x_upper,
+            r.s1_x_lower,
+            r.s1_z_lower,
+        )
+    } else {
+        0.0
+    };
     let phi = r.single_photon_error_x_upper + r.phase_error_gamma;
     r.phase_error_upper = if phi.is_finite() { phi.min(0.5) } else { 0.5 };
-    let bound =
-        r.s0_z_lower + r.s1_z_lower * (1.0 - binary_entropy(r.phase_error_upper)) - leaked_ec_bits - r.security_cost_bits;
-    r.key_length_bound = if bound.is_finite() { bound } else { -leaked_ec_bits - r.security_cost_bits };
+    let bound = r.s0_z_lower + r.s1_z_lower * (1.0 - binary_entropy(r.phase_error_upper))
+        - leaked_ec_bits
+        - r.security_cost_bits;
+    r.key_length_bound = if bound.is_finite() {
+        bound
+    } else {
+        -leaked_ec_bits - r.security_cost_bits
+    };
     if r.phase_error_upper >= 0.5 {
         r.rejected = Some(format!(
             "the phase-error bound reaches 1/2 (single-photon test-basis error bound {:.4}, gamma {:.4}; observed QBER_X {:.4})",

@@ -32,11 +32,15 @@ pub mod finite;
 pub mod optimize;
 pub mod theory;
 
-pub use asymptotic::{AsymptoticInputs, ClassRates, gllp_no_decoy_rate, infinite_decoy_rate, vacuum_weak_decoy_rate};
+pub use asymptotic::{
+    AsymptoticInputs, ClassRates, gllp_no_decoy_rate, infinite_decoy_rate, vacuum_weak_decoy_rate,
+};
 pub use bounds::{plob_bits_per_pulse, tgw_bits_per_pulse};
 pub use entropy::binary_entropy;
 pub use finite::{
-    AsymptoticKeyResult, BasisCounts, FiniteKeyResult, IntensityCounts, SecurityParameters, asymptotic_key_length,
-    finite_key_length,
+    AsymptoticKeyResult, BasisCounts, FiniteKeyResult, IntensityCounts, SecurityParameters,
+    asymptotic_key_length, finite_key_length,
 };
-pub use theory::{Curve, ProtocolSettings, ScenarioRates, TheoryReport, scenario_rates, theory_curves};
+pub use theory::{
+    Curve, ProtocolSettings, ScenarioRates, TheoryReport, scenario_rates, theory_curves,
+};

@@ -25,7 +25,12 @@ pub struct NelderMead {
 
 impl Default for NelderMead {
     fn default() -> Self {
-        NelderMead { initial_step: 0.5, max_evaluations: 600, relative_tolerance: 1e-7, absolute_tolerance: 1e-300 }
+        NelderMead {
+            initial_step: 0.5,
+            max_evaluations: 600,
+            relative_tolerance: 1e-7,
+            absolute_tolerance: 1e-300,
+        }
     }
 }
 
@@ -58,7 +63,8 @@ impl NelderMead {
             let worst = simplex[n].1;
             if best.is_finite()
                 && worst.is_finite()
-                && (worst - best).abs() <= self.relative_tolerance * best.abs() + self.absolute_tolerance
+                && (worst - best).abs()
+                    <= self.relative_tolerance * best.abs() + self.absolute_tolerance
             {
                 break;
             }
@@ -69,7 +75,11 @@ impl NelderMead {
                 }
             }
             let along = |t: f64| -> Vec<f64> {
-                centroid.iter().zip(&simplex[n].0).map(|(c, w)| c + t * (c - w)).collect()
+                centroid
+                    .iter()
+                    .zip(&simplex[n].0)
+                    .map(|(c, w)| c + t * (c - w))
+                    .collect()
             };
             let xr = along(1.0);
             let gr = -eval(&xr);
@@ -131,9 +141,19 @@ mod tests {
     fn finds_the_maximum_of_a_rosenbrock_valley() {
         // -(Rosenbrock) has its maximum 0 at (1, 1): a standard hard test for simplex
         // methods. Tolerance 1e-3 on the coordinates (the valley is flat along its floor).
-        let nm = NelderMead { max_evaluations: 5000, relative_tolerance: 0.0, absolute_tolerance: 1e-20, ..Default::default() };
-        let (x, v) = nm.maximize(&[-1.2, 1.0], |x| -((1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2)));
-        assert!((x[0] - 1.0).abs() < 1e-3 && (x[1] - 1.0).abs() < 1e-3, "{x:?} {v}");
+        let nm = NelderMead {
+            max_evaluations: 5000,
+            relative_tolerance: 0.0,
+            absolute_tolerance: 1e-20,
+            ..Default::default()
+        };
+        let (x, v) = nm.maximize(&[-1.2, 1.0], |x| {
+            -((1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2))
+        });
+        assert!(
+            (x[0] - 1.0).abs() < 1e-3 && (x[1] - 1.0).abs() < 1e-3,
+            "{x:?} {v}"
+        );
     }
 
     #[test]

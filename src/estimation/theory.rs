@@ -42,7 +42,14 @@ use crate::scenario::Scenario;
 use serde::{Serialize, Serializer};
 
 /// Curve names of `theory --json`, in output order (DESIGN §5, a contract).
-pub const CURVE_NAMES: [&str; 6] = ["gllp_no_decoy", "decoy_vacuum_weak", "decoy_infinite", "finite_key", "plob", "tgw"];
+pub const CURVE_NAMES: [&str; 6] = [
+    "gllp_no_decoy",
+    "decoy_vacuum_weak",
+    "decoy_infinite",
+    "finite_key",
+    "plob",
+    "tgw",
+];
 
 /// Longest distance searched for a curve's cutoff (the scenario's own limit on `link.length_km`).
 pub const MAX_SEARCH_KM: f64 = 10_000.0;
@@ -136,30 +143,54 @@ pub struct ScenarioRates {
 }
 
 fn finite_or_null<S: Serializer>(values: &[f64], s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.collect_seq(values.iter().map(|v| if v.is_finite() { Some(*v) } else { None }))
+    s.collect_seq(
+        values
+            .iter()
+            .map(|v| if v.is_finite() { Some(*v) } else { None }),
+    )
 }
 
 fn finite_or_null_scalar<S: Serializer>(v: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
-    if v.is_finite() { s.serialize_some(v) } else { s.serialize_none() }
+    if v.is_finite() {
+        s.serialize_some(v)
+    } else {
+        s.serialize_none()
+    }
 }
 
 /// Theory curves of `scenario` at the given fibre lengths (km); see the module doc.
 /// Fails when `distances_km` is empty or holds a value outside [0, 10000].
-pub fn theory_curves(scenario: &Scenario, distances_km: &[f64], optimize: bool) -> Result<TheoryReport> {
+pub fn theory_curves(
+    scenario: &Scenario,
+    distances_km: &[f64],
+    optimize: bool,
+) -> Result<TheoryReport> {
     if distances_km.is_empty() {
-        return Err(Error::InvalidArgument("distance_km: give at least one distance".into()));
+        return Err(Error::InvalidArgument(
+            "distance_km: give at least one distance".into(),
+        ));
     }
-    if let Some(bad) = distances_km.iter().find(|d| !(d.is_finite() && (0.0..=MAX_SEARCH_KM).contains(*d))) {
-        return Err(Error::InvalidArgument(format!("distance_km: must be in [0, {MAX_SEARCH_KM}], got {bad}")));
+    if let Some(bad) = distances_km
+        .iter()
+        .find(|d| !(d.is_finite() && (0.0..=MAX_SEARCH_KM).contains(*d)))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "distance_km: must be in [0, {MAX_SEARCH_KM}], got {bad}"
+        )));
     }
     let setup = Setup::new(scenario);
     let mut curves = Vec::with_capacity(CURVE_NAMES.len());
     for method in Method::ALL {
         curves.push(protocol_curve(&setup, method, distances_km, optimize));
     }
-    for (name, bound) in [("plob", plob_bits_per_pulse as fn(f64) -> f64), ("tgw", tgw_bits_per_pulse)] {
-        let bits: Vec<f64> =
-            distances_km.iter().map(|&d| bound(setup.model.channel.with_length(d).transmittance())).collect();
+    for (name, bound) in [
+        ("plob", plob_bits_per_pulse as fn(f64) -> f64),
+        ("tgw", tgw_bits_per_pulse),
+    ] {
+        let bits: Vec<f64> = distances_km
+            .iter()
+            .map(|&d| bound(setup.model.channel.with_length(d).transmittance()))
+            .collect();
         curves.push(Curve {
             name: name.into(),
             distance_km: distances_km.to_vec(),
@@ -186,7 +217,11 @@ pub fn scenario_rates(scenario: &Scenario) -> ScenarioRates {
     let model = &setup.model;
     let eta = model.channel.transmittance();
     let (finite_key, pulses) = setup.finite_key(model);
-    let finite_rate = if pulses > 0.0 { finite_key.key_bits as f64 / pulses } else { 0.0 };
+    let finite_rate = if pulses > 0.0 {
+        finite_key.key_bits as f64 / pulses
+    } else {
+        0.0
+    };
     let (asymptotic, method) = match setup.decoy_limit(model) {
         Some(r) => (r, "decoy_limit"),
         None => (setup.rate(model, Method::Gllp).max(0.0), "gllp_no_decoy"),
@@ -212,7 +247,12 @@ enum Method {
 }
 
 impl Method {
-    const ALL: [Method; 4] = [Method::Gllp, Method::VacuumWeak, Method::Infinite, Method::Finite];
+    const ALL: [Method; 4] = [
+        Method::Gllp,
+        Method::VacuumWeak,
+        Method::Infinite,
+        Method::Finite,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -301,7 +341,12 @@ impl Setup {
                     .into(),
             );
         }
-        let mus: Vec<f64> = self.model.intensities.iter().map(|c| c.mean_photon_number).collect();
+        let mus: Vec<f64> = self
+            .model
+            .intensities
+            .iter()
+            .map(|c| c.mean_photon_number)
+            .collect();
         match method {
             Method::Infinite if mus.len() < 2 => Some(
                 "a decoy-state analysis needs at least one decoy intensity class besides the signal; the scenario has one class"
@@ -324,7 +369,9 @@ impl Setup {
                 gllp_no_decoy_rate(&self.inputs(model), multi)
             }
             Method::VacuumWeak => vacuum_weak_decoy_rate(&self.inputs(model)).unwrap_or(0.0),
-            Method::Infinite => infinite_decoy_rate(&self.inputs(model), &self.single_photon_rates(model)),
+            Method::Infinite => {
+                infinite_decoy_rate(&self.inputs(model), &self.single_photon_rates(model))
+            }
             Method::Finite => {
                 // Where no key exists, the shortfall per block bit (not per pulse: dividing
                 // a negative bound by N would reward settings that fill the block slowly).
@@ -345,7 +392,11 @@ impl Setup {
         match method {
             Method::Finite => {
                 let (r, pulses) = self.finite_key(model);
-                if pulses > 0.0 { r.key_bits as f64 / pulses } else { 0.0 }
+                if pulses > 0.0 {
+                    r.key_bits as f64 / pulses
+                } else {
+                    0.0
+                }
             }
             _ => self.rate(model, method).max(0.0),
         }
@@ -367,7 +418,7 @@ impl Setup {
     fn block_counts(&self, model: &LinkModel, block_bits: f64) -> (Vec<ClassCounts>, f64, f64) {
         let rates = self.class_rates(model);
         let per_pulse: f64 = rates.iter().map(|c| c.probability * c.sifted_z).sum();
-        if !(per_pulse > 0.0) {
+        if per_pulse.is_nan() || per_pulse <= 0.0 {
             return (Vec::new(), 0.0, 0.0);
         }
         let pulses = block_bits / per_pulse;
@@ -393,14 +444,32 @@ impl Setup {
     /// Lim et al.'s finite-key bound on the expected counts of one block, and N.
     fn finite_key(&self, model: &LinkModel) -> (FiniteKeyResult, f64) {
         if let Some(reason) = self.not_applicable(Method::Finite) {
-            return (FiniteKeyResult { finite_size: true, rejected: Some(reason), ..Default::default() }, 0.0);
+            return (
+                FiniteKeyResult {
+                    finite_size: true,
+                    rejected: Some(reason),
+                    ..Default::default()
+                },
+                0.0,
+            );
         }
         let (classes, pulses, leak) = self.block_counts(model, self.block_bits);
         if pulses <= 0.0 {
-            let reason = "no sifted Z bits are expected at this loss: the block never fills".to_string();
-            return (FiniteKeyResult { finite_size: true, rejected: Some(reason), ..Default::default() }, 0.0);
+            let reason =
+                "no sifted Z bits are expected at this loss: the block never fills".to_string();
+            return (
+                FiniteKeyResult {
+                    finite_size: true,
+                    rejected: Some(reason),
+                    ..Default::default()
+                },
+                0.0,
+            );
         }
-        (key_length(&classes, leak, self.epsilon_sec, self.epsilon_cor, true), pulses)
+        (
+            key_length(&classes, leak, self.epsilon_sec, self.epsilon_cor, true),
+            pulses,
+        )
     }
 
     /// The asymptotic limit of the finite-key analysis with these settings, per pulse
@@ -415,13 +484,21 @@ impl Setup {
             return Some(0.0);
         }
         let r = key_length(&classes, leak, 0.5, 0.5, false);
-        Some(if r.rejected.is_none() { r.key_length_bound.max(0.0) / pulses } else { 0.0 })
+        Some(if r.rejected.is_none() {
+            r.key_length_bound.max(0.0) / pulses
+        } else {
+            0.0
+        })
     }
 }
 
 fn signal_index(model: &LinkModel) -> usize {
     (0..model.intensities.len())
-        .max_by(|&a, &b| model.intensities[a].mean_photon_number.total_cmp(&model.intensities[b].mean_photon_number))
+        .max_by(|&a, &b| {
+            model.intensities[a]
+                .mean_photon_number
+                .total_cmp(&model.intensities[b].mean_photon_number)
+        })
         .unwrap_or(0)
 }
 
@@ -449,11 +526,19 @@ struct Parameterisation {
 
 impl Parameterisation {
     fn new(setup: &Setup, method: Method) -> Option<Parameterisation> {
-        let mus: Vec<f64> = setup.model.intensities.iter().map(|c| c.mean_photon_number).collect();
+        let mus: Vec<f64> = setup
+            .model
+            .intensities
+            .iter()
+            .map(|c| c.mean_photon_number)
+            .collect();
         match method {
-            Method::Gllp | Method::Infinite => {
-                Some(Parameterisation { method, signal: setup.signal, decoy: None, mass: 0.0 })
-            }
+            Method::Gllp | Method::Infinite => Some(Parameterisation {
+                method,
+                signal: setup.signal,
+                decoy: None,
+                mass: 0.0,
+            }),
             Method::VacuumWeak | Method::Finite => {
                 let [i1, i2, i3] = select_intensities(&mus).ok()?;
                 let p = &setup.model.intensities;
@@ -487,7 +572,10 @@ impl Parameterisation {
         if let Some((i2, i3)) = self.decoy {
             let mu3 = m.intensities[i3].mean_photon_number;
             let gap = DECOY_GAP_MIN.min(0.5 * (mu1 - 2.0 * mu3));
-            set_mu(&mut m.intensities[i2], mu3 + gap + (mu1 - 2.0 * mu3 - 2.0 * gap) * logistic(u[1]));
+            set_mu(
+                &mut m.intensities[i2],
+                mu3 + gap + (mu1 - 2.0 * mu3 - 2.0 * gap) * logistic(u[1]),
+            );
             if self.method == Method::Finite {
                 let w = [u[2].exp(), u[3].exp(), 1.0];
                 let total: f64 = w.iter().sum();
@@ -511,7 +599,9 @@ impl Parameterisation {
         if let Some((i2, i3)) = self.decoy {
             let mu3 = c[i3].mean_photon_number;
             let gap = DECOY_GAP_MIN.min(0.5 * (mu1 - 2.0 * mu3));
-            u.push(logit((c[i2].mean_photon_number - mu3 - gap) / (mu1 - 2.0 * mu3 - 2.0 * gap)));
+            u.push(logit(
+                (c[i2].mean_photon_number - mu3 - gap) / (mu1 - 2.0 * mu3 - 2.0 * gap),
+            ));
             if self.method == Method::Finite {
                 let p3 = c[i3].probability.max(1e-6);
                 u.push((c[self.signal].probability.max(1e-6) / p3).ln());
@@ -526,7 +616,9 @@ impl Parameterisation {
     /// Further starts for the finite key: mu1 in {0.25, 0.6}, mu2 / mu1 in {0.3}, p_mu1
     /// in {0.15, 0.5}, p_Z in {0.5, 0.8}, the rest shared by the decoy and the vacuum.
     fn lattice_starts(&self, model: &LinkModel) -> Vec<Vec<f64>> {
-        let Some((i2, i3)) = self.decoy else { return Vec::new() };
+        let Some((i2, i3)) = self.decoy else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for mu1 in [0.25, 0.6] {
             for p1 in [0.15, 0.5] {
@@ -555,7 +647,10 @@ impl Parameterisation {
         set_mu(&mut m.intensities[self.signal], 0.5);
         if let Some((i2, i3)) = self.decoy {
             let mu3 = m.intensities[i3].mean_photon_number;
-            set_mu(&mut m.intensities[i2], (0.1f64).max(mu3 * 1.5 + 1e-6).min(0.5 - mu3 * 1.5));
+            set_mu(
+                &mut m.intensities[i2],
+                (0.1f64).max(mu3 * 1.5 + 1e-6).min(0.5 - mu3 * 1.5),
+            );
             m.intensities[self.signal].probability = 0.6;
             m.intensities[i2].probability = 0.3;
             m.intensities[i3].probability = 0.1;
@@ -595,9 +690,17 @@ struct Point {
 
 fn evaluate(setup: &Setup, method: Method, km: f64, optimize: bool, warm: Option<&[f64]>) -> Point {
     let model = setup.at_distance(km);
-    let param = if optimize && !setup.single_photon { Parameterisation::new(setup, method) } else { None };
+    let param = if optimize && !setup.single_photon {
+        Parameterisation::new(setup, method)
+    } else {
+        None
+    };
     let Some(param) = param else {
-        return Point { rate: setup.shown_rate(&model, method), coordinates: None, settings: None };
+        return Point {
+            rate: setup.shown_rate(&model, method),
+            coordinates: None,
+            settings: None,
+        };
     };
     let mut starts = vec![param.coordinates_of(&model), param.generic_start(&model)];
     if let Some(w) = warm {
@@ -613,7 +716,10 @@ fn evaluate(setup: &Setup, method: Method, km: f64, optimize: bool, warm: Option
     }
     // Where the usual starts find no key (small blocks, long fibres), try a small fixed
     // lattice of further starts before concluding that there is none.
-    if best.as_ref().is_none_or(|(_, v)| *v <= 0.0) && param.decoy.is_some() && method == Method::Finite {
+    if best.as_ref().is_none_or(|(_, v)| *v <= 0.0)
+        && param.decoy.is_some()
+        && method == Method::Finite
+    {
         for start in param.lattice_starts(&model) {
             let (u, v) = nm.maximize(&start, |u| setup.rate(&param.apply(&model, u), method));
             if best.as_ref().is_none_or(|(_, bv)| v > *bv) {
@@ -627,7 +733,11 @@ fn evaluate(setup: &Setup, method: Method, km: f64, optimize: bool, warm: Option
     let (u, _) = best.unwrap_or_default();
     let optimum = param.apply(&model, &u);
     let rate = setup.shown_rate(&optimum, method);
-    Point { rate, settings: (rate > 0.0).then(|| settings_of(&optimum)), coordinates: Some(u) }
+    Point {
+        rate,
+        settings: (rate > 0.0).then(|| settings_of(&optimum)),
+        coordinates: Some(u),
+    }
 }
 
 fn protocol_curve(setup: &Setup, method: Method, distances: &[f64], optimize: bool) -> Curve {

@@ -19,7 +19,11 @@ pub struct Channel {
 impl Channel {
     /// A fibre.
     pub fn new(length_km: f64, attenuation_db_per_km: f64, extra_loss_db: f64) -> Channel {
-        Channel { length_km, attenuation_db_per_km, extra_loss_db }
+        Channel {
+            length_km,
+            attenuation_db_per_km,
+            extra_loss_db,
+        }
     }
 
     /// Total loss in dB.

@@ -59,7 +59,11 @@ impl Detectors {
             return 0;
         }
         let m = (u.ln() / r.ln()).floor();
-        if m.is_finite() && m < 1e15 { m as u64 } else { u64::MAX / 4 }
+        if m.is_finite() && m < 1e15 {
+            m as u64
+        } else {
+            u64::MAX / 4
+        }
     }
 
     /// Renewal theory for one detector with dead time: if a live detector clicks with
@@ -97,7 +101,10 @@ mod tests {
             dead_gates: 0,
         };
         let n = 200_000;
-        let mean: f64 = (0..n).map(|i| d.afterpulse_delay((i as f64 + 0.5) / n as f64) as f64).sum::<f64>() / n as f64;
+        let mean: f64 = (0..n)
+            .map(|i| d.afterpulse_delay((i as f64 + 0.5) / n as f64) as f64)
+            .sum::<f64>()
+            / n as f64;
         assert!((mean - 9.0).abs() < 0.01, "mean {mean}");
     }
 }

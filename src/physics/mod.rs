@@ -64,7 +64,9 @@ impl LinkModel {
                 let photons = if s.source.single_photon {
                     PhotonStatistics::SinglePhoton
                 } else {
-                    PhotonStatistics::Poisson { mean: k.mean_photon_number }
+                    PhotonStatistics::Poisson {
+                        mean: k.mean_photon_number,
+                    }
                 };
                 IntensityClass {
                     label: k.label.clone(),
@@ -78,7 +80,11 @@ impl LinkModel {
             intensities,
             alice_z_probability: s.source.basis_z_probability,
             bob_z_probability: s.receiver.basis_z_probability,
-            channel: Channel::new(s.link.length_km, s.link.attenuation_db_per_km, s.link.extra_loss_db),
+            channel: Channel::new(
+                s.link.length_km,
+                s.link.attenuation_db_per_km,
+                s.link.extra_loss_db,
+            ),
             receiver_efficiency: s.receiver.transmittance * s.detector.efficiency,
             split: SplitTable::from_misalignment(s.link.misalignment),
             detectors: Detectors::from_spec(&s.detector, s.source.rep_rate_hz),
@@ -119,9 +125,19 @@ impl LinkModel {
 /// silent): only-0 = n_1 - n_01, only-1 = n_0 - n_01, both = 1 - n_0 - n_1 + n_01.
 /// For Poisson light this reproduces Lo, Ma, Chen (PRL 94, 230504, 2005) Eq. 7 for the
 /// gain, extended to the two detectors and their double clicks.
-pub fn click_pattern(photons: PhotonStatistics, eta: f64, split: [f64; 2], dark: f64, live: [bool; 2]) -> [f64; 4] {
+pub fn click_pattern(
+    photons: PhotonStatistics,
+    eta: f64,
+    split: [f64; 2],
+    dark: f64,
+    live: [bool; 2],
+) -> [f64; 4] {
     let silent = |j: usize| -> f64 {
-        if live[j] { photons.generating_function(1.0 - eta * split[j]) * (1.0 - dark) } else { 1.0 }
+        if live[j] {
+            photons.generating_function(1.0 - eta * split[j]) * (1.0 - dark)
+        } else {
+            1.0
+        }
     };
     let (n0, n1) = (silent(0), silent(1));
     let reach: f64 = (0..2).filter(|&j| live[j]).map(|j| split[j]).sum();

@@ -56,10 +56,22 @@ pub struct Preparation {
 impl Preparation {
     /// All four BB84 states: Z0, Z1, X0, X1.
     pub const ALL: [Preparation; 4] = [
-        Preparation { basis: Basis::Z, bit: false },
-        Preparation { basis: Basis::Z, bit: true },
-        Preparation { basis: Basis::X, bit: false },
-        Preparation { basis: Basis::X, bit: true },
+        Preparation {
+            basis: Basis::Z,
+            bit: false,
+        },
+        Preparation {
+            basis: Basis::Z,
+            bit: true,
+        },
+        Preparation {
+            basis: Basis::X,
+            bit: false,
+        },
+        Preparation {
+            basis: Basis::X,
+            bit: true,
+        },
     ];
 
     /// Index 0..4 in [`Preparation::ALL`] order.
@@ -168,7 +180,13 @@ mod tests {
         let e_d: f64 = 0.033;
         let phi = e_d.sqrt().asin();
         let t = SplitTable::from_misalignment(e_d);
-        let p = t.split(Preparation { basis: Basis::Z, bit: false }, Basis::X)[1];
+        let p = t.split(
+            Preparation {
+                basis: Basis::Z,
+                bit: false,
+            },
+            Basis::X,
+        )[1];
         assert!((p - (1.0 - (2.0 * phi).sin()) / 2.0).abs() < 1e-14);
         let ideal = SplitTable::from_misalignment(0.0);
         assert!((ideal.split(Preparation::ALL[3], Basis::Z)[0] - 0.5).abs() < 1e-15);

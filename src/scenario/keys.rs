@@ -14,7 +14,11 @@ fn collect(prefix: &str, v: &Value, out: &mut Vec<String>) {
         Value::Integer(_) | Value::Float(_) => out.push(prefix.to_string()),
         Value::Table(t) => {
             for (k, v) in t {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 collect(&p, v, out);
             }
         }
@@ -87,12 +91,16 @@ pub fn with_value(scenario: &Scenario, path: &str, value: f64) -> Result<Scenari
         Some(slot @ Value::Float(_)) => *slot = Value::Float(value),
         Some(slot @ Value::Integer(_)) => {
             if !(value.is_finite() && value >= 0.0 && value <= i64::MAX as f64) {
-                return Err(Error::InvalidArgument(format!("{path}: must be a whole number >= 0, got {value}")));
+                return Err(Error::InvalidArgument(format!(
+                    "{path}: must be a whole number >= 0, got {value}"
+                )));
             }
             *slot = Value::Integer(value.round() as i64)
         }
         _ => return Err(unknown(path, scenario)),
     }
-    let spec: ScenarioSpec = root.try_into().map_err(|e: toml::de::Error| Error::ScenarioSyntax(format!("{path}: {e}")))?;
+    let spec: ScenarioSpec = root
+        .try_into()
+        .map_err(|e: toml::de::Error| Error::ScenarioSyntax(format!("{path}: {e}")))?;
     Scenario::from_spec(spec)
 }

@@ -31,8 +31,9 @@ pub struct Scenario {
 impl Scenario {
     /// Parses TOML text and validates it. `origin` (usually the file name) is used in messages.
     pub fn parse(text: &str, origin: &str) -> Result<Scenario> {
-        let spec: ScenarioSpec = toml::from_str(text)
-            .map_err(|e| Error::ScenarioSyntax(format!("{origin}: {}", e.to_string().trim_end())))?;
+        let spec: ScenarioSpec = toml::from_str(text).map_err(|e| {
+            Error::ScenarioSyntax(format!("{origin}: {}", e.to_string().trim_end()))
+        })?;
         Scenario::from_spec(spec)
     }
 
@@ -48,7 +49,8 @@ impl Scenario {
 
     /// The effective scenario, defaults filled in, as TOML text (what `qkdsim check` prints).
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(&self.spec).unwrap_or_else(|e| format!("# cannot render scenario: {e}\n"))
+        toml::to_string_pretty(&self.spec)
+            .unwrap_or_else(|e| format!("# cannot render scenario: {e}\n"))
     }
 
     /// Number of pulses the run sends: `simulation.pulses`, or `duration_s * rep_rate_hz`.

@@ -63,7 +63,10 @@ fn default_bob() -> String {
 
 impl Default for SitesSpec {
     fn default() -> Self {
-        SitesSpec { alice: default_alice(), bob: default_bob() }
+        SitesSpec {
+            alice: default_alice(),
+            bob: default_bob(),
+        }
     }
 }
 
@@ -97,9 +100,21 @@ fn half() -> f64 {
 /// al. (PRA 89, 022307, 2014) find optimal for metropolitan distances.
 pub fn default_intensities() -> Vec<IntensitySpec> {
     vec![
-        IntensitySpec { label: "signal".into(), mean_photon_number: 0.5, probability: 0.7 },
-        IntensitySpec { label: "decoy".into(), mean_photon_number: 0.1, probability: 0.2 },
-        IntensitySpec { label: "vacuum".into(), mean_photon_number: 0.0, probability: 0.1 },
+        IntensitySpec {
+            label: "signal".into(),
+            mean_photon_number: 0.5,
+            probability: 0.7,
+        },
+        IntensitySpec {
+            label: "decoy".into(),
+            mean_photon_number: 0.1,
+            probability: 0.2,
+        },
+        IntensitySpec {
+            label: "vacuum".into(),
+            mean_photon_number: 0.0,
+            probability: 0.1,
+        },
     ]
 }
 
@@ -169,7 +184,10 @@ fn one() -> f64 {
 
 impl Default for ReceiverSpec {
     fn default() -> Self {
-        ReceiverSpec { transmittance: 1.0, basis_z_probability: 0.5 }
+        ReceiverSpec {
+            transmittance: 1.0,
+            basis_z_probability: 0.5,
+        }
     }
 }
 
@@ -309,7 +327,12 @@ fn default_engine() -> String {
 
 impl Default for SimulationSpec {
     fn default() -> Self {
-        SimulationSpec { seed: default_seed(), pulses: None, duration_s: None, engine: default_engine() }
+        SimulationSpec {
+            seed: default_seed(),
+            pulses: None,
+            duration_s: None,
+            engine: default_engine(),
+        }
     }
 }
 

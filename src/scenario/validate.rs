@@ -19,13 +19,15 @@ impl Checker {
         if v.is_finite() {
             true
         } else {
-            self.out.push(format!("{key}: must be a finite number, got {v}"));
+            self.out
+                .push(format!("{key}: must be a finite number, got {v}"));
             false
         }
     }
     fn range(&mut self, key: &str, v: f64, lo: f64, hi: f64) {
         if self.finite(key, v) && !(lo..=hi).contains(&v) {
-            self.out.push(format!("{key}: must be in [{lo}, {hi}], got {v}"));
+            self.out
+                .push(format!("{key}: must be in [{lo}, {hi}], got {v}"));
         }
     }
     fn probability(&mut self, key: &str, v: f64) {
@@ -43,7 +45,10 @@ impl Checker {
     }
     fn one_of(&mut self, key: &str, v: &str, allowed: &[&str]) {
         if !allowed.contains(&v) {
-            self.out.push(format!("{key}: must be one of {}, got \"{v}\"", allowed.join(", ")));
+            self.out.push(format!(
+                "{key}: must be one of {}, got \"{v}\"",
+                allowed.join(", ")
+            ));
         }
     }
 }
@@ -53,58 +58,110 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     let mut c = Checker { out: Vec::new() };
 
     let src = &spec.source;
-    if c.finite("source.rep_rate_hz", src.rep_rate_hz) && !(src.rep_rate_hz > 0.0 && src.rep_rate_hz <= 1.0e11) {
-        c.out.push(format!("source.rep_rate_hz: must be in (0, 1e11], got {}", src.rep_rate_hz));
+    if c.finite("source.rep_rate_hz", src.rep_rate_hz)
+        && !(src.rep_rate_hz > 0.0 && src.rep_rate_hz <= 1.0e11)
+    {
+        c.out.push(format!(
+            "source.rep_rate_hz: must be in (0, 1e11], got {}",
+            src.rep_rate_hz
+        ));
     }
     c.probability("source.basis_z_probability", src.basis_z_probability);
     if src.intensities.is_empty() {
-        c.out.push("source.intensities: must list at least one intensity class, got none".into());
+        c.out
+            .push("source.intensities: must list at least one intensity class, got none".into());
     }
     if src.intensities.len() > 8 {
-        c.out.push(format!("source.intensities: at most 8 intensity classes are supported, got {}", src.intensities.len()));
+        c.out.push(format!(
+            "source.intensities: at most 8 intensity classes are supported, got {}",
+            src.intensities.len()
+        ));
     }
     let mut sum = 0.0;
     for (i, k) in src.intensities.iter().enumerate() {
-        c.range(&format!("source.intensities.{i}.mean_photon_number"), k.mean_photon_number, 0.0, 100.0);
-        c.probability(&format!("source.intensities.{i}.probability"), k.probability);
+        c.range(
+            &format!("source.intensities.{i}.mean_photon_number"),
+            k.mean_photon_number,
+            0.0,
+            100.0,
+        );
+        c.probability(
+            &format!("source.intensities.{i}.probability"),
+            k.probability,
+        );
         if k.label.trim().is_empty() {
-            c.out.push(format!("source.intensities.{i}.label: must not be empty"));
+            c.out
+                .push(format!("source.intensities.{i}.label: must not be empty"));
         }
         if src.intensities[..i].iter().any(|o| o.label == k.label) {
-            c.out.push(format!("source.intensities.{i}.label: must be unique, got \"{}\" twice", k.label));
+            c.out.push(format!(
+                "source.intensities.{i}.label: must be unique, got \"{}\" twice",
+                k.label
+            ));
         }
         sum += k.probability;
     }
     if !src.intensities.is_empty() && (sum - 1.0).abs() > 1e-9 {
-        c.out.push(format!("source.intensities: the probabilities must sum to 1, got {sum}"));
+        c.out.push(format!(
+            "source.intensities: the probabilities must sum to 1, got {sum}"
+        ));
     }
 
     let link = &spec.link;
     c.range("link.length_km", link.length_km, 0.0, 10_000.0);
-    c.range("link.attenuation_db_per_km", link.attenuation_db_per_km, 0.0, 100.0);
+    c.range(
+        "link.attenuation_db_per_km",
+        link.attenuation_db_per_km,
+        0.0,
+        100.0,
+    );
     c.range("link.extra_loss_db", link.extra_loss_db, 0.0, 1000.0);
     c.range("link.misalignment", link.misalignment, 0.0, 0.5);
 
     c.probability("receiver.transmittance", spec.receiver.transmittance);
-    c.probability("receiver.basis_z_probability", spec.receiver.basis_z_probability);
+    c.probability(
+        "receiver.basis_z_probability",
+        spec.receiver.basis_z_probability,
+    );
 
     let det = &spec.detector;
     c.probability("detector.efficiency", det.efficiency);
-    c.range("detector.dark_count_probability", det.dark_count_probability, 0.0, 0.5);
-    if c.finite("detector.afterpulse_probability", det.afterpulse_probability)
-        && !(0.0..1.0).contains(&det.afterpulse_probability)
+    c.range(
+        "detector.dark_count_probability",
+        det.dark_count_probability,
+        0.0,
+        0.5,
+    );
+    if c.finite(
+        "detector.afterpulse_probability",
+        det.afterpulse_probability,
+    ) && !(0.0..1.0).contains(&det.afterpulse_probability)
     {
-        c.out.push(format!("detector.afterpulse_probability: must be in [0, 1), got {}", det.afterpulse_probability));
+        c.out.push(format!(
+            "detector.afterpulse_probability: must be in [0, 1), got {}",
+            det.afterpulse_probability
+        ));
     }
     c.non_negative("detector.afterpulse_decay_ns", det.afterpulse_decay_ns);
     c.range("detector.dead_time_ns", det.dead_time_ns, 0.0, 1.0e9);
 
     let pp = &spec.postprocessing;
     if !(64..=1u64 << 32).contains(&pp.block_bits) {
-        c.out.push(format!("postprocessing.block_bits: must be in [64, 4294967296], got {}", pp.block_bits));
+        c.out.push(format!(
+            "postprocessing.block_bits: must be in [64, 4294967296], got {}",
+            pp.block_bits
+        ));
     }
-    c.one_of("postprocessing.reconciliation", &pp.reconciliation, &["cascade"]);
-    c.one_of("postprocessing.cascade_variant", &pp.cascade_variant, CASCADE_VARIANTS);
+    c.one_of(
+        "postprocessing.reconciliation",
+        &pp.reconciliation,
+        &["cascade"],
+    );
+    c.one_of(
+        "postprocessing.cascade_variant",
+        &pp.cascade_variant,
+        CASCADE_VARIANTS,
+    );
     c.open_probability("postprocessing.epsilon_sec", pp.epsilon_sec);
     c.open_probability("postprocessing.epsilon_cor", pp.epsilon_cor);
     c.range("postprocessing.qber_abort", pp.qber_abort, 0.0, 0.5);
@@ -113,10 +170,16 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     let sim = &spec.simulation;
     c.one_of("simulation.engine", &sim.engine, ENGINES);
     match (sim.pulses, sim.duration_s) {
-        (Some(_), Some(_)) => c.out.push("simulation: give either pulses or duration_s, not both".into()),
+        (Some(_), Some(_)) => c
+            .out
+            .push("simulation: give either pulses or duration_s, not both".into()),
         (Some(p), None) => {
-            if c.finite("simulation.pulses", p) && !(p >= 1.0 && p <= MAX_PULSES && p.fract() == 0.0) {
-                c.out.push(format!("simulation.pulses: must be a whole number in [1, {MAX_PULSES:e}], got {p}"));
+            if c.finite("simulation.pulses", p)
+                && !(p >= 1.0 && p <= MAX_PULSES && p.fract() == 0.0)
+            {
+                c.out.push(format!(
+                    "simulation.pulses: must be a whole number in [1, {MAX_PULSES:e}], got {p}"
+                ));
             }
         }
         (None, Some(d)) => {
@@ -134,10 +197,12 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
 
     if let Some(sw) = &spec.sweep {
         if sw.values.is_none() && (sw.from.is_none() || sw.to.is_none() || sw.steps.is_none()) {
-            c.out.push("sweep: give either values = [...] or all of from, to, steps".into());
+            c.out
+                .push("sweep: give either values = [...] or all of from, to, steps".into());
         }
         if sw.values.is_some() && (sw.from.is_some() || sw.to.is_some() || sw.steps.is_some()) {
-            c.out.push("sweep: give either values = [...] or from/to/steps, not both".into());
+            c.out
+                .push("sweep: give either values = [...] or from/to/steps, not both".into());
         }
     }
     c.out
