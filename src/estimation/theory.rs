@@ -17,13 +17,18 @@
 //! - The asymptotic curves are the published formulas (key from the signal class only, see
 //!   [`super::asymptotic`]), so that they reproduce the published GYS figures.
 //! - The bounds use the channel transmittance alone (fibre plus `link.extra_loss_db`).
-//! - With `optimize`, the finite-key curve maximises over mu1, mu2, their probabilities and
-//!   the basis bias (Alice and Bob alike), mu3 fixed at the scenario's weakest class, as Lim
-//!   et al. do; the asymptotic curves maximise over the intensities only (their formulas
-//!   grow without limit towards p_signal -> 1 and p_Z -> 1, so those stay as given).
+//! - With `optimize`, every protocol curve maximises its rate over mu1, mu2 (decoy
+//!   methods), the class probabilities and the basis bias p_Z = q_Z (Alice and Bob alike,
+//!   in [0.01, 0.995]), mu3 fixed at the scenario's weakest class, as Lim et al. do for the
+//!   finite key. The asymptotic formulas take the key from the signal alone and always
+//!   favour p_signal -> 1 and p_Z -> 1 (decoys and test bits cost nothing for an infinite
+//!   key), so there every class keeps a probability of at least 0.01 and the optimum sits
+//!   on that edge and on p_Z = 0.995. The maximum distance and the optimal intensities do
+//!   not depend on these prefactors.
 //!   The search is the Nelder-Mead simplex of [`super::optimize`], started from the
 //!   scenario's settings, from the optimum at the previous distance, and from a generic
-//!   point; the best of the three is kept.
+//!   point (plus a small fixed lattice of starts for the finite key when those find no
+//!   key); the best result is kept.
 //!
 //! Must never depend on `protocol`, `postprocess` or `report`; does no I/O.
 
@@ -510,83 +515,107 @@ const MU_MAX: f64 = 1.5;
 /// the difference of the two classes' rates is lost in floating-point rounding (and no
 /// modulator resolves it), so the bound would turn into noise.
 const DECOY_GAP_MIN: f64 = 1e-3;
-/// Range of the basis bias p_Z = q_Z the finite-key optimiser may choose.
+/// Range of the basis bias p_Z = q_Z the optimiser may choose.
 const BASIS_MIN: f64 = 0.01;
 const BASIS_MAX: f64 = 0.995;
+/// Smallest probability the asymptotic optimisations give any class: their formulas take
+/// the key from the signal alone and so always favour p_signal -> 1 (decoys are free in
+/// the infinite-key limit); the floor keeps the decoys in the protocol.
+const ASYMPTOTIC_PROBABILITY_FLOOR: f64 = 0.01;
 
 /// Maps unconstrained coordinates onto allowed settings for `method` (see module doc).
+/// Coordinates: [mu1, mu2 (decoy methods), one weight per shared class but the last,
+/// basis bias].
 struct Parameterisation {
-    method: Method,
-    /// (signal, weak decoy, vacuum) indices, or only the signal for GLLP / infinite decoy.
+    /// The signal class.
     signal: usize,
+    /// (weak decoy, vacuum) classes of the decoy-state methods.
     decoy: Option<(usize, usize)>,
-    /// Probability mass of (signal, decoy, vacuum) in the scenario, shared out by the optimiser.
+    /// Classes whose probabilities the optimiser shares out (the rest keep theirs).
+    shared: Vec<usize>,
+    /// Their total probability in the scenario.
     mass: f64,
+    /// Smallest probability of a shared class.
+    floor: f64,
 }
 
 impl Parameterisation {
     fn new(setup: &Setup, method: Method) -> Option<Parameterisation> {
-        let mus: Vec<f64> = setup
-            .model
-            .intensities
-            .iter()
-            .map(|c| c.mean_photon_number)
-            .collect();
-        match method {
-            Method::Gllp | Method::Infinite => Some(Parameterisation {
-                method,
-                signal: setup.signal,
-                decoy: None,
-                mass: 0.0,
-            }),
+        let c = &setup.model.intensities;
+        let mus: Vec<f64> = c.iter().map(|c| c.mean_photon_number).collect();
+        let (signal, decoy, shared) = match method {
+            Method::Gllp | Method::Infinite => {
+                let mut shared = vec![setup.signal];
+                shared.extend((0..c.len()).filter(|&i| i != setup.signal));
+                (setup.signal, None, shared)
+            }
             Method::VacuumWeak | Method::Finite => {
                 let [i1, i2, i3] = select_intensities(&mus).ok()?;
-                let p = &setup.model.intensities;
-                Some(Parameterisation {
-                    method,
-                    signal: i1,
-                    decoy: Some((i2, i3)),
-                    mass: p[i1].probability + p[i2].probability + p[i3].probability,
-                })
+                (i1, Some((i2, i3)), vec![i1, i2, i3])
             }
-        }
+        };
+        let mass: f64 = shared.iter().map(|&i| c[i].probability).sum();
+        let floor = if method == Method::Finite {
+            0.0
+        } else {
+            ASYMPTOTIC_PROBABILITY_FLOOR
+        };
+        let floor = if mass > 2.0 * floor * shared.len() as f64 {
+            floor
+        } else {
+            0.0
+        };
+        Some(Parameterisation {
+            signal,
+            decoy,
+            shared,
+            mass,
+            floor,
+        })
     }
 
     fn mu_floor(&self, model: &LinkModel) -> f64 {
         match self.decoy {
-            Some((_, i3)) => (2.0 * model.intensities[i3].mean_photon_number * 1.001).max(MU_MIN),
+            Some((_, i3)) => {
+                (2.0 * model.intensities[i3].mean_photon_number + 2.0 * DECOY_GAP_MIN).max(MU_MIN)
+            }
             None => MU_MIN,
         }
     }
 
-    fn mu1(&self, model: &LinkModel, u: f64) -> f64 {
-        let lo = self.mu_floor(model).ln();
-        (lo + (MU_MAX.ln() - lo) * logistic(u)).exp()
+    fn gap(mu1: f64, mu3: f64) -> f64 {
+        DECOY_GAP_MIN.min(0.25 * (mu1 - 2.0 * mu3)).max(0.0)
     }
 
     /// Applies coordinates `u` to a copy of `model`.
     fn apply(&self, model: &LinkModel, u: &[f64]) -> LinkModel {
         let mut m = model.clone();
-        let mu1 = self.mu1(model, u[0]);
+        let lo = self.mu_floor(model).ln();
+        let mu1 = (lo + (MU_MAX.ln() - lo) * logistic(u[0])).exp();
         set_mu(&mut m.intensities[self.signal], mu1);
+        let mut next = 1;
         if let Some((i2, i3)) = self.decoy {
             let mu3 = m.intensities[i3].mean_photon_number;
-            let gap = DECOY_GAP_MIN.min(0.5 * (mu1 - 2.0 * mu3));
+            let gap = Self::gap(mu1, mu3);
             set_mu(
                 &mut m.intensities[i2],
                 mu3 + gap + (mu1 - 2.0 * mu3 - 2.0 * gap) * logistic(u[1]),
             );
-            if self.method == Method::Finite {
-                let w = [u[2].exp(), u[3].exp(), 1.0];
-                let total: f64 = w.iter().sum();
-                for (i, wi) in [self.signal, i2, i3].into_iter().zip(w) {
-                    m.intensities[i].probability = self.mass * wi / total;
-                }
-                let basis = BASIS_MIN + (BASIS_MAX - BASIS_MIN) * logistic(u[4]);
-                m.alice_z_probability = basis;
-                m.bob_z_probability = basis;
-            }
+            next = 2;
         }
+        let k = self.shared.len();
+        let weights: Vec<f64> = (0..k)
+            .map(|j| if j + 1 < k { u[next + j].exp() } else { 1.0 })
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let free = self.mass - self.floor * k as f64;
+        for (&i, w) in self.shared.iter().zip(&weights) {
+            m.intensities[i].probability = self.floor + free * w / total;
+        }
+        next += k - 1;
+        let basis = BASIS_MIN + (BASIS_MAX - BASIS_MIN) * logistic(u[next]);
+        m.alice_z_probability = basis;
+        m.bob_z_probability = basis;
         m
     }
 
@@ -594,69 +623,68 @@ impl Parameterisation {
     fn coordinates_of(&self, model: &LinkModel) -> Vec<f64> {
         let c = &model.intensities;
         let lo = self.mu_floor(model).ln();
-        let mu1 = c[self.signal].mean_photon_number.clamp(MU_MIN, MU_MAX);
+        let mu1 = c[self.signal].mean_photon_number.clamp(lo.exp(), MU_MAX);
         let mut u = vec![logit((mu1.ln() - lo) / (MU_MAX.ln() - lo))];
         if let Some((i2, i3)) = self.decoy {
             let mu3 = c[i3].mean_photon_number;
-            let gap = DECOY_GAP_MIN.min(0.5 * (mu1 - 2.0 * mu3));
+            let gap = Self::gap(mu1, mu3);
             u.push(logit(
                 (c[i2].mean_photon_number - mu3 - gap) / (mu1 - 2.0 * mu3 - 2.0 * gap),
             ));
-            if self.method == Method::Finite {
-                let p3 = c[i3].probability.max(1e-6);
-                u.push((c[self.signal].probability.max(1e-6) / p3).ln());
-                u.push((c[i2].probability.max(1e-6) / p3).ln());
-                let basis = model.alice_z_probability.clamp(BASIS_MIN, BASIS_MAX);
-                u.push(logit((basis - BASIS_MIN) / (BASIS_MAX - BASIS_MIN)));
-            }
         }
+        let excess = |i: usize| (c[i].probability - self.floor).max(1e-9);
+        let last = excess(self.shared[self.shared.len() - 1]);
+        for &i in &self.shared[..self.shared.len() - 1] {
+            u.push((excess(i) / last).ln());
+        }
+        let basis = model.alice_z_probability.clamp(BASIS_MIN, BASIS_MAX);
+        u.push(logit((basis - BASIS_MIN) / (BASIS_MAX - BASIS_MIN)));
         u
     }
 
-    /// Further starts for the finite key: mu1 in {0.25, 0.6}, mu2 / mu1 in {0.3}, p_mu1
-    /// in {0.15, 0.5}, p_Z in {0.5, 0.8}, the rest shared by the decoy and the vacuum.
-    fn lattice_starts(&self, model: &LinkModel) -> Vec<Vec<f64>> {
-        let Some((i2, i3)) = self.decoy else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for mu1 in [0.25, 0.6] {
-            for p1 in [0.15, 0.5] {
-                for basis in [0.5, 0.8] {
-                    let mut m = model.clone();
-                    let mu3 = m.intensities[i3].mean_photon_number;
-                    if mu1 <= 3.0 * mu3 {
-                        continue;
-                    }
-                    set_mu(&mut m.intensities[self.signal], mu1);
-                    set_mu(&mut m.intensities[i2], (0.3 * mu1).max(1.5 * mu3));
-                    m.intensities[self.signal].probability = p1;
-                    m.intensities[i2].probability = 0.6 * (1.0 - p1);
-                    m.intensities[i3].probability = 0.4 * (1.0 - p1);
-                    m.alice_z_probability = basis;
-                    out.push(self.coordinates_of(&m));
-                }
-            }
-        }
-        out
-    }
-
-    /// A generic start: mu1 0.5, mu2 0.1, probabilities 0.6/0.3/0.1, p_Z 0.8.
-    fn generic_start(&self, model: &LinkModel) -> Vec<f64> {
+    /// `model` with the signal at `mu1`, the decoy at `mu2_fraction * mu1`, the signal at
+    /// probability `p1` (decoy and vacuum sharing the rest 60:40) and basis bias `basis`.
+    fn start(
+        &self,
+        model: &LinkModel,
+        mu1: f64,
+        mu2_fraction: f64,
+        p1: f64,
+        basis: f64,
+    ) -> Vec<f64> {
         let mut m = model.clone();
-        set_mu(&mut m.intensities[self.signal], 0.5);
+        set_mu(&mut m.intensities[self.signal], mu1);
         if let Some((i2, i3)) = self.decoy {
             let mu3 = m.intensities[i3].mean_photon_number;
             set_mu(
                 &mut m.intensities[i2],
-                (0.1f64).max(mu3 * 1.5 + 1e-6).min(0.5 - mu3 * 1.5),
+                (mu2_fraction * mu1).max(1.5 * mu3 + DECOY_GAP_MIN),
             );
-            m.intensities[self.signal].probability = 0.6;
-            m.intensities[i2].probability = 0.3;
-            m.intensities[i3].probability = 0.1;
-            m.alice_z_probability = 0.8;
+            m.intensities[self.signal].probability = p1 * self.mass;
+            m.intensities[i2].probability = 0.6 * (1.0 - p1) * self.mass;
+            m.intensities[i3].probability = 0.4 * (1.0 - p1) * self.mass;
         }
+        m.alice_z_probability = basis;
         self.coordinates_of(&m)
+    }
+
+    /// A generic start: mu1 0.5, mu2 0.1, p_mu1 0.6, p_Z 0.8.
+    fn generic_start(&self, model: &LinkModel) -> Vec<f64> {
+        self.start(model, 0.5, 0.2, 0.6, 0.8)
+    }
+
+    /// Further starts for the finite key: mu1 in {0.25, 0.6}, mu2 = 0.3 mu1, p_mu1 in
+    /// {0.15, 0.5}, p_Z in {0.5, 0.8}.
+    fn lattice_starts(&self, model: &LinkModel) -> Vec<Vec<f64>> {
+        let mut out = Vec::new();
+        for mu1 in [0.25, 0.6] {
+            for p1 in [0.15, 0.5] {
+                for basis in [0.5, 0.8] {
+                    out.push(self.start(model, mu1, 0.3, p1, basis));
+                }
+            }
+        }
+        out
     }
 }
 
