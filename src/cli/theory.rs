@@ -1,16 +1,134 @@
 //! `qkdsim theory`: closed-form key rates and bounds versus distance (DESIGN §3, §5).
+//!
+//! Reads the scenario file, validates the distance grid, calls
+//! [`qkdsim::estimation::theory_curves`] and prints a table, or with `--json` one JSON
+//! document, on stdout.
 
+use anyhow::{Context, bail};
 use clap::Args;
+use qkdsim::estimation::theory::MAX_SEARCH_KM;
+use qkdsim::estimation::{TheoryReport, theory_curves};
 use std::path::PathBuf;
+
+/// Most grid points one call may ask for.
+const MAX_STEPS: u64 = 10_000;
 
 /// Arguments of `qkdsim theory`.
 #[derive(Debug, Args)]
 pub struct TheoryArgs {
     /// Scenario file.
     pub scenario: PathBuf,
+    /// First fibre length in km.
+    #[arg(long, default_value_t = 0.0)]
+    pub from: f64,
+    /// Last fibre length in km.
+    #[arg(long, default_value_t = 200.0)]
+    pub to: f64,
+    /// Number of fibre lengths from `--from` to `--to`, both included.
+    #[arg(long, default_value_t = 21)]
+    pub steps: u64,
+    /// Optimise intensities, their probabilities and the basis bias at each distance.
+    #[arg(long)]
+    pub optimize: bool,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The distance grid, checked.
+fn grid(args: &TheoryArgs) -> anyhow::Result<Vec<f64>> {
+    for (flag, v) in [("--from", args.from), ("--to", args.to)] {
+        if !(v.is_finite() && (0.0..=MAX_SEARCH_KM).contains(&v)) {
+            bail!("{flag}: must be a fibre length in [0, {MAX_SEARCH_KM}] km, got {v}");
+        }
+    }
+    if args.from > args.to {
+        bail!("--from ({}) must not exceed --to ({})", args.from, args.to);
+    }
+    if !(1..=MAX_STEPS).contains(&args.steps) {
+        bail!("--steps: must be in [1, {MAX_STEPS}], got {}", args.steps);
+    }
+    if args.steps == 1 {
+        if args.from != args.to {
+            bail!(
+                "--steps 1 gives a single distance: set --from equal to --to (got {} and {})",
+                args.from,
+                args.to
+            );
+        }
+        return Ok(vec![args.from]);
+    }
+    if args.from == args.to {
+        bail!(
+            "--from and --to are both {}: use --steps 1 for a single distance",
+            args.from
+        );
+    }
+    let n = args.steps - 1;
+    Ok((0..=n)
+        .map(|i| args.from + (args.to - args.from) * i as f64 / n as f64)
+        .collect())
 }
 
 /// Runs the subcommand.
 pub fn run(args: TheoryArgs) -> anyhow::Result<()> {
-    anyhow::bail!("theory is not built yet ({})", args.scenario.display())
+    let distances = grid(&args)?;
+    let path = args.scenario.display().to_string();
+    let text = std::fs::read_to_string(&args.scenario)
+        .with_context(|| format!("cannot read scenario file {path}"))?;
+    let scenario = qkdsim::Scenario::parse(&text, &path)?;
+    let report = theory_curves(&scenario, &distances, args.optimize)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(())
+}
+
+fn table(report: &TheoryReport) -> String {
+    let mut out = format!(
+        "{}: secret bits per pulse (finite key at {} sifted bits; rep rate {:e} Hz{})\n",
+        if report.scenario.is_empty() {
+            "scenario"
+        } else {
+            &report.scenario
+        },
+        report.block_bits,
+        report.rep_rate_hz,
+        if report.optimized {
+            "; settings optimised per distance"
+        } else {
+            ""
+        }
+    );
+    out.push_str(&format!("{:>10}", "km"));
+    for c in &report.curves {
+        out.push_str(&format!(" {:>17}", c.name));
+    }
+    out.push('\n');
+    let rows = report.curves.first().map_or(0, |c| c.distance_km.len());
+    for i in 0..rows {
+        out.push_str(&format!("{:>10.2}", report.curves[0].distance_km[i]));
+        for c in &report.curves {
+            out.push_str(&format!(" {:>17.4e}", c.bits_per_pulse[i]));
+        }
+        out.push('\n');
+    }
+    out.push_str("maximum distance:\n");
+    for c in report
+        .curves
+        .iter()
+        .filter(|c| c.name != "plob" && c.name != "tgw")
+    {
+        let d = c
+            .max_distance_km
+            .map_or("-".to_string(), |d| format!("{d:.1} km"));
+        out.push_str(&format!("  {:<18} {d}", c.name));
+        if let Some(note) = &c.note {
+            out.push_str(&format!("  ({note})"));
+        }
+        out.push('\n');
+    }
+    out
 }

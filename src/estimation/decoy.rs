@@ -1,0 +1,223 @@
+//! Decoy-state linear bounds for three intensities mu1 > mu2 + mu3, mu2 > mu3 >= 0.
+//!
+//! The bounds follow Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Eqs. 2-4.
+//! They work on *scaled* counts n*_k = e^{mu_k} / p_k * n_k (Lim's n^±_{X,k} without or
+//! with the Hoeffding deviation), which estimate sum_n mu_k^n / n! * s_n / tau_n, s_n the
+//! number of n-photon events of the basis and tau_n the probability that Alice sends n
+//! photons. With no deviation and per-pulse rates in place of counts the same expressions
+//! are the asymptotic vacuum + weak decoy estimates of Ma, Qi, Zhao, Lo (PRA 72, 012326,
+//! 2005): for mu3 = 0, Eq. 3 below is their Eq. 34 for Y1 and Eq. 4 divided by Y1 their
+//! Eq. 37 for e1 (a test checks this identity).
+//!
+//! Must never depend on anything but the standard library.
+
+/// Indices of the (signal mu1, weak decoy mu2, vacuum or near-vacuum mu3) classes among
+/// `mean_photon_numbers`: mu1 the largest, mu3 the smallest, mu2 the next smallest.
+/// Classes beyond three still count in tau_n and in the key, but not in the bounds.
+///
+/// Fails with a reason when there are fewer than three classes, when mu2 = mu3, or when
+/// mu1 > mu2 + mu3 does not hold (Lim et al. 2014, Sec. II, needed for Eq. 3).
+pub fn select_intensities(mean_photon_numbers: &[f64]) -> Result<[usize; 3], String> {
+    let n = mean_photon_numbers.len();
+    if n < 3 {
+        return Err(format!(
+            "the decoy-state bounds need three intensity classes (signal, weak decoy, vacuum or near-vacuum), got {n}"
+        ));
+    }
+    if let Some(bad) = mean_photon_numbers
+        .iter()
+        .find(|m| !(m.is_finite() && **m >= 0.0))
+    {
+        return Err(format!(
+            "mean photon numbers must be finite and >= 0, got {bad}"
+        ));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| mean_photon_numbers[a].total_cmp(&mean_photon_numbers[b]));
+    let (i3, i2, i1) = (order[0], order[1], order[n - 1]);
+    let (m1, m2, m3) = (
+        mean_photon_numbers[i1],
+        mean_photon_numbers[i2],
+        mean_photon_numbers[i3],
+    );
+    if m2 <= m3 {
+        return Err(format!(
+            "the weak decoy must be brighter than the weakest class: the two smallest mean photon numbers are both {m3}"
+        ));
+    }
+    if m1 <= m2 + m3 {
+        return Err(format!(
+            "the decoy-state bounds need mu1 > mu2 + mu3 (Lim et al. 2014), got mu1 = {m1}, mu2 = {m2}, mu3 = {m3}"
+        ));
+    }
+    Ok([i1, i2, i3])
+}
+
+/// tau_n = sum_k p_k e^{-mu_k} mu_k^n / n!: the probability that Alice sends an n-photon
+/// pulse (Lim et al. 2014, definition after Eq. 2). `classes` holds (mu_k, p_k).
+pub fn tau(n: u32, classes: &[(f64, f64)]) -> f64 {
+    let fact: f64 = (1..=n).map(f64::from).product();
+    classes
+        .iter()
+        .map(|&(mu, p)| p * (-mu).exp() * mu.powi(n as i32) / fact)
+        .sum()
+}
+
+/// The three intensities of a bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Intensities {
+    /// Signal mu1.
+    pub mu1: f64,
+    /// Weak decoy mu2.
+    pub mu2: f64,
+    /// Vacuum or near-vacuum mu3.
+    pub mu3: f64,
+}
+
+/// Lower bound on the vacuum events s_0 of a basis, Lim et al. 2014 Eq. 2:
+/// s_0 >= tau0 (mu2 n^-_{mu3} - mu3 n^+_{mu2}) / (mu2 - mu3), clipped at 0 (a count is
+/// never negative, so the clipped value is still a valid lower bound).
+pub fn vacuum_lower(tau0: f64, mu: Intensities, n_minus_mu3: f64, n_plus_mu2: f64) -> f64 {
+    let s0 = tau0 * (mu.mu2 * n_minus_mu3 - mu.mu3 * n_plus_mu2) / (mu.mu2 - mu.mu3);
+    finite_non_negative(s0)
+}
+
+/// Lower bound on the single-photon events s_1 of a basis, Lim et al. 2014 Eq. 3:
+///
+/// s_1 >= tau1 mu1 [n^-_{mu2} - n^+_{mu3} - (mu2^2 - mu3^2)/mu1^2 (n^+_{mu1} - s_0/tau0)]
+///        / (mu1 (mu2 - mu3) - mu2^2 + mu3^2),
+///
+/// clipped at 0. `s0` is the lower bound of [`vacuum_lower`] (a larger s_0 raises the
+/// bound, so its lower bound keeps the result valid).
+pub fn single_photon_lower(
+    tau0: f64,
+    tau1: f64,
+    mu: Intensities,
+    n_plus_mu1: f64,
+    n_minus_mu2: f64,
+    n_plus_mu3: f64,
+    s0: f64,
+) -> f64 {
+    finite_non_negative(single_photon_lower_unclipped(
+        tau0,
+        tau1,
+        mu,
+        n_plus_mu1,
+        n_minus_mu2,
+        n_plus_mu3,
+        s0,
+    ))
+}
+
+/// Eq. 3 of Lim et al. 2014 before clipping at zero (may be negative; 0 if not finite).
+/// A negative value says how far the data are from certifying any single photon, which
+/// gives an optimiser a slope where no key exists.
+pub fn single_photon_lower_unclipped(
+    tau0: f64,
+    tau1: f64,
+    mu: Intensities,
+    n_plus_mu1: f64,
+    n_minus_mu2: f64,
+    n_plus_mu3: f64,
+    s0: f64,
+) -> f64 {
+    let Intensities { mu1, mu2, mu3 } = mu;
+    let vacuum_term = if tau0 > 0.0 { s0 / tau0 } else { 0.0 };
+    let num = n_minus_mu2
+        - n_plus_mu3
+        - (mu2 * mu2 - mu3 * mu3) / (mu1 * mu1) * (n_plus_mu1 - vacuum_term);
+    let den = mu1 * (mu2 - mu3) - mu2 * mu2 + mu3 * mu3;
+    let s1 = tau1 * mu1 * num / den;
+    if s1.is_finite() { s1 } else { 0.0 }
+}
+
+/// Upper bound on the bit errors v_1 of the single-photon events in the test basis, Lim et
+/// al. 2014 Eq. 4: v_1 <= tau1 (m^+_{mu2} - m^-_{mu3}) / (mu2 - mu3), clipped at 0.
+pub fn single_photon_errors_upper(
+    tau1: f64,
+    mu: Intensities,
+    m_plus_mu2: f64,
+    m_minus_mu3: f64,
+) -> f64 {
+    finite_non_negative(tau1 * (m_plus_mu2 - m_minus_mu3) / (mu.mu2 - mu.mu3))
+}
+
+/// Hoeffding deviation sqrt(n / 2 ln(21 / eps_sec)) of Lim et al. 2014 (definition of
+/// n^±_{X,k} after Eq. 2, and of m^± after Eq. 4).
+pub fn hoeffding_deviation(total: f64, epsilon_sec: f64) -> f64 {
+    finite_non_negative((total.max(0.0) / 2.0 * (21.0 / epsilon_sec).ln()).sqrt())
+}
+
+/// The finite-size correction gamma(a, b, c, d) of the phase-error bound, Lim et al. 2014
+/// Eq. 5:
+///
+/// gamma = sqrt( (c + d)(1 - b) b / (c d ln 2) * log2( (c + d) / (c d (1 - b) b) * 21^2 / a^2 ) ).
+///
+/// With the key basis Z: a = eps_sec, b = v_{X,1}/s_{X,1}, c = s_{X,1} (test basis),
+/// d = s_{Z,1} (key basis). b is clamped to [0, 1/2]; as b -> 0 the expression tends to 0,
+/// which is returned for b = 0. Returns +infinity when c or d is not positive (no bound).
+pub fn phase_error_gamma(a: f64, b: f64, c: f64, d: f64) -> f64 {
+    if !(c > 0.0 && d > 0.0) {
+        return f64::INFINITY;
+    }
+    let b = if b.is_nan() { 0.5 } else { b.clamp(0.0, 0.5) };
+    if b <= 0.0 {
+        return 0.0;
+    }
+    let bb = (1.0 - b) * b;
+    let log_arg = (c + d) / (c * d * bb) * 441.0 / (a * a);
+    let inner = (c + d) * bb / (c * d * std::f64::consts::LN_2) * log_arg.log2().max(0.0);
+    let g = inner.max(0.0).sqrt();
+    if g.is_nan() { f64::INFINITY } else { g }
+}
+
+fn finite_non_negative(x: f64) -> f64 {
+    if x.is_finite() { x.max(0.0) } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_orders_by_intensity() {
+        assert_eq!(select_intensities(&[0.1, 0.5, 0.0]).unwrap(), [1, 0, 2]);
+        assert!(select_intensities(&[0.5, 0.0]).is_err());
+        assert!(select_intensities(&[0.3, 0.2, 0.15]).is_err()); // 0.3 < 0.35
+        assert!(select_intensities(&[0.5, 0.1, 0.1]).is_err());
+    }
+
+    #[test]
+    fn exact_yields_satisfy_the_bounds_with_equality_in_the_ideal_case() {
+        // Independent derivation: if only vacuum and single photons are ever detected
+        // (Y_n = 0 for n >= 2), Eqs. 2 and 3 are exact. Build n*_k = Y0 + mu_k Y1 and check.
+        let mu = Intensities {
+            mu1: 0.6,
+            mu2: 0.2,
+            mu3: 0.0,
+        };
+        let (y0, y1) = (1e-5, 0.03);
+        let classes = [(0.6, 0.5), (0.2, 0.3), (0.0, 0.2)];
+        let (t0, t1) = (tau(0, &classes), tau(1, &classes));
+        let star = |m: f64| y0 + m * y1;
+        let s0 = vacuum_lower(t0, mu, star(0.0), star(0.2));
+        assert!((s0 - t0 * y0).abs() < 1e-15);
+        let s1 = single_photon_lower(t0, t1, mu, star(0.6), star(0.2), star(0.0), s0);
+        // With Y_n = 0 for n >= 2 the numerator is Y1 (mu2 - mu3 - (mu2^2 - mu3^2)/mu1),
+        // mu1 times which is the denominator, so s1 = tau1 Y1 exactly; relative tolerance
+        // 1e-12 (floating-point rounding only).
+        assert!(
+            (s1 - t1 * y1).abs() / (t1 * y1) < 1e-12,
+            "{s1} vs {}",
+            t1 * y1
+        );
+    }
+
+    #[test]
+    fn gamma_is_small_for_large_samples_and_zero_without_errors() {
+        assert_eq!(phase_error_gamma(1e-10, 0.0, 1e6, 1e6), 0.0);
+        let g = phase_error_gamma(1e-10, 0.02, 1e8, 1e8);
+        assert!(g > 0.0 && g < 1e-3, "{g}");
+        assert!(phase_error_gamma(1e-10, 0.02, 0.0, 1e8).is_infinite());
+    }
+}
