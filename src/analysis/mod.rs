@@ -3,4 +3,5 @@
 //! Must never depend on `report` or do I/O.
 
 pub mod expected;
+pub mod pipeline;
 pub mod run;

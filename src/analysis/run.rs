@@ -1,13 +1,19 @@
-//! One `qkdsim run`: the engine, sifting into blocks, and the report record with the
-//! closed-form expectation beside every simulated figure.
+//! One `qkdsim run`: the engine, sifting into blocks, the per-block post-processing
+//! pipeline (overlapping the simulation of later blocks), and the report record with the
+//! closed-form expectation and the theory rates beside every simulated figure.
 //!
 //! Must never depend on `report` (it produces the record; rendering is elsewhere) or do I/O.
 
 use super::expected::{IntensityExpectation, expected_per_intensity};
+use super::pipeline::{BlockKeys, BlockReport, PipelineConfig, process_block};
+use crate::bits::BitVec;
+use crate::estimation::scenario_rates;
 use crate::physics::LinkModel;
 use crate::protocol::{PulseEngine, SiftedBlock, Sifter};
 use crate::scenario::Scenario;
 use serde::Serialize;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Overrides of the scenario's `[simulation]` values (from the command line).
@@ -17,6 +23,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Pulses instead of `simulation.pulses` / `duration_s`.
     pub pulses: Option<u64>,
+    /// Keep Alice's and Bob's final keys (for `--keys-out`).
+    pub keep_keys: bool,
 }
 
 /// Simulated and expected figures of one intensity class (DESIGN §5 `per_intensity`).
@@ -98,17 +106,97 @@ pub struct RunReport {
     pub engine_chunks: u64,
     /// See `engine_chunks`.
     pub engine_rerun_chunks: u64,
-    /// Seconds per stage.
+    /// Error-correction totals.
+    pub ec: EcSummary,
+    /// Privacy-amplification totals.
+    pub pa: PaSummary,
+    /// Final secret key bits over all blocks.
+    pub secret_bits: u64,
+    /// secret_bits / pulses_sent.
+    pub secret_bits_per_pulse: f64,
+    /// secret_bits / link time, bits per second.
+    pub secret_key_rate_bps: f64,
+    /// Every produced final key pair was identical (vacuously true without key).
+    pub final_keys_match: bool,
+    /// Why the run produced no key (null when some block produced key).
+    pub aborted: Option<String>,
+    /// Blocks that produced no key.
+    pub aborted_blocks: u64,
+    /// Mean latency from a block's last pulse to its final key, seconds.
+    pub mean_block_latency_s: f64,
+    /// Theory for the same scenario.
+    pub theory: TheoryBeside,
+    /// Seconds per stage (`engine_s` and `total_s` wall time; the post-processing stages
+    /// summed over blocks, which run in parallel with the engine).
     pub timings: Timings,
+    /// One record per post-processing block, in order.
+    pub per_block: Vec<BlockReport>,
+}
+
+/// A run's report and, if asked for, the final keys (all blocks concatenated).
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// The record.
+    pub report: RunReport,
+    /// Alice's and Bob's final keys, when `RunOptions::keep_keys` was set.
+    pub keys: Option<BlockKeys>,
+}
+
+/// Error-correction totals (DESIGN §5 `ec`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct EcSummary {
+    /// Parity bits disclosed by Cascade over all blocks.
+    pub leaked_bits: u64,
+    /// leaked_bits / (input bits * h(qber_z)) over the reconciled blocks.
+    pub efficiency: f64,
+    /// Cascade round trips over all blocks.
+    pub channel_uses: u64,
+    /// Cascade messages over all blocks.
+    pub messages: u64,
+    /// Blocks with errors left after Cascade (all caught by verification).
+    pub residual_error_blocks: u64,
+    /// Blocks whose verification hashes agreed.
+    pub verified_blocks: u64,
+    /// Blocks reconciled.
+    pub reconciled_blocks: u64,
+    /// Sifted bits that went through Cascade.
+    pub input_bits: u64,
+    /// Verification tag bits disclosed over all blocks.
+    pub verification_tag_bits: u64,
+}
+
+/// Privacy-amplification totals (DESIGN §5 `pa`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct PaSummary {
+    /// Corrected bits hashed.
+    pub input_bits: u64,
+    /// Final key bits.
+    pub output_bits: u64,
+}
+
+/// Theory for the same scenario, beside the simulation (DESIGN §5 `theory`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TheoryBeside {
+    /// Closed-form gain per intensity.
+    pub gain_per_intensity: Vec<f64>,
+    /// Closed-form Z QBER per intensity.
+    pub qber_z_per_intensity: Vec<f64>,
+    /// Asymptotic decoy key rate (bits per pulse).
+    pub secret_bits_per_pulse_asymptotic: f64,
+    /// Finite-key rate at the scenario's block size (bits per pulse).
+    pub secret_bits_per_pulse_finite: f64,
+    /// PLOB bound of the channel (bits per pulse).
+    pub plob_bits_per_pulse: Option<f64>,
+    /// Which asymptotic method was used.
+    pub asymptotic_method: String,
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
     if b > 0 { a as f64 / b as f64 } else { 0.0 }
 }
 
-/// Runs the engine and sifting for a scenario; every completed block is handed to
-/// `on_block` as soon as it exists (the caller post-processes it), the final partial one
-/// last. `progress` receives the number of pulses simulated so far.
+/// Runs the engine and sifting only (no post-processing); every block is handed to
+/// `on_block` as soon as it exists, the final partial one last.
 pub fn simulate(
     scenario: &Scenario,
     options: &RunOptions,
@@ -172,6 +260,11 @@ pub fn simulate(
         sum(|r| r.sifted_x),
         sum(|r| r.errors_x),
     );
+    let theory = TheoryBeside {
+        gain_per_intensity: expected.iter().map(|e| e.gain).collect(),
+        qber_z_per_intensity: expected.iter().map(|e| e.qber_z).collect(),
+        ..TheoryBeside::default()
+    };
     RunReport {
         scenario: scenario.spec.name.clone(),
         seed,
@@ -186,11 +279,146 @@ pub fn simulate(
         blocks,
         engine_chunks: stats.chunks,
         engine_rerun_chunks: stats.rerun_chunks,
+        ec: EcSummary::default(),
+        pa: PaSummary::default(),
+        secret_bits: 0,
+        secret_bits_per_pulse: 0.0,
+        secret_key_rate_bps: 0.0,
+        final_keys_match: true,
+        aborted: Some("post-processing not run".into()),
+        aborted_blocks: 0,
+        mean_block_latency_s: 0.0,
+        theory,
         timings: Timings {
             engine_s: total_s - sifting_s,
             sifting_s,
             total_s,
             ..Timings::default()
         },
+        per_block: Vec::new(),
     }
+}
+
+/// The whole run: simulation, sifting and, for every block, estimation, Cascade,
+/// verification, key length and privacy amplification. Blocks are post-processed on the
+/// thread pool while the engine goes on (at most two per thread wait at a time; beyond
+/// that the engine processes a block itself before continuing), and every block's
+/// result depends only on its own bits and streams, so the record is identical for any
+/// thread count.
+pub fn run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> crate::Result<RunOutput> {
+    let started = Instant::now();
+    let seed = options.seed.unwrap_or(scenario.spec.simulation.seed);
+    let cfg = PipelineConfig::from_scenario(scenario, seed)?;
+    let rep_rate = scenario.spec.source.rep_rate_hz;
+    let results: Mutex<Vec<(BlockReport, Option<BlockKeys>)>> = Mutex::new(Vec::new());
+    let in_flight = AtomicUsize::new(0);
+    let max_in_flight = 2 * rayon::current_num_threads();
+    // Running X-basis counts: the public QBER estimate for each block (see `pipeline`).
+    let mut x_sifted = 0u64;
+    let mut x_errors = 0u64;
+    let mut report = rayon::scope(|scope| {
+        let (cfg, results, in_flight) = (&cfg, &results, &in_flight);
+        simulate(scenario, options, progress, |block| {
+            for c in &block.per_intensity {
+                x_sifted += c.sifted_x;
+                x_errors += c.errors_x;
+            }
+            let estimate = (x_errors as f64 + 1.0) / (x_sifted as f64 + 2.0);
+            let keep = options.keep_keys;
+            let work = move |block: SiftedBlock| {
+                let (r, keys) = process_block(&block, estimate, cfg, rep_rate);
+                results
+                    .lock()
+                    .expect("no panics while holding the lock")
+                    .push((r, if keep { keys } else { None }));
+            };
+            if in_flight.load(Ordering::SeqCst) >= max_in_flight {
+                work(block);
+            } else {
+                in_flight.fetch_add(1, Ordering::SeqCst);
+                scope.spawn(move |_| {
+                    work(block);
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        })
+    });
+    let mut blocks = results
+        .into_inner()
+        .expect("no panics while holding the lock");
+    blocks.sort_by_key(|(r, _)| r.index);
+
+    let mut ec = EcSummary::default();
+    let mut pa = PaSummary::default();
+    let mut entropy_bits = 0.0;
+    let mut keys = options.keep_keys.then(|| BlockKeys {
+        alice: BitVec::new(),
+        bob: BitVec::new(),
+    });
+    let t = &mut report.timings;
+    for (b, block_keys) in &blocks {
+        t.estimation_s += b.stage_seconds[0];
+        t.reconciliation_s += b.stage_seconds[1];
+        t.verification_s += b.stage_seconds[2];
+        t.privacy_amplification_s += b.stage_seconds[3];
+        if b.channel_uses > 0 || b.leaked_bits > 0 {
+            ec.reconciled_blocks += 1;
+            ec.input_bits += b.sifted_bits;
+            ec.leaked_bits += b.leaked_bits;
+            ec.channel_uses += b.channel_uses;
+            ec.messages += b.messages;
+            ec.verification_tag_bits += b.verification_tag_bits as u64;
+            ec.residual_error_blocks += (b.residual_errors > 0) as u64;
+            ec.verified_blocks += b.verified as u64;
+            entropy_bits += b.sifted_bits as f64 * crate::estimation::binary_entropy(b.qber_z);
+        }
+        if b.secret_bits > 0 {
+            pa.input_bits += b.sifted_bits;
+            pa.output_bits += b.secret_bits;
+        }
+        if let (Some(all), Some(k)) = (keys.as_mut(), block_keys) {
+            all.alice.extend_from(&k.alice);
+            all.bob.extend_from(&k.bob);
+        }
+    }
+    ec.efficiency = if entropy_bits > 0.0 {
+        ec.leaked_bits as f64 / entropy_bits
+    } else {
+        0.0
+    };
+    report.secret_bits = pa.output_bits;
+    report.secret_bits_per_pulse = ratio(pa.output_bits, report.pulses_sent);
+    report.secret_key_rate_bps = pa.output_bits as f64 / report.link_time_s.max(f64::MIN_POSITIVE);
+    report.final_keys_match = blocks.iter().all(|(b, _)| b.final_keys_match);
+    report.aborted_blocks = blocks.iter().filter(|(b, _)| b.secret_bits == 0).count() as u64;
+    report.aborted = if pa.output_bits > 0 {
+        None
+    } else {
+        Some(match blocks.iter().find_map(|(b, _)| b.aborted.clone()) {
+            Some(reason) => format!("no block produced key; first reason: {reason}"),
+            None => "no sifted key bits: not a single block was formed".into(),
+        })
+    };
+    report.mean_block_latency_s = if blocks.is_empty() {
+        0.0
+    } else {
+        blocks.iter().map(|(b, _)| b.latency_s).sum::<f64>() / blocks.len() as f64
+    };
+    report.ec = ec;
+    report.pa = pa;
+    let rates = scenario_rates(scenario);
+    report.theory.secret_bits_per_pulse_asymptotic = rates.secret_bits_per_pulse_asymptotic;
+    report.theory.secret_bits_per_pulse_finite = rates.secret_bits_per_pulse_finite;
+    report.theory.plob_bits_per_pulse = rates
+        .plob_bits_per_pulse
+        .is_finite()
+        .then_some(rates.plob_bits_per_pulse);
+    report.theory.asymptotic_method = rates.asymptotic_method;
+    report.per_block = blocks.into_iter().map(|(b, _)| b).collect();
+    report.timings.total_s = started.elapsed().as_secs_f64();
+    Ok(RunOutput { report, keys })
 }

@@ -2,7 +2,7 @@
 
 use super::output::{ensure_dir, write_atomic};
 use clap::Args;
-use qkdsim::analysis::run::{RunOptions, simulate};
+use qkdsim::analysis::run::{RunOptions, run as run_scenario};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -26,9 +26,13 @@ pub struct RunArgs {
     /// Print one JSON document on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Write results.json and results.csv into this directory.
+    /// Write results.json, results.csv, charts and report.md into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write Alice's and Bob's final keys (alice.key, bob.key; bit i is bit i%8 of byte
+    /// i/8) into this directory.
+    #[arg(long)]
+    pub keys_out: Option<PathBuf>,
 }
 
 /// Runs the subcommand.
@@ -37,6 +41,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let options = RunOptions {
         seed: args.seed,
         pulses: args.pulses,
+        keep_keys: args.keys_out.is_some(),
     };
     let pulses = options.pulses.unwrap_or_else(|| scenario.pulses());
     let bar = super::progress_bar(
@@ -44,31 +49,37 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         std::io::stderr().is_terminal() && pulses >= 300_000_000,
         "simulating",
     );
-    let report = super::with_threads(args.threads, || {
-        simulate(
-            &scenario,
-            &options,
-            &|done| bar.set_position(done),
-            |_block| {},
-        )
-    })?;
+    let output = super::with_threads(args.threads, || {
+        run_scenario(&scenario, &options, &|done| bar.set_position(done))
+    })??;
     bar.finish_and_clear();
+    let report = &output.report;
     if let Some(dir) = &args.out {
         ensure_dir(dir)?;
         write_atomic(
             &dir.join("results.json"),
-            qkdsim::report::json::run_json(&report).as_bytes(),
+            qkdsim::report::json::run_json(report).as_bytes(),
         )?;
         write_atomic(
             &dir.join("results.csv"),
-            qkdsim::report::csv::run_csv(&report)?.as_bytes(),
+            qkdsim::report::csv::run_csv(report)?.as_bytes(),
         )?;
         eprintln!("wrote {}/results.json and results.csv", dir.display());
     }
+    if let (Some(dir), Some(keys)) = (&args.keys_out, &output.keys) {
+        ensure_dir(dir)?;
+        write_atomic(&dir.join("alice.key"), &keys.alice.to_bytes())?;
+        write_atomic(&dir.join("bob.key"), &keys.bob.to_bytes())?;
+        eprintln!(
+            "wrote {} final key bits to {}/alice.key and bob.key",
+            keys.alice.len(),
+            dir.display()
+        );
+    }
     if args.json {
-        println!("{}", qkdsim::report::json::run_json(&report));
+        println!("{}", qkdsim::report::json::run_json(report));
     } else {
-        print!("{}", qkdsim::report::table::run_table(&report));
+        print!("{}", qkdsim::report::table::run_table(report));
     }
     Ok(())
 }

@@ -65,7 +65,11 @@ static FONTS: Once = Once::new();
 fn register_fonts() {
     FONTS.call_once(|| {
         // Registration fails only for a corrupt font file, which the crate ships intact.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
         let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
     });
 }
@@ -107,10 +111,18 @@ fn padded(lo: f64, hi: f64, log: bool) -> (f64, f64) {
 fn tick_label(v: f64, log: bool) -> String {
     if log {
         let r = v.round();
-        if (v - r).abs() < 1e-9 { format!("1e{}", r as i64) } else { format!("{:.1e}", 10f64.powf(v)) }
+        if (v - r).abs() < 1e-9 {
+            format!("1e{}", r as i64)
+        } else {
+            format!("{:.1e}", 10f64.powf(v))
+        }
     } else {
         let a = v.abs();
-        if a != 0.0 && !(1e-3..1e5).contains(&a) { format!("{v:.1e}") } else { format!("{}", (v * 1e6).round() / 1e6) }
+        if a != 0.0 && !(1e-3..1e5).contains(&a) {
+            format!("{v:.1e}")
+        } else {
+            format!("{}", (v * 1e6).round() / 1e6)
+        }
     }
 }
 
@@ -118,7 +130,9 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, spec: &ChartSpec) -> R
 where
     DB::ErrorType: 'static,
 {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::InvalidArgument(format!("cannot draw chart \"{}\": {e}", spec.title));
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| {
+        Error::InvalidArgument(format!("cannot draw chart \"{}\": {e}", spec.title))
+    };
     root.fill(&WHITE).map_err(err)?;
     let mut xs = Vec::new();
     let mut ys = Vec::new();
@@ -135,14 +149,22 @@ where
             }
         }
     }
-    let fold = |v: &[f64]| v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let fold = |v: &[f64]| {
+        v.iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            })
+    };
     let (x0, x1) = fold(&xs);
     let (y0, y1) = fold(&ys);
     let (x0, x1) = padded(x0, x1, spec.x_log);
     let (y0, y1) = padded(y0, y1, spec.y_log);
 
     let mut chart = ChartBuilder::on(&root)
-        .caption(&spec.title, ("sans-serif", 44).into_font().style(FontStyle::Bold))
+        .caption(
+            &spec.title,
+            ("sans-serif", 44).into_font().style(FontStyle::Bold),
+        )
         .margin(30)
         .x_label_area_size(90)
         .y_label_area_size(150)
@@ -164,8 +186,11 @@ where
 
     for (i, s) in spec.series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
-        let pts: Vec<(f64, f64)> =
-            s.points.iter().filter_map(|&(x, y)| Some((to_axis(x, xl)?, to_axis(y, yl)?))).collect();
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .filter_map(|&(x, y)| Some((to_axis(x, xl)?, to_axis(y, yl)?)))
+            .collect();
         let legend_color = color;
         match s.style {
             SeriesStyle::Line => {
@@ -173,14 +198,18 @@ where
                     .draw_series(LineSeries::new(pts, color.stroke_width(4)))
                     .map_err(err)?
                     .label(&s.name)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 40, y)], legend_color.stroke_width(4)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 40, y)], legend_color.stroke_width(4))
+                    });
             }
             SeriesStyle::DashedLine => {
                 chart
                     .draw_series(DashedLineSeries::new(pts, 14, 10, color.stroke_width(4)))
                     .map_err(err)?
                     .label(&s.name)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 40, y)], legend_color.stroke_width(4)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 40, y)], legend_color.stroke_width(4))
+                    });
             }
             SeriesStyle::Points => {
                 if let Some(eb) = &s.error_bars {
@@ -193,7 +222,14 @@ where
                             let y = to_axis(y, yl)?;
                             let lo = to_axis(lo, yl).unwrap_or(y0);
                             let hi = to_axis(hi, yl).unwrap_or(y);
-                            Some(ErrorBar::new_vertical(x, lo, y, hi, color.stroke_width(3), 16))
+                            Some(ErrorBar::new_vertical(
+                                x,
+                                lo,
+                                y,
+                                hi,
+                                color.stroke_width(3),
+                                16,
+                            ))
                         })
                         .collect();
                     chart.draw_series(bars).map_err(err)?;
@@ -245,9 +281,17 @@ pub fn render_png(spec: &ChartSpec) -> Result<Vec<u8>> {
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
         // 300 dpi = 11811 pixels per metre, so reports place the image at print size.
-        enc.set_pixel_dims(Some(png::PixelDimensions { xppu: 11811, yppu: 11811, unit: png::Unit::Meter }));
-        let mut writer = enc.write_header().map_err(|e| Error::InvalidArgument(format!("PNG encoding failed: {e}")))?;
-        writer.write_image_data(&rgb).map_err(|e| Error::InvalidArgument(format!("PNG encoding failed: {e}")))?;
+        enc.set_pixel_dims(Some(png::PixelDimensions {
+            xppu: 11811,
+            yppu: 11811,
+            unit: png::Unit::Meter,
+        }));
+        let mut writer = enc
+            .write_header()
+            .map_err(|e| Error::InvalidArgument(format!("PNG encoding failed: {e}")))?;
+        writer
+            .write_image_data(&rgb)
+            .map_err(|e| Error::InvalidArgument(format!("PNG encoding failed: {e}")))?;
     }
     Ok(png_bytes)
 }
@@ -264,7 +308,12 @@ mod tests {
             x_log: false,
             y_log: true,
             series: vec![
-                Series { name: "theory".into(), style: SeriesStyle::Line, points: vec![(0.0, 1e5), (50.0, 1e3), (100.0, 10.0)], error_bars: None },
+                Series {
+                    name: "theory".into(),
+                    style: SeriesStyle::Line,
+                    points: vec![(0.0, 1e5), (50.0, 1e3), (100.0, 10.0)],
+                    error_bars: None,
+                },
                 Series {
                     name: "simulated".into(),
                     style: SeriesStyle::Points,

@@ -67,14 +67,65 @@ pub fn run_table(r: &RunReport) -> String {
         100.0 * r.qber_x,
         100.0 * std_error(r.qber_x, r.sifted_bits_x)
     );
+    let _ = writeln!(s);
+    let _ = writeln!(s, "key funnel (per pulse, simulated | theory):");
+    let pp = |x: u64| x as f64 / r.pulses_sent.max(1) as f64;
+    let _ = writeln!(s, "  detections          {:>12.4e}", pp(r.detections));
+    let _ = writeln!(s, "  sifted Z bits       {:>12.4e}", pp(r.sifted_bits_z));
+    let _ = writeln!(
+        s,
+        "  after EC            {:>12.4e}   ({} parity bits disclosed, efficiency f = {:.4}, {} round trips)",
+        pp(r.ec.input_bits.saturating_sub(r.ec.leaked_bits)),
+        r.ec.leaked_bits,
+        r.ec.efficiency,
+        r.ec.channel_uses
+    );
+    let _ = writeln!(
+        s,
+        "  secret bits         {:>12.4e} | finite-key {:.4e}, asymptotic {:.4e}, PLOB {}",
+        r.secret_bits_per_pulse,
+        r.theory.secret_bits_per_pulse_finite,
+        r.theory.secret_bits_per_pulse_asymptotic,
+        r.theory
+            .plob_bits_per_pulse
+            .map(|v| format!("{v:.4e}"))
+            .unwrap_or_else(|| "n/a".into())
+    );
+    let _ = writeln!(
+        s,
+        "secret key: {} bits, {:.4e} bit/s of link time; blocks {} ({} verified, {} without key); final keys {}",
+        r.secret_bits,
+        r.secret_key_rate_bps,
+        r.blocks,
+        r.ec.verified_blocks,
+        r.aborted_blocks,
+        if r.final_keys_match {
+            "identical"
+        } else {
+            "DIFFER"
+        }
+    );
+    if let Some(reason) = &r.aborted {
+        let _ = writeln!(s, "no key: {reason}");
+    }
+    let _ = writeln!(
+        s,
+        "mean latency from a block's last pulse to its final key: {:.4} s",
+        r.mean_block_latency_s
+    );
     let t = &r.timings;
     let _ = writeln!(
         s,
-        "time: engine {:.3} s, sifting {:.3} s, total {:.3} s ({:.3e} pulses/s)",
+        "time: engine {:.3} s, sifting {:.3} s, estimation {:.3} s, reconciliation {:.3} s, verification {:.3} s, privacy amplification {:.3} s; total {:.3} s ({:.3e} pulses/s, {:.3} link s per wall s)",
         t.engine_s,
         t.sifting_s,
+        t.estimation_s,
+        t.reconciliation_s,
+        t.verification_s,
+        t.privacy_amplification_s,
         t.total_s,
-        r.pulses_sent as f64 / t.total_s.max(1e-12)
+        r.pulses_sent as f64 / t.total_s.max(1e-12),
+        r.link_time_s / t.total_s.max(1e-12)
     );
     s
 }

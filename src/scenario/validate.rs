@@ -167,7 +167,12 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     c.open_probability("postprocessing.epsilon_cor", pp.epsilon_cor);
     c.range("postprocessing.qber_abort", pp.qber_abort, 0.0, 0.5);
     c.range("postprocessing.f_ec", pp.f_ec, 1.0, 10.0);
-    c.range("postprocessing.message_overhead_us", pp.message_overhead_us, 0.0, 1.0e7);
+    c.range(
+        "postprocessing.message_overhead_us",
+        pp.message_overhead_us,
+        0.0,
+        1.0e7,
+    );
 
     let sim = &spec.simulation;
     c.one_of("simulation.engine", &sim.engine, ENGINES);
