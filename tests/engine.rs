@@ -14,6 +14,7 @@ fn run(s: &Scenario, pulses: u64, seed: u64) -> RunReport {
         &RunOptions {
             seed: Some(seed),
             pulses: Some(pulses),
+            keep_keys: false,
         },
         &|_| {},
         |_| {},
