@@ -550,3 +550,42 @@ fn cli_rejects_bad_input_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.toml"));
 }
+
+#[test]
+fn extreme_scenarios_give_finite_non_negative_curves() {
+    // Edge values the scenario validation allows: no theory number may be NaN or negative,
+    // and nothing may panic.
+    let edits: [(&str, f64); 10] = [
+        ("detector.efficiency", 0.0),
+        ("link.misalignment", 0.5),
+        ("detector.dark_count_probability", 0.5),
+        ("link.extra_loss_db", 1000.0),
+        ("detector.afterpulse_probability", 0.99),
+        ("source.intensities.0.mean_photon_number", 100.0),
+        ("source.basis_z_probability", 1.0),
+        ("receiver.basis_z_probability", 0.0),
+        ("postprocessing.block_bits", 64.0),
+        ("postprocessing.epsilon_sec", 0.999),
+    ];
+    for (key, value) in edits {
+        let s = with_value(&scenario(LIM), key, value).unwrap();
+        for optimize in [false, true] {
+            let r = theory_curves(&s, &[0.0, 100.0], optimize).unwrap();
+            for c in &r.curves {
+                for v in c.bits_per_pulse.iter().chain(&c.bits_per_second) {
+                    assert!(!v.is_nan() && *v >= 0.0, "{key} = {value}: {} {v}", c.name);
+                }
+            }
+            serde_json::to_string(&r).unwrap();
+        }
+        let rates = scenario_rates(&s);
+        assert!(
+            rates.secret_bits_per_pulse_asymptotic.is_finite()
+                && rates.secret_bits_per_pulse_asymptotic >= 0.0
+        );
+        assert!(
+            rates.secret_bits_per_pulse_finite.is_finite()
+                && rates.secret_bits_per_pulse_finite >= 0.0
+        );
+    }
+}
