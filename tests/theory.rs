@@ -594,3 +594,54 @@ fn extreme_scenarios_give_finite_non_negative_curves() {
         );
     }
 }
+
+#[test]
+fn gllp_from_expected_counts_matches_the_gllp_curve() {
+    // One intensity class (no decoys): the count-based GLLP key length on the expected
+    // counts of 1e12 pulses, divided by the pulses, equals the gllp_no_decoy curve (same
+    // formula, Lo-Ma-Chen Eq. 1 with Delta); 1e-6 relative covers rounding counts to
+    // integers.
+    let s = scenario(
+        "[[source.intensities]]\nlabel = \"signal\"\nmean_photon_number = 0.03\nprobability = 1.0\n\
+         [link]\nlength_km = 20.0\nmisalignment = 0.01\n[postprocessing]\nf_ec = 1.16\n",
+    );
+    let curve_rate =
+        curve(&theory_curves(&s, &[20.0], false).unwrap(), "gllp_no_decoy").bits_per_pulse[0];
+    assert!(curve_rate > 0.0);
+    let model = qkdsim::physics::LinkModel::from_scenario(&s);
+    let e = &qkdsim::analysis::expected::expected_per_intensity(&model)[0];
+    let pulses = 1e12;
+    let c = IntensityCounts {
+        mean_photon_number: 0.03,
+        probability: 1.0,
+        z: BasisCounts {
+            pulses: pulses as u64,
+            sifted: (pulses * e.sifted_z_per_pulse).round() as u64,
+            errors: (pulses * e.errors_z_per_pulse).round() as u64,
+        },
+        x: BasisCounts {
+            pulses: pulses as u64,
+            sifted: (pulses * e.sifted_x_per_pulse).round() as u64,
+            errors: (pulses * e.errors_x_per_pulse).round() as u64,
+        },
+    };
+    let leak = 1.16 * c.z.sifted as f64 * binary_entropy(c.z.errors as f64 / c.z.sifted as f64);
+    let sec = SecurityParameters {
+        epsilon_sec: 1e-9,
+        epsilon_cor: 1e-15,
+        basis_z_probability_alice: 0.5,
+        basis_z_probability_bob: 0.5,
+    };
+    let r = gllp_key_length(std::slice::from_ref(&c), leak, &sec);
+    let rate = r.key_bits as f64 / pulses;
+    assert!(
+        (rate / curve_rate - 1.0).abs() < 1e-6,
+        "{rate} vs {curve_rate} ({:?})",
+        r.rejected
+    );
+    // Too bright for GLLP: rejected with a reason.
+    let mut bright = c.clone();
+    bright.mean_photon_number = 0.5;
+    let r = gllp_key_length(&[bright], leak, &sec);
+    assert!(r.key_bits == 0 && r.rejected.is_some());
+}
