@@ -8,6 +8,15 @@
 //! D_k becomes R_k = D_k (1 + p_ap) and every error rate gains p_ap D_k / 2 (an afterpulse
 //! lands on a random detector). Dead time is left to the simulation.
 //!
+//! Reading of Lim et al.'s printed Sec. IV model, which has known misprints: the
+//! misalignment term e_mis [1 - exp(-eta k)] is taken with the *system* transmittance
+//! eta_sys = eta_ch eta_Bob (printed: eta_ch), which is what the closed form does exactly,
+//! and lambda_EC = n_X f_EC h(e_obs) (printed per bit, without the block length n_X).
+//!
+//! Dark counts: `detector.dark_count_probability` is per detector, so the total dark yield
+//! is Y0 = 1 - (1 - p_dc)^2 ~ 2 p_dc; published figures quoting Y0 (e.g. GYS, Y0 = 1.7e-6)
+//! map to p_dc = Y0 / 2 (8.5e-7).
+//!
 //! Choices, stated once:
 //! - lambda_EC = f_EC h(E) per sifted key bit (`postprocessing.f_ec`); the finite-key curve
 //!   uses the QBER of all key bits together (Lim's e_obs), the asymptotic ones the signal's.
