@@ -104,14 +104,14 @@ fn table(report: &TheoryReport) -> String {
     );
     out.push_str(&format!("{:>10}", "km"));
     for c in &report.curves {
-        out.push_str(&format!(" {:>17}", c.name));
+        out.push_str(&format!(" {:>21}", c.name));
     }
     out.push('\n');
     let rows = report.curves.first().map_or(0, |c| c.distance_km.len());
     for i in 0..rows {
         out.push_str(&format!("{:>10.2}", report.curves[0].distance_km[i]));
         for c in &report.curves {
-            out.push_str(&format!(" {:>17.4e}", c.bits_per_pulse[i]));
+            out.push_str(&format!(" {:>21.4e}", c.bits_per_pulse[i]));
         }
         out.push('\n');
     }

@@ -157,7 +157,12 @@ pub fn infinite_decoy_rate(inputs: &AsymptoticInputs, single_photon: &ClassRates
     };
     let mu = s.mean_photon_number;
     let q1_z = mu * (-mu).exp() * single_photon.sifted_z;
-    let e1 = ratio(single_photon.errors_x, single_photon.sifted_x);
+    // Without test-basis detections the phase error cannot be bounded: count it as 1/2.
+    let e1 = if single_photon.sifted_x > 0.0 {
+        single_photon.errors_x / single_photon.sifted_x
+    } else {
+        0.5
+    };
     gllp_form(s, q1_z, e1, inputs.f_ec)
 }
 

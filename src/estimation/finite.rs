@@ -182,6 +182,96 @@ pub fn asymptotic_key_length(
     }
 }
 
+/// Asymptotic GLLP key length from counts, without decoy states (Gottesman, Lo,
+/// Lütkenhaus, Preskill, Quantum Inf. Comput. 4, 325, 2004; in the form of Lo, Ma, Chen,
+/// PRL 94, 230504, 2005, Eq. 1 with Delta): every multi-photon pulse sent in a basis and
+/// measured in it is assumed detected and known to Eve, so
+///
+/// s_{Z,1} >= n_Z - p_Z q_Z sum_k N_k P_k(n >= 2),   s_{X,1} >= n_X - p_X q_X sum_k N_k P_k(n >= 2),
+/// e_1 <= m_X / s_{X,1},   l = s_{Z,1} (1 - h(e_1)) - lambda_EC,
+///
+/// with N_k = `z.pulses` (pulses of class k, all bases), Poisson P_k, and the basis
+/// probabilities of `sec`. For runs without usable decoys (one or two intensity classes).
+/// No statistical deviations are applied: like [`asymptotic_key_length`], this is the
+/// large-block figure, not a finite-key guarantee.
+pub fn gllp_key_length(
+    counts: &[IntensityCounts],
+    leaked_ec_bits: f64,
+    sec: &SecurityParameters,
+) -> AsymptoticKeyResult {
+    let mut r = FiniteKeyResult::default();
+    if let Err(reason) = check_security(sec) {
+        r.rejected = Some(reason);
+        return r;
+    }
+    let classes = match to_classes(counts) {
+        Ok(c) => c,
+        Err(reason) => {
+            r.rejected = Some(reason);
+            return r;
+        }
+    };
+    if !(leaked_ec_bits.is_finite() && leaked_ec_bits >= 0.0) {
+        r.rejected = Some(format!(
+            "leaked error-correction bits must be finite and >= 0, got {leaked_ec_bits}"
+        ));
+        return r;
+    }
+    r.leaked_ec_bits = leaked_ec_bits;
+    r.sifted_z = classes.iter().map(|c| c.n_z).sum();
+    r.sifted_x = classes.iter().map(|c| c.n_x).sum();
+    r.errors_x = classes.iter().map(|c| c.m_x).sum();
+    r.qber_x = ratio(r.errors_x, r.sifted_x);
+    r.qber_z = ratio(classes.iter().map(|c| c.m_z).sum(), r.sifted_z);
+    let pairs: Vec<(f64, f64)> = classes.iter().map(|c| (c.mu, c.probability)).collect();
+    r.tau0 = tau(0, &pairs);
+    r.tau1 = tau(1, &pairs);
+    let multi: f64 = counts
+        .iter()
+        .map(|c| {
+            let mu = c.mean_photon_number;
+            c.z.pulses as f64 * (1.0 - (-mu).exp() * (1.0 + mu)).max(0.0)
+        })
+        .sum();
+    let (pa, pb) = (sec.basis_z_probability_alice, sec.basis_z_probability_bob);
+    r.s1_z_lower = (r.sifted_z - pa * pb * multi).max(0.0);
+    r.s1_x_lower = (r.sifted_x - (1.0 - pa) * (1.0 - pb) * multi).max(0.0);
+    r.v1_x_upper = r.errors_x;
+    if r.s1_z_lower <= 0.0 || r.s1_x_lower <= 0.0 {
+        r.key_length_bound = -leaked_ec_bits;
+        r.phase_error_upper = 0.5;
+        r.rejected = Some(format!(
+            "without decoy states no single photon can be certified: the multi-photon pulses could account for \
+             every sifted bit (n_Z = {}, n_X = {}); use a lower mean photon number or decoy intensities",
+            r.sifted_z, r.sifted_x
+        ));
+        return r;
+    }
+    r.single_photon_error_x_upper = ratio(r.v1_x_upper, r.s1_x_lower);
+    r.phase_error_upper = r.single_photon_error_x_upper.min(0.5);
+    let bound = r.s1_z_lower * (1.0 - binary_entropy(r.phase_error_upper)) - leaked_ec_bits;
+    r.key_length_bound = if bound.is_finite() {
+        bound
+    } else {
+        -leaked_ec_bits
+    };
+    if r.phase_error_upper >= 0.5 || r.key_length_bound <= 0.0 {
+        r.rejected = Some(format!(
+            "the GLLP key length is not positive ({:.1} bits): s1_Z (1 - h(e1)) with s1_Z = {:.1}, e1 = {:.4} \
+             (observed QBER_Z {:.4}, QBER_X {:.4}) does not cover {:.1} leaked error-correction bits",
+            r.key_length_bound,
+            r.s1_z_lower,
+            r.phase_error_upper,
+            r.qber_z,
+            r.qber_x,
+            leaked_ec_bits
+        ));
+        return r;
+    }
+    r.key_bits = r.key_length_bound.floor().min(r.sifted_z.floor()).max(0.0) as u64;
+    r
+}
+
 fn check_security(sec: &SecurityParameters) -> Result<(), String> {
     let open = |name: &str, v: f64| {
         if v.is_finite() && v > 0.0 && v < 1.0 {
