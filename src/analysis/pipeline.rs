@@ -34,7 +34,7 @@ use crate::estimation::{
 use crate::postprocess::cascade::{CascadeVariant, efficiency, reconcile};
 use crate::postprocess::privacy::{ToeplitzHasher, toeplitz_seed};
 use crate::postprocess::verify::verify;
-use crate::protocol::SiftedBlock;
+use crate::protocol::{SiftCounts, SiftedBlock};
 use crate::rng::{self, Purpose};
 use crate::scenario::Scenario;
 use serde::Serialize;
@@ -139,6 +139,9 @@ pub struct BlockReport {
     pub channel_latency_s: f64,
     /// Seconds spent in estimation, Cascade, verification and privacy amplification.
     pub stage_seconds: [f64; 4],
+    /// The block's counts per intensity class (what the estimation saw, plus the true Z
+    /// errors the simulation knows).
+    pub per_intensity: Vec<SiftCounts>,
     /// Every intermediate bound of the finite-key analysis.
     pub finite_key: Option<FiniteKeyResult>,
 }
@@ -218,6 +221,7 @@ pub fn process_block(
         latency_s: 0.0,
         channel_latency_s: 0.0,
         stage_seconds: [0.0; 4],
+        per_intensity: block.per_intensity.clone(),
         finite_key: None,
     };
     let started = Instant::now();
