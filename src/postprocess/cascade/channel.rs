@@ -113,6 +113,18 @@ impl Channel {
         parities
     }
 
+    /// Bob lends Alice the full source table of pass `pass`. It is public (Alice can compute
+    /// it from the pass announcement), so it is neither a message nor a disclosure: lending
+    /// it only spares the simulation computing it twice.
+    pub(crate) fn lend_source_table(
+        &mut self,
+        alice: &mut Alice<'_>,
+        pass: u32,
+        source_table: &[u32],
+    ) {
+        alice.on_source_table(pass as usize, source_table);
+    }
+
     /// Bob asks for the parity of shuffled positions `start..end` of pass `pass`.
     pub(crate) fn sub_block_parity(
         &mut self,

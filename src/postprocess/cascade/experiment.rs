@@ -157,6 +157,8 @@ pub struct ExperimentSummary {
     pub undetected_errors: usize,
     /// Tag length of the verification hash.
     pub tag_bits: u32,
+    /// Mean bits disclosed in all: Cascade's parities plus the verification tag.
+    pub disclosed_bits_mean: f64,
     /// How errors were planted.
     pub error_model: ErrorModel,
     /// Master seed.
@@ -337,6 +339,8 @@ fn summarise(
         verification_failures,
         undetected_errors,
         tag_bits: results.first().map_or(0, |r| r.tag_bits),
+        disclosed_bits_mean: leaked_bits_mean
+            + f64::from(results.first().map_or(0, |r| r.tag_bits)),
         error_model: config.error_model,
         seed: config.seed,
         wall_seconds,

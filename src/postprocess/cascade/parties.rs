@@ -60,6 +60,13 @@ impl<'a> Alice<'a> {
         parities
     }
 
+    /// The full public source table of pass `pass`: build her shuffled key if she has not.
+    pub(crate) fn on_source_table(&mut self, pass: usize, source_table: &[u32]) {
+        if self.shuffled[pass].is_none() {
+            self.shuffled[pass] = Some(gather(source_table, self.key));
+        }
+    }
+
     /// Parity of shuffled positions `start..end` of pass `pass`.
     pub(crate) fn on_sub_block_query(&mut self, pass: usize, start: usize, end: usize) -> bool {
         let key = self.key;
@@ -249,10 +256,13 @@ impl Bob {
         alice: &mut Alice<'_>,
         channel: &mut Channel,
     ) -> usize {
-        let bob_key = &self.key;
-        let p = &mut self.passes[pass];
-        let shuffle = &p.shuffle;
-        p.key.get_or_insert_with(|| shuffle.apply(bob_key));
+        if self.passes[pass].key.is_none() {
+            // First search in a two-block pass: build the shuffled keys now. The table is
+            // public (a function of the announced shuffle), so it is built once and lent.
+            let table = self.passes[pass].shuffle.source_table();
+            self.passes[pass].key = Some(gather(&table, &self.key));
+            channel.lend_source_table(alice, pass as u32, &table);
+        }
         loop {
             let p = &self.passes[pass];
             let node = p.nodes[cur];

@@ -174,14 +174,31 @@ impl Shuffle {
 /// reads each (the key stays in cache), written sequentially.
 pub fn gather(table: &[u32], key: &BitVec) -> BitVec {
     let src = key.words();
+    let bit = |x: u32| -> u64 {
+        let x = x as usize;
+        (src[x >> 6] >> (x & 63)) & 1
+    };
     let mut words = Vec::with_capacity(table.len().div_ceil(64));
-    for chunk in table.chunks(64) {
-        let mut w = 0u64;
-        for (b, &x) in chunk.iter().enumerate() {
-            let x = x as usize;
-            w |= ((src[x >> 6] >> (x & 63)) & 1) << b;
+    let mut chunks = table.chunks_exact(64);
+    for chunk in &mut chunks {
+        // Four independent accumulators over a fixed-size chunk: constant shift amounts
+        // and no loop-carried chain through a single register.
+        let mut acc = [0u64; 4];
+        for (i, quad) in chunk.chunks_exact(4).enumerate() {
+            acc[0] |= bit(quad[0]) << (4 * i);
+            acc[1] |= bit(quad[1]) << (4 * i + 1);
+            acc[2] |= bit(quad[2]) << (4 * i + 2);
+            acc[3] |= bit(quad[3]) << (4 * i + 3);
         }
-        words.push(w);
+        words.push(acc[0] | acc[1] | acc[2] | acc[3]);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        words.push(
+            rest.iter()
+                .enumerate()
+                .fold(0u64, |w, (b, &x)| w | bit(x) << b),
+        );
     }
     BitVec::from_words(words, table.len())
 }
