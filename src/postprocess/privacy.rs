@@ -591,7 +591,7 @@ fn taylor_expand(a: &mut [u64]) {
         }
         return;
     }
-    taylor_step_any(a, false);
+    taylor_step(a);
     let (h0, h1) = a.split_at_mut(len / 2);
     join_if(
         len >= PARALLEL_MIN_LEN,
@@ -619,59 +619,13 @@ fn taylor_unexpand(a: &mut [u64]) {
             || taylor_unexpand(h1),
         );
     }
-    taylor_step_any(a, true);
+    taylor_unstep(a);
 }
 
-/// One Taylor step (or its inverse) on every `block`-long block of `a`, compiled for
-/// 512-bit vectors when the CPU has them.
+/// One Taylor step (or its inverse) on every `block`-long block of `a`. The smallest blocks
+/// get unrolled loops, as a call per 4-element block would cost more than its two XORs.
+/// (Compiling these XOR stages for AVX-512 was tried and measured no faster.)
 fn taylor_level(a: &mut [u64], block: usize, inverse: bool) {
-    if clmul::xor_wide_available() {
-        clmul::wide_xor_stage(a, None, XorStage::Level { block, inverse });
-    } else {
-        taylor_level_body(a, block, inverse);
-    }
-}
-
-/// [`taylor_step`] or [`taylor_unstep`] on one block, vectorised like [`taylor_level`].
-fn taylor_step_any(a: &mut [u64], inverse: bool) {
-    if clmul::xor_wide_available() {
-        clmul::wide_xor_stage(a, None, XorStage::Step { inverse });
-    } else if inverse {
-        taylor_unstep(a);
-    } else {
-        taylor_step(a);
-    }
-}
-
-/// The XOR-only kernels that [`clmul::wide_xor_stage`] runs with 512-bit vectors enabled.
-#[derive(Clone, Copy)]
-enum XorStage {
-    /// [`taylor_level_body`].
-    Level { block: usize, inverse: bool },
-    /// [`taylor_step`] or [`taylor_unstep`].
-    Step { inverse: bool },
-    /// [`deinterleave_body`].
-    Deinterleave,
-    /// [`interleave_body`].
-    Interleave,
-}
-
-#[inline(always)]
-fn run_xor_stage(a: &mut [u64], scratch: Option<&mut [u64]>, stage: XorStage) {
-    match (stage, scratch) {
-        (XorStage::Level { block, inverse }, _) => taylor_level_body(a, block, inverse),
-        (XorStage::Step { inverse: true }, _) => taylor_unstep(a),
-        (XorStage::Step { inverse: false }, _) => taylor_step(a),
-        (XorStage::Deinterleave, Some(scratch)) => deinterleave_body(a, scratch),
-        (XorStage::Interleave, Some(scratch)) => interleave_body(a, scratch),
-        (_, None) => unreachable!("(de)interleaving needs scratch space"),
-    }
-}
-
-/// The smallest blocks get unrolled loops, as a call per 4-element block would cost more
-/// than its two XORs.
-#[inline(always)]
-fn taylor_level_body(a: &mut [u64], block: usize, inverse: bool) {
     #[inline(always)]
     fn fixed<const Q: usize>(a: &mut [u64], inverse: bool) {
         for b in a.chunks_exact_mut(4 * Q) {
@@ -722,24 +676,6 @@ fn taylor_unstep(block: &mut [u64]) {
 
 /// Even positions to the first half, odd positions to the second (`scratch`: len / 2).
 fn deinterleave(a: &mut [u64], scratch: &mut [u64]) {
-    if clmul::xor_wide_available() {
-        clmul::wide_xor_stage(a, Some(scratch), XorStage::Deinterleave);
-    } else {
-        deinterleave_body(a, scratch);
-    }
-}
-
-/// Inverse of [`deinterleave`].
-fn interleave(a: &mut [u64], scratch: &mut [u64]) {
-    if clmul::xor_wide_available() {
-        clmul::wide_xor_stage(a, Some(scratch), XorStage::Interleave);
-    } else {
-        interleave_body(a, scratch);
-    }
-}
-
-#[inline(always)]
-fn deinterleave_body(a: &mut [u64], scratch: &mut [u64]) {
     let half = a.len() / 2;
     let scratch = &mut scratch[..half];
     for (s, pair) in scratch.iter_mut().zip(a.chunks_exact(2)) {
@@ -751,8 +687,8 @@ fn deinterleave_body(a: &mut [u64], scratch: &mut [u64]) {
     a[half..].copy_from_slice(scratch);
 }
 
-#[inline(always)]
-fn interleave_body(a: &mut [u64], scratch: &mut [u64]) {
+/// Inverse of [`deinterleave`].
+fn interleave(a: &mut [u64], scratch: &mut [u64]) {
     let half = a.len() / 2;
     let scratch = &mut scratch[..half];
     scratch.copy_from_slice(&a[half..]);
@@ -772,7 +708,7 @@ fn interleave_body(a: &mut [u64], scratch: &mut [u64]) {
 mod clmul {
     #[cfg(target_arch = "x86_64")]
     mod imp {
-        use super::super::{XorStage, butterflies_forward_with, butterflies_inverse_with, reduce, run_xor_stage};
+        use super::super::{butterflies_forward_with, butterflies_inverse_with, reduce};
         use std::arch::x86_64::{
             __m128i, __m512i, _mm_clmulepi64_si128, _mm_cvtsi64_si128, _mm_cvtsi128_si64,
             _mm_unpackhi_epi64, _mm512_clmulepi64_epi128, _mm512_loadu_si512, _mm512_set1_epi64,
@@ -919,22 +855,6 @@ mod clmul {
             unsafe { wide_pointwise_impl(a, b) }
         }
 
-        /// True when the XOR-only stages can be compiled for 512-bit vectors.
-        pub fn xor_wide_available() -> bool {
-            std::arch::is_x86_feature_detected!("avx512f")
-        }
-
-        #[target_feature(enable = "avx512f")]
-        fn xor_stage_impl(a: &mut [u64], scratch: Option<&mut [u64]>, stage: XorStage) {
-            run_xor_stage(a, scratch, stage);
-        }
-
-        pub fn wide_xor_stage(a: &mut [u64], scratch: Option<&mut [u64]>, stage: XorStage) {
-            assert!(xor_wide_available());
-            // SAFETY: the CPU supports avx512f (checked above).
-            unsafe { xor_stage_impl(a, scratch, stage) }
-        }
-
         pub fn butterflies_forward(lo: &mut [u64], hi: &mut [u64], steps: &[u64]) {
             assert!(available());
             // SAFETY: the CPU supports pclmulqdq (checked above; the check is cached by std).
@@ -962,12 +882,7 @@ mod clmul {
         pub fn wide_available() -> bool {
             false
         }
-        pub fn xor_wide_available() -> bool {
-            false
-        }
-        pub fn wide_xor_stage(_: &mut [u64], _: Option<&mut [u64]>, _: super::super::XorStage) {
-            unreachable!("512-bit XOR stage selected without CPU support")
-        }
+
         pub fn wide_butterflies(_: &mut [u64], _: &mut [u64], _: &[u64], _: bool) {
             unreachable!("carry-less multiply backend selected without CPU support")
         }
@@ -987,7 +902,7 @@ mod clmul {
 
     pub use imp::{
         available, butterflies_forward, butterflies_inverse, pointwise_mul, wide_available,
-        wide_butterflies, wide_pointwise_mul, wide_xor_stage, xor_wide_available,
+        wide_butterflies, wide_pointwise_mul,
     };
 }
 
