@@ -62,14 +62,17 @@
 //! and `O(N log^2 N)` word XORs (the Taylor expansions at `z^2 + z`); with the Cantor basis
 //! the recursion needs no scaling multiplications. The XOR stage is GF(2)-linear bit by bit,
 //! so it runs once for both operands, the input in the low and the seed in the high 32 bits
-//! of each word. Large transforms split their two halves across rayon threads; the result
-//! does not depend on the thread count.
+//! of each word. When the product length is just above a power of two, the input is cut
+//! into 2 to 4 column ranges, each a smaller Toeplitz product with a slice of the same seed,
+//! and the partial hashes are XORed (at l = n/8: three transforms of N/4 instead of one of
+//! N). Large transforms split their two halves across rayon threads; the result does not
+//! depend on the thread count.
 //!
 //! Field multiplication uses VPCLMULQDQ on 512-bit registers (eight products per pair of
 //! instructions) or scalar PCLMULQDQ, whichever the CPU has (detected at run time), else a
 //! portable shift-and-XOR routine with the same results. The `unsafe` this needs (calling
 //! `#[target_feature]` functions, unaligned vector loads) is confined to the `clmul`
-//! submodule; on this module's bench the portable routine is about 50x slower.
+//! submodule; on this module's bench the portable routine is 25-50x slower.
 //!
 //! # Speed anchors
 //!
