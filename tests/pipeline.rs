@@ -4,17 +4,30 @@
 
 use qkdsim::Scenario;
 use qkdsim::analysis::run::{RunOptions, RunOutput, run};
-use qkdsim::estimation::{BasisCounts, IntensityCounts, SecurityParameters, finite_key_length, scenario_rates};
+use qkdsim::estimation::{
+    BasisCounts, IntensityCounts, SecurityParameters, finite_key_length, scenario_rates,
+};
 use qkdsim::scenario::with_value;
 use std::path::Path;
 
 fn load(name: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
     Scenario::parse(&std::fs::read_to_string(&path).unwrap(), name).unwrap()
 }
 
 fn run_with(s: &Scenario, pulses: u64, seed: u64) -> RunOutput {
-    run(s, &RunOptions { seed: Some(seed), pulses: Some(pulses), keep_keys: true }, &|_| {}).expect("run succeeds")
+    run(
+        s,
+        &RunOptions {
+            seed: Some(seed),
+            pulses: Some(pulses),
+            keep_keys: true,
+        },
+        &|_| {},
+    )
+    .expect("run succeeds")
 }
 
 /// A lab link (10 dB, no detector memory) with the finite-key-optimal settings for
@@ -74,12 +87,30 @@ fn check_blocks(s: &Scenario, out: &RunOutput) {
             .map(|(c, k)| IntensityCounts {
                 mean_photon_number: k.mean_photon_number,
                 probability: k.probability,
-                z: BasisCounts { pulses: 0, sifted: c.sifted_z, errors: c.errors_z },
-                x: BasisCounts { pulses: 0, sifted: c.sifted_x, errors: c.errors_x },
+                z: BasisCounts {
+                    pulses: 0,
+                    sifted: c.sifted_z,
+                    errors: c.errors_z,
+                },
+                x: BasisCounts {
+                    pulses: 0,
+                    sifted: c.sifted_x,
+                    errors: c.errors_x,
+                },
             })
             .collect();
-        let expect = if b.verified { finite_key_length(&counts, b.leaked_bits as f64, &sec).key_bits.min(b.sifted_bits) } else { 0 };
-        assert_eq!(b.secret_bits, expect, "block {}: key length differs from the finite-key bound", b.index);
+        let expect = if b.verified {
+            finite_key_length(&counts, b.leaked_bits as f64, &sec)
+                .key_bits
+                .min(b.sifted_bits)
+        } else {
+            0
+        };
+        assert_eq!(
+            b.secret_bits, expect,
+            "block {}: key length differs from the finite-key bound",
+            b.index
+        );
         total += b.secret_bits;
     }
     assert_eq!(out.report.secret_bits, total);
@@ -91,7 +122,12 @@ fn check_blocks(s: &Scenario, out: &RunOutput) {
 
 #[test]
 fn shipped_scenarios_give_identical_keys_of_the_finite_key_length() {
-    for name in ["bayreuth-zwickau.toml", "hof-plauen.toml", "lab-back-to-back.toml", "gys-2004.toml"] {
+    for name in [
+        "bayreuth-zwickau.toml",
+        "hof-plauen.toml",
+        "lab-back-to-back.toml",
+        "gys-2004.toml",
+    ] {
         // Small blocks so that a short run forms several of them.
         let s = with_value(&load(name), "postprocessing.block_bits", 20_000.0).unwrap();
         for seed in [1, 2] {
@@ -103,7 +139,11 @@ fn shipped_scenarios_give_identical_keys_of_the_finite_key_length() {
     // And a case where the blocks do give key.
     let s = small_block_lab();
     let out = run_with(&s, 200_000_000, 3);
-    assert!(out.report.secret_bits > 0, "the small-block lab link must give key: {:?}", out.report.aborted);
+    assert!(
+        out.report.secret_bits > 0,
+        "the small-block lab link must give key: {:?}",
+        out.report.aborted
+    );
     check_blocks(&s, &out);
 }
 
@@ -114,7 +154,10 @@ fn simulated_key_rate_agrees_with_the_finite_key_curve() {
     let pulses = if long { 5_000_000_000 } else { 1_000_000_000 };
     let out = run_with(&s, pulses, 11);
     let full: Vec<_> = out.report.per_block.iter().filter(|b| !b.partial).collect();
-    let rates: Vec<f64> = full.iter().map(|b| b.secret_bits as f64 / (b.end_pulse - b.first_pulse) as f64).collect();
+    let rates: Vec<f64> = full
+        .iter()
+        .map(|b| b.secret_bits as f64 / (b.end_pulse - b.first_pulse) as f64)
+        .collect();
     let n = rates.len() as f64;
     let mean = rates.iter().sum::<f64>() / n;
     let sd = (rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
@@ -122,8 +165,13 @@ fn simulated_key_rate_agrees_with_the_finite_key_curve() {
     let f_ec = out.report.ec.efficiency;
     let theory_scenario = with_value(&s, "postprocessing.f_ec", f_ec).unwrap();
     let theory = scenario_rates(&theory_scenario).secret_bits_per_pulse_finite;
-    eprintln!("blocks {n}, simulated {mean:.4e} +- {se:.2e} (sd {sd:.2e}), theory {theory:.4e} at f_EC {f_ec:.4}");
-    assert!((mean - theory).abs() <= 5.0 * se, "simulated {mean} vs theory {theory}, se {se}");
+    eprintln!(
+        "blocks {n}, simulated {mean:.4e} +- {se:.2e} (sd {sd:.2e}), theory {theory:.4e} at f_EC {f_ec:.4}"
+    );
+    assert!(
+        (mean - theory).abs() <= 5.0 * se,
+        "simulated {mean} vs theory {theory}, se {se}"
+    );
 }
 
 #[test]
@@ -133,7 +181,11 @@ fn high_misalignment_aborts_every_block_with_the_qber_reason() {
     assert!(out.report.blocks >= 2);
     for b in &out.report.per_block {
         let reason = b.aborted.as_deref().unwrap_or("");
-        assert!(reason.contains("QBER") && reason.contains("qber_abort"), "block {}: {reason}", b.index);
+        assert!(
+            reason.contains("QBER") && reason.contains("qber_abort"),
+            "block {}: {reason}",
+            b.index
+        );
         assert_eq!(b.secret_bits, 0);
     }
     assert_eq!(out.report.secret_bits, 0);
