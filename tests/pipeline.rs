@@ -80,25 +80,13 @@ fn check_blocks(s: &Scenario, out: &RunOutput) {
         if b.aborted.is_some() && b.leaked_bits == 0 {
             continue; // aborted before error correction
         }
-        let counts: Vec<IntensityCounts> = b
-            .per_intensity
+        let classes: Vec<(f64, f64)> = sp
+            .source
+            .intensities
             .iter()
-            .zip(&sp.source.intensities)
-            .map(|(c, k)| IntensityCounts {
-                mean_photon_number: k.mean_photon_number,
-                probability: k.probability,
-                z: BasisCounts {
-                    pulses: 0,
-                    sifted: c.sifted_z,
-                    errors: c.errors_z,
-                },
-                x: BasisCounts {
-                    pulses: 0,
-                    sifted: c.sifted_x,
-                    errors: c.errors_x,
-                },
-            })
+            .map(|k| (k.mean_photon_number, k.probability))
             .collect();
+        let counts = intensity_counts(&b.per_intensity, &classes);
         let expect = if b.verified {
             finite_key_length(&counts, b.leaked_bits as f64, &sec)
                 .key_bits

@@ -155,11 +155,14 @@ pub struct BlockKeys {
     pub bob: BitVec,
 }
 
-/// The counts of `block` in the estimator's form (Z key basis, X test basis). Pulses per
-/// intensity are not tracked per block (blocks end mid-chunk); the estimator does not use them.
-pub fn block_counts(block: &SiftedBlock, intensities: &[(f64, f64)]) -> Vec<IntensityCounts> {
-    block
-        .per_intensity
+/// Counts per intensity class in the estimator's form (Z key basis, X test basis), with
+/// (mu_k, p_k) per class. Pulses per intensity are not tracked per block (blocks end
+/// mid-chunk); the estimator does not use them.
+pub fn intensity_counts(
+    per_intensity: &[SiftCounts],
+    intensities: &[(f64, f64)],
+) -> Vec<IntensityCounts> {
+    per_intensity
         .iter()
         .zip(intensities)
         .map(|(c, &(mu, p))| IntensityCounts {
