@@ -294,7 +294,7 @@ pub fn process_block(
     // Key length from the block's own counts and the bits actually disclosed.
     let t = Instant::now();
     let fk = finite_key_length(
-        &block_counts(block, &cfg.intensities),
+        &intensity_counts(&block.per_intensity, &cfg.intensities),
         ec.leaked_bits as f64,
         &cfg.security,
     );
