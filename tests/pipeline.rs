@@ -3,10 +3,9 @@
 //! finite-key theory curve, and the abort paths.
 
 use qkdsim::Scenario;
+use qkdsim::analysis::pipeline::intensity_counts;
 use qkdsim::analysis::run::{RunOptions, RunOutput, run};
-use qkdsim::estimation::{
-    BasisCounts, IntensityCounts, SecurityParameters, finite_key_length, scenario_rates,
-};
+use qkdsim::estimation::{SecurityParameters, finite_key_length, scenario_rates};
 use qkdsim::scenario::with_value;
 use std::path::Path;
 
