@@ -117,3 +117,93 @@ fn run_json_is_one_document_with_the_contract_fields() {
     }
     assert_eq!(v["pulses_sent"], 20_000_000);
 }
+
+#[test]
+fn keys_out_writes_identical_key_files_and_json_has_pipeline_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let scenario = dir.path().join("lab.toml");
+    // The lab link with settings that give key on 1e5-bit blocks (see tests/pipeline.rs).
+    std::fs::write(
+        &scenario,
+        "[source]\nbasis_z_probability = 0.7\n\
+         [[source.intensities]]\nlabel = \"signal\"\nmean_photon_number = 0.54\nprobability = 0.15\n\
+         [[source.intensities]]\nlabel = \"decoy\"\nmean_photon_number = 0.21\nprobability = 0.55\n\
+         [[source.intensities]]\nlabel = \"vacuum\"\nmean_photon_number = 0.0\nprobability = 0.30\n\
+         [link]\nlength_km = 0.0\nextra_loss_db = 10.0\n[receiver]\nbasis_z_probability = 0.7\n\
+         [detector]\nefficiency = 0.2\n[postprocessing]\nblock_bits = 100000\n",
+    )
+    .unwrap();
+    let out = qkdsim()
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--pulses",
+            "1.2e8",
+            "--json",
+            "--keys-out",
+            keys.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "secret_bits",
+        "secret_bits_per_pulse",
+        "secret_key_rate_bps",
+        "final_keys_match",
+        "aborted",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    for key in [
+        "leaked_bits",
+        "efficiency",
+        "channel_uses",
+        "residual_error_blocks",
+        "verified_blocks",
+    ] {
+        assert!(v["ec"].get(key).is_some(), "missing ec.{key}");
+    }
+    for key in ["input_bits", "output_bits"] {
+        assert!(v["pa"].get(key).is_some(), "missing pa.{key}");
+    }
+    for key in [
+        "gain_per_intensity",
+        "qber_z_per_intensity",
+        "secret_bits_per_pulse_asymptotic",
+        "secret_bits_per_pulse_finite",
+        "plob_bits_per_pulse",
+    ] {
+        assert!(v["theory"].get(key).is_some(), "missing theory.{key}");
+    }
+    for key in [
+        "engine_s",
+        "sifting_s",
+        "estimation_s",
+        "reconciliation_s",
+        "verification_s",
+        "privacy_amplification_s",
+        "total_s",
+    ] {
+        assert!(v["timings"].get(key).is_some(), "missing timings.{key}");
+    }
+    let secret_bits = v["secret_bits"].as_u64().unwrap();
+    assert!(secret_bits > 0, "expected key: {}", v["aborted"]);
+    let alice = std::fs::read(keys.join("alice.key")).unwrap();
+    let bob = std::fs::read(keys.join("bob.key")).unwrap();
+    assert_eq!(alice, bob);
+    assert_eq!(alice.len() as u64, secret_bits.div_ceil(8));
+    // Nothing half-written is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
