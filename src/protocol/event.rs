@@ -12,12 +12,15 @@
 //! p_k the intensity probabilities, w_c the weights of the 8 configurations (Alice's basis
 //! and bit, Bob's basis) and the click patterns from [`crate::physics::click_pattern`].
 //! The number G of click-free pulses before the next click is then geometric,
-//! P(G >= n) = (1 - c_m)^n. It is drawn by inversion of one uniform U in (0, 1] with 53
-//! random bits: G = floor(ln U / ln(1 - c_m)), since
-//! P(G >= n) = P(ln U <= n ln(1 - c_m)) = P(U <= (1 - c_m)^n) = (1 - c_m)^n
-//! (Devroye, *Non-Uniform Random Variate Generation*, 1986, Ch. X.2). `ln(1 - c)` is
-//! computed as `ln_1p(-c)` so tiny c keep their precision; c_m = 0 (both detectors blind,
-//! no darks) never clicks and draws nothing.
+//! P(G >= n) = (1 - c_m)^n. It is drawn as G = floor(E / lambda_m) with
+//! lambda_m = -ln(1 - c_m) and E ~ Exp(1), since
+//! P(G >= n) = P(E >= n lambda_m) = exp(-n lambda_m) = (1 - c_m)^n
+//! (Devroye, *Non-Uniform Random Variate Generation*, 1986, Ch. X.2). With E = -ln U for
+//! a uniform U this is the inversion G = floor(ln U / ln(1 - c_m)); the engine draws E
+//! with the ziggurat of `rand_distr::Exp1` (Marsaglia and Tsang 2000; exact, and it
+//! avoids the logarithm on almost every draw, the dominant cost otherwise). `ln(1 - c)`
+//! is computed as `ln_1p(-c)` so tiny c keep their precision; c_m = 0 (both detectors
+//! blind, no darks) never clicks and draws nothing.
 //!
 //! The jump stops at the next *gate* where the law changes: the end of a dead time, the
 //! release gate of a trapped carrier, or the end of the chunk. If G reaches past the gate,
@@ -73,7 +76,7 @@ use super::random::WordSource;
 use crate::physics::{LinkModel, click_pattern};
 use crate::rng::{self, Purpose};
 use rand::TryRng;
-use rand_distr::{Binomial, Distribution};
+use rand_distr::{Binomial, Distribution, Exp1};
 use rayon::prelude::*;
 use std::convert::Infallible;
 
@@ -193,8 +196,8 @@ impl Engine {
 struct EventMask {
     /// c_m, the probability that a pulse clicks (the last entry of `joint`).
     click_probability: f64,
-    /// 1 / ln(1 - c_m), for the geometric gap by inversion.
-    inv_ln_no_click: f64,
+    /// 1 / lambda_m with lambda_m = -ln(1 - c_m), for the geometric gap.
+    inv_rate: f64,
     /// Cumulative p_k w_c P(s | k, c, m) over index k * 24 + c * 3 + s.
     joint: Vec<f64>,
     /// guide[g]: the first index whose cumulative weight exceeds (g / len) c_m.
@@ -243,15 +246,17 @@ impl EventMask {
         }
         EventMask {
             click_probability: total,
-            inv_ln_no_click: 1.0 / (-total).ln_1p(),
+            inv_rate: -1.0 / (-total).ln_1p(),
             joint,
             guide,
             chain,
         }
     }
 
-    /// Click-free pulses before the next click (geometric by inversion, see the module
-    /// doc), as f64: +inf when this mask cannot click.
+    /// Click-free pulses before the next click, G = floor(E / lambda_m) with E ~ Exp(1)
+    /// (see the module doc), returned before the floor, as f64 >= 0: +inf when this
+    /// mask cannot click. For an integer n, G < n exactly when the returned value is < n,
+    /// and truncation by `as u64` is the floor of a non-negative value.
     #[inline]
     fn gap(&self, src: &mut WordSource) -> f64 {
         if self.click_probability <= 0.0 {
@@ -260,7 +265,8 @@ impl EventMask {
         if self.click_probability >= 1.0 {
             return 0.0;
         }
-        (src.uniform_open0().ln() * self.inv_ln_no_click).floor()
+        let e: f64 = Exp1.sample(&mut WordRng(src));
+        e * self.inv_rate
     }
 
     /// (intensity, configuration * 3 + pattern) of a click, from the joint conditional law.
@@ -435,6 +441,37 @@ impl EventEngine {
         let end = first_pulse + n_pulses;
         let dead = self.pulse.model().detectors.dead_gates;
         let mut t = first_pulse;
+        if self.pulse.model().detectors.memoryless() {
+            // No detector memory: one mask, no gates but the chunk end.
+            let table = &self.masks[3];
+            loop {
+                let remaining = end - t;
+                let gap = table.gap(&mut src);
+                if !(gap < remaining as f64) {
+                    click_free[3] += remaining;
+                    t = end;
+                    break;
+                }
+                let gap = gap as u64;
+                click_free[3] += gap;
+                let at = t + gap;
+                let (k, idx) = table.sample_click(&mut src);
+                counts[k] += 1;
+                let pattern = idx % 3;
+                self.pulse.record_click(
+                    at,
+                    k,
+                    idx / 3,
+                    [pattern != 1, pattern != 0],
+                    false,
+                    &mut src,
+                    &mut state,
+                    &mut detections,
+                    dead,
+                );
+                t = at + 1;
+            }
+        }
         while t < end {
             // A carrier due while its detector is blind is lost. One due earlier than t
             // (a second carrier released in a gate that already clicked) can no longer
@@ -544,7 +581,7 @@ mod tests {
         let c = table.click_probability;
         let mut src = WordSource::new(rng::stream(3, Purpose::Auxiliary, 0));
         let n = 400_000;
-        let draws: Vec<f64> = (0..n).map(|_| table.gap(&mut src)).collect();
+        let draws: Vec<f64> = (0..n).map(|_| table.gap(&mut src).floor()).collect();
         let mean = draws.iter().sum::<f64>() / n as f64;
         let expect = (1.0 - c) / c;
         // Standard error of the mean: sqrt(1 - c) / c / sqrt(n).
