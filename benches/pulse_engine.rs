@@ -104,5 +104,52 @@ fn scaling(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, scaling);
+/// Where the engines cross: 0 km with ever more efficient detectors (per-pulse click
+/// probability c from about 0.07 to 0.3, and a bright source with c about 0.95), without and with a 50 ns dead time; the
+/// `auto` threshold of `choose_engine` is set from these figures.
+fn crossover(c: &mut Criterion) {
+    let mut group = c.benchmark_group("crossover_0km");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(CHUNK_PULSES));
+    for dead_ns in [0.0, 50.0] {
+        for (efficiency, bright) in [(0.2, false), (0.5, false), (1.0, false), (1.0, true)] {
+            // `bright`: one intensity class of mean photon number 3 (c about 0.95).
+            let source = if bright {
+                "[[source.intensities]]\nlabel = \"bright\"\nmean_photon_number = 3.0\nprobability = 1.0\n"
+            } else {
+                ""
+            };
+            let text = format!(
+                "[link]\nlength_km = 0.0\n[detector]\nefficiency = {efficiency}\n\
+                 dark_count_probability = 1e-6\ndead_time_ns = {dead_ns}\n{source}"
+            );
+            let m = LinkModel::from_scenario(&Scenario::parse(&text, "bench").expect("valid"));
+            let click = qkdsim::protocol::event::all_live_click_probability(&m);
+            let id = format!("c{click:.3}_dead{dead_ns}ns");
+            let pulse = PulseEngine::new(&m, 7);
+            let event = EventEngine::new(&m, 7);
+            group.bench_function(BenchmarkId::new("pulse", &id), |b| {
+                let mut chunk = 0u64;
+                b.iter(|| {
+                    chunk += 1;
+                    let (out, _) =
+                        pulse.simulate_chunk(chunk, 0, CHUNK_PULSES, DetectorState::default());
+                    black_box(out.detections.len())
+                })
+            });
+            group.bench_function(BenchmarkId::new("event", &id), |b| {
+                let mut chunk = 0u64;
+                b.iter(|| {
+                    chunk += 1;
+                    let (out, _) =
+                        event.simulate_chunk(chunk, 0, CHUNK_PULSES, DetectorState::default());
+                    black_box(out.detections.len())
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, scaling, crossover);
 criterion_main!(benches);

@@ -91,13 +91,20 @@ pub const TARGET_CLICKS_PER_CHUNK: f64 = (1u64 << 18) as f64;
 /// Longest event-engine chunk: `CHUNK_PULSES << MAX_CHUNK_SHIFT` pulses (2^34).
 pub const MAX_CHUNK_SHIFT: u32 = 12;
 
-/// `auto` picks the event engine when the per-pulse click probability with both detectors
-/// live, c = sum_k p_k Q_k, is at most this. Measured with `cargo bench --bench
-/// pulse_engine -- --noplot` (see the bench's doc for the figures): the event engine costs
-/// a roughly constant time per click and the pulse engine a roughly constant time per
-/// pulse, so their ratio depends on c alone; the event engine is faster below the
-/// crossover and the threshold sits below the measured crossover, on the safe side.
-pub const AUTO_EVENT_MAX_CLICK_PROBABILITY: f64 = 0.02;
+/// `auto` picks the event engine for a memoryless link (no dead time, no afterpulsing)
+/// when the per-pulse click probability with both detectors live, c = sum_k p_k Q_k, is at
+/// most this, and always when the detectors have memory.
+///
+/// Measured (`cargo bench --bench pulse_engine -- --noplot`, groups `pulse_engine` and
+/// `crossover_0km`, one thread, November 2026, noisy 2-core machine): the event engine
+/// costs a roughly constant time per click, the pulse engine a time per pulse that grows
+/// with c. Event/pulse speed ratio: about 4 at c = 0.07 (0 km), 60 to 500 from 25 to 150
+/// km; at 0 km 3.3 (c = 0.07), 2.6 (c = 0.17), 2.3 (c = 0.29) and 1.08 (c = 0.95, a
+/// bright source) without dead time, and 4 to 5 at every c with a 50 ns dead time (the
+/// pulse engine stops its scan at every click there). No crossover was found; the two
+/// meet only as c approaches 1 without detector memory, so the threshold is set well on
+/// the safe side of parity, at c = 0.5.
+pub const AUTO_EVENT_MAX_CLICK_PROBABILITY: f64 = 0.5;
 
 /// Which engine simulates the pulses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,10 +125,13 @@ impl EngineKind {
     }
 }
 
-/// The `auto` rule: the event engine when the click probability per pulse with both
-/// detectors live is at most [`AUTO_EVENT_MAX_CLICK_PROBABILITY`], else the pulse engine.
+/// The `auto` rule: the event engine when the detectors have memory (dead time or
+/// afterpulsing) or when the click probability per pulse with both detectors live is at
+/// most [`AUTO_EVENT_MAX_CLICK_PROBABILITY`]; else the pulse engine.
 pub fn choose_engine(model: &LinkModel) -> EngineKind {
-    if all_live_click_probability(model) <= AUTO_EVENT_MAX_CLICK_PROBABILITY {
+    if !model.detectors.memoryless()
+        || all_live_click_probability(model) <= AUTO_EVENT_MAX_CLICK_PROBABILITY
+    {
         EngineKind::Event
     } else {
         EngineKind::Pulse
@@ -631,8 +641,13 @@ mod tests {
     fn auto_rule_picks_event_for_long_links_and_pulse_for_short_ones() {
         let far = model("[link]\nlength_km = 100.0\n");
         let near = model("[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\n");
+        let bright = "[link]\nlength_km = 0.0\n[[source.intensities]]\nlabel = \"b\"\n\
+                      mean_photon_number = 3.0\nprobability = 1.0\n[detector]\nefficiency = 1.0\n";
         assert_eq!(choose_engine(&far), EngineKind::Event);
-        assert_eq!(choose_engine(&near), EngineKind::Pulse);
+        assert_eq!(choose_engine(&near), EngineKind::Event);
+        assert_eq!(choose_engine(&model(bright)), EngineKind::Pulse);
+        let with_dead_time = format!("{bright}dead_time_ns = 50.0\n");
+        assert_eq!(choose_engine(&model(&with_dead_time)), EngineKind::Event);
         let e = EventEngine::new(&far, 1);
         let c = all_live_click_probability(&far);
         assert!((e.masks[3].click_probability - c).abs() <= 1e-12 * c);
