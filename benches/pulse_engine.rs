@@ -1,13 +1,16 @@
-//! Pulse engine + sifting throughput (pulses per second, one thread) at several fibre
-//! lengths, with raw ChaCha8 u64 generation in the same run as the baseline: the ratio
-//! "pulses per second / ChaCha8 u64 per second" is the figure of merit (target >= 1).
+//! Engine + sifting throughput (pulses per second, one thread) at several fibre lengths,
+//! for the reference pulse engine and the event-driven engine, with raw ChaCha8 u64
+//! generation in the same run as the baseline: the ratio "pulses per second / ChaCha8 u64
+//! per second" is the figure of merit (pulse engine target >= 1; event engine target
+//! >= 10^10 pulses per second per core at 100 km). A second group runs whole event- and
+//! pulse-engine runs at 100 km on 1 and 2 threads (parallel speed-up).
 //!
-//! Run: `cargo bench --bench pulse_engine`.
+//! Run: `cargo bench --bench pulse_engine -- --noplot` (criterion's plots need fonts).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use qkdsim::Scenario;
 use qkdsim::physics::LinkModel;
-use qkdsim::protocol::{CHUNK_PULSES, DetectorState, PulseEngine, Sifter};
+use qkdsim::protocol::{CHUNK_PULSES, DetectorState, EventEngine, PulseEngine, Sifter};
 use qkdsim::rng::{self, Purpose};
 use rand::Rng;
 use std::hint::black_box;
@@ -36,6 +39,7 @@ fn bench(c: &mut Criterion) {
     for km in [0.0, 25.0, 50.0, 100.0, 150.0] {
         let engine = PulseEngine::new(&model(km), 7);
         let nk = engine.model().intensities.len();
+        group.throughput(Throughput::Elements(CHUNK_PULSES));
         group.bench_with_input(BenchmarkId::new("pulse_and_sift_km", km), &km, |b, _| {
             let mut chunk = 0u64;
             b.iter(|| {
@@ -46,9 +50,106 @@ fn bench(c: &mut Criterion) {
                 black_box(sifter.push_chunk(&out).len())
             })
         });
+        let event = EventEngine::new(&model(km), 7);
+        let n = event.chunk_pulses();
+        group.throughput(Throughput::Elements(n));
+        group.bench_with_input(BenchmarkId::new("event_and_sift_km", km), &km, |b, _| {
+            let mut chunk = 0u64;
+            b.iter(|| {
+                chunk += 1;
+                let (out, _) = event.simulate_chunk(chunk, 0, n, DetectorState::default());
+                let mut sifter = Sifter::new(nk, 1 << 20);
+                black_box(sifter.push_chunk(&out).len())
+            })
+        });
     }
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Whole runs (engine only, chunks in parallel) at 100 km on 1 and 2 threads.
+fn scaling(c: &mut Criterion) {
+    let mut group = c.benchmark_group("engine_threads_100km");
+    group.sample_size(10);
+    let m = model(100.0);
+    let event = EventEngine::new(&m, 7);
+    let pulse = PulseEngine::new(&m, 7);
+    let event_pulses = 8 * event.chunk_pulses();
+    let pulse_pulses = 32 * CHUNK_PULSES;
+    for threads in [1usize, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
+        group.throughput(Throughput::Elements(event_pulses));
+        group.bench_with_input(BenchmarkId::new("event", threads), &threads, |b, _| {
+            b.iter(|| {
+                pool.install(|| {
+                    let mut clicks = 0usize;
+                    event.run(event_pulses, &|_| {}, |out| clicks += out.detections.len());
+                    black_box(clicks)
+                })
+            })
+        });
+        group.throughput(Throughput::Elements(pulse_pulses));
+        group.bench_with_input(BenchmarkId::new("pulse", threads), &threads, |b, _| {
+            b.iter(|| {
+                pool.install(|| {
+                    let mut clicks = 0usize;
+                    pulse.run(pulse_pulses, &|_| {}, |out| clicks += out.detections.len());
+                    black_box(clicks)
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Where the engines cross: 0 km with ever more efficient detectors (per-pulse click
+/// probability c from about 0.07 to 0.3, and a bright source with c about 0.95), without and with a 50 ns dead time; the
+/// `auto` threshold of `choose_engine` is set from these figures.
+fn crossover(c: &mut Criterion) {
+    let mut group = c.benchmark_group("crossover_0km");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(CHUNK_PULSES));
+    for dead_ns in [0.0, 50.0] {
+        for (efficiency, bright) in [(0.2, false), (0.5, false), (1.0, false), (1.0, true)] {
+            // `bright`: one intensity class of mean photon number 3 (c about 0.95).
+            let source = if bright {
+                "[[source.intensities]]\nlabel = \"bright\"\nmean_photon_number = 3.0\nprobability = 1.0\n"
+            } else {
+                ""
+            };
+            let text = format!(
+                "[link]\nlength_km = 0.0\n[detector]\nefficiency = {efficiency}\n\
+                 dark_count_probability = 1e-6\ndead_time_ns = {dead_ns}\n{source}"
+            );
+            let m = LinkModel::from_scenario(&Scenario::parse(&text, "bench").expect("valid"));
+            let click = qkdsim::protocol::event::all_live_click_probability(&m);
+            let id = format!("c{click:.3}_dead{dead_ns}ns");
+            let pulse = PulseEngine::new(&m, 7);
+            let event = EventEngine::new(&m, 7);
+            group.bench_function(BenchmarkId::new("pulse", &id), |b| {
+                let mut chunk = 0u64;
+                b.iter(|| {
+                    chunk += 1;
+                    let (out, _) =
+                        pulse.simulate_chunk(chunk, 0, CHUNK_PULSES, DetectorState::default());
+                    black_box(out.detections.len())
+                })
+            });
+            group.bench_function(BenchmarkId::new("event", &id), |b| {
+                let mut chunk = 0u64;
+                b.iter(|| {
+                    chunk += 1;
+                    let (out, _) =
+                        event.simulate_chunk(chunk, 0, CHUNK_PULSES, DetectorState::default());
+                    black_box(out.detections.len())
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, scaling, crossover);
 criterion_main!(benches);

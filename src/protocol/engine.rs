@@ -58,18 +58,18 @@ fn fixed(p: f64) -> u64 {
 }
 
 /// Configuration index: preparation (0..4) * 2 + Bob's basis (0..2).
-fn config_parts(c: usize) -> (Preparation, Basis) {
+pub(crate) fn config_parts(c: usize) -> (Preparation, Basis) {
     (Preparation::ALL[c / 2], Basis::BOTH[c % 2])
 }
 
 /// Per live-detector mask: click regions and the conditional law of a click.
 #[derive(Debug, Clone)]
-struct MaskTable {
+pub(crate) struct MaskTable {
     click_end: [u64; MAX_INTENSITIES],
     click_end_hi: [u32; MAX_INTENSITIES],
     /// Per intensity: cumulative weights over (configuration, pattern), 24 entries;
     /// pattern 0 = only detector 0, 1 = only detector 1, 2 = both.
-    cond: Vec<[f64; 24]>,
+    pub(crate) cond: Vec<[f64; 24]>,
 }
 
 /// State of the two detectors carried from gate to gate (and chunk to chunk).
@@ -102,10 +102,10 @@ pub struct EngineStats {
 pub struct PulseEngine {
     model: LinkModel,
     seed: u64,
-    n_intensities: usize,
+    pub(crate) n_intensities: usize,
     start: [u64; MAX_INTENSITIES],
     start_hi: [u32; MAX_INTENSITIES],
-    masks: [MaskTable; 4],
+    pub(crate) masks: [MaskTable; 4],
     config_cum: [f64; 8],
     /// Per intensity, configuration, detector: probability the detector stays silent.
     silent: Vec<[[f64; 2]; 8]>,
@@ -361,7 +361,7 @@ impl PulseEngine {
 
     /// The intensity class whose region holds the full 64-bit uniform `u`.
     #[inline]
-    fn intensity_of(&self, u: u64) -> usize {
+    pub(crate) fn intensity_of(&self, u: u64) -> usize {
         (1..self.n_intensities)
             .filter(|&k| u >= self.start[k])
             .count()
@@ -397,7 +397,7 @@ impl PulseEngine {
 
     /// A gate at which a trapped carrier is released on a live detector (`forced`).
     #[allow(clippy::too_many_arguments)]
-    fn forced_gate(
+    pub(crate) fn forced_gate(
         &self,
         t: u64,
         live: [bool; 2],
@@ -423,7 +423,7 @@ impl PulseEngine {
 
     /// Records a click at gate `t` and updates dead times and trapped carriers.
     #[allow(clippy::too_many_arguments)]
-    fn record_click(
+    pub(crate) fn record_click(
         &self,
         t: u64,
         k: usize,

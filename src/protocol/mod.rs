@@ -1,4 +1,5 @@
-//! The BB84 protocol as it runs on the link: the Monte Carlo pulse engine that turns a
+//! The BB84 protocol as it runs on the link: the Monte Carlo engines (the reference pulse
+//! engine and the exact event-driven engine) that turn a
 //! [`LinkModel`](crate::physics::LinkModel) into detection records, and sifting into
 //! bit-packed blocks of key bits with their counts.
 //!
@@ -6,9 +7,11 @@
 
 pub mod detection;
 pub mod engine;
+pub mod event;
 pub mod random;
 pub mod sifting;
 
 pub use detection::{ChunkOutput, Detection};
-pub use engine::{CHUNK_PULSES, DetectorState, PulseEngine};
+pub use engine::{CHUNK_PULSES, DetectorState, EngineStats, PulseEngine};
+pub use event::{Engine, EngineKind, EventEngine, choose_engine};
 pub use sifting::{SiftCounts, SiftedBlock, Sifter};

@@ -1,0 +1,655 @@
+//! The exact event-driven engine: it jumps from click to click instead of visiting every
+//! pulse, and gives the same *distribution* of detection records as the reference
+//! [`PulseEngine`] (not the same bits).
+//!
+//! # Why jumping is exact
+//! Let m be the set of live detectors (a mask, 0..4). While m does not change and no
+//! trapped carrier is due, pulses are independent and identically distributed: pulse t
+//! clicks with probability
+//!
+//! c_m = sum_k p_k T_k(m),   T_k(m) = sum_c w_c (1 - P(no click | k, c, m)),
+//!
+//! p_k the intensity probabilities, w_c the weights of the 8 configurations (Alice's basis
+//! and bit, Bob's basis) and the click patterns from [`crate::physics::click_pattern`].
+//! The number G of click-free pulses before the next click is then geometric,
+//! P(G >= n) = (1 - c_m)^n. It is drawn as G = floor(E / lambda_m) with
+//! lambda_m = -ln(1 - c_m) and E ~ Exp(1), since
+//! P(G >= n) = P(E >= n lambda_m) = exp(-n lambda_m) = (1 - c_m)^n
+//! (Devroye, *Non-Uniform Random Variate Generation*, 1986, Ch. X.2). With E = -ln U for
+//! a uniform U this is the inversion G = floor(ln U / ln(1 - c_m)); the engine draws E
+//! with the ziggurat of `rand_distr::Exp1` (Marsaglia and Tsang 2000; exact, and it
+//! avoids the logarithm on almost every draw, the dominant cost otherwise). `ln(1 - c)`
+//! is computed as `ln_1p(-c)` so tiny c keep their precision; c_m = 0 (both detectors
+//! blind, no darks) never clicks and draws nothing.
+//!
+//! The jump stops at the next *gate* where the law changes: the end of a dead time, the
+//! release gate of a trapped carrier, or the end of the chunk. If G reaches past the gate,
+//! the engine moves to the gate and draws afresh; the geometric law is memoryless,
+//! P(G >= n + j | G >= n) = P(G >= j), so this is exact. A carrier released on a live
+//! detector forces that gate to click; that gate is simulated exactly as the pulse engine
+//! does it (same code). A click puts its detector in dead time and may trap a carrier
+//! (again the pulse engine's own code), after which the mask and gates are recomputed: the
+//! detector memory is thus followed event by event, never approximated.
+//!
+//! # The click pulse and the skipped pulses
+//! At the click pulse, intensity k, configuration c and click pattern s (only 0, only 1,
+//! both) are drawn together from their exact conditional law given a click,
+//! P(k, c, s | click) = p_k w_c P(s | k, c, m) / c_m: one uniform against the cumulative
+//! table of the 8 x 3 x (number of intensities) products, searched through a guide table
+//! (Chen and Asau 1974) so that the result is the same as a linear inverse-CDF search.
+//!
+//! The skipped pulses only need to be counted per intensity. Given that a pulse under mask
+//! m did not click, its intensity is k with probability
+//! q_k(m) = p_k (1 - T_k(m)) / (1 - c_m) (Bayes), independently of every other pulse: a
+//! click-free pulse leaves no trace in the detectors. So the per-intensity counts of the
+//! N_m click-free pulses seen under mask m in a chunk are Multinomial(N_m, q(m)); the
+//! engine sums N_m over the chunk and draws one multinomial per mask at the end of the
+//! chunk, as a chain of binomials, X_k ~ Binomial(N_m - X_0 - ... - X_{k-1},
+//! q_k / (q_k + ... + q_{K-1})) (the conditional-binomial method; Davis, "The computer
+//! generation of multinomial random variates", Comput. Stat. Data Anal. 16, 1993), with
+//! `rand_distr::Binomial`, an exact sampler.
+//!
+//! # Same distribution, not the same bits
+//! The two engines consume their random words differently (the pulse engine spends one
+//! word per pulse, this one one uniform per gap and per click), and this engine reads its
+//! own streams: chunk c uses `rng::stream(seed, Purpose::EngineChunk, EVENT_STREAM_OFFSET
+//! + c)`, disjoint from the pulse engine's stream c. So for a given seed the records
+//! differ, while their joint law is the same up to the f64 rounding of the probabilities
+//! (the pulse engine rounds them to 2^-64, this engine's uniforms have 2^-53 resolution).
+//! The pulse engine stays the reference; `tests/event_engine.rs` checks the equivalence.
+//!
+//! # Chunks, streams, threads
+//! Exactly the scheme of the pulse engine (chunks in parallel from a quiet detector state,
+//! re-run sequentially from the true carried state when the previous chunk did not end
+//! quiet), so results depend on (scenario, seed) only, never on the number of threads.
+//! Chunks are longer: [`CHUNK_PULSES`] times the largest power of two (at most 2^12) that
+//! keeps the expected number of clicks per chunk at or below [`TARGET_CLICKS_PER_CHUNK`],
+//! a function of the link model alone.
+//!
+//! Must never depend on `estimation`, `postprocess`, `analysis` or `report`.
+
+use super::detection::ChunkOutput;
+use super::engine::{
+    CHUNK_PULSES, DetectorState, EngineStats, MAX_INTENSITIES, PulseEngine, config_parts,
+};
+use super::random::WordSource;
+use crate::physics::{LinkModel, click_pattern};
+use crate::rng::{self, Purpose};
+use rand::TryRng;
+use rand_distr::{Binomial, Distribution, Exp1};
+use rayon::prelude::*;
+use std::convert::Infallible;
+
+/// Chunk c of the event engine reads stream `EVENT_STREAM_OFFSET + c` of
+/// `Purpose::EngineChunk`, so it never shares random words with the pulse engine's chunk c.
+pub const EVENT_STREAM_OFFSET: u64 = 1 << 63;
+
+/// Expected clicks per event-engine chunk that the chunk length aims at (bounds the memory
+/// of one chunk's records to a few MB while keeping per-chunk overhead negligible).
+pub const TARGET_CLICKS_PER_CHUNK: f64 = (1u64 << 18) as f64;
+
+/// Longest event-engine chunk: `CHUNK_PULSES << MAX_CHUNK_SHIFT` pulses (2^34).
+pub const MAX_CHUNK_SHIFT: u32 = 12;
+
+/// `auto` picks the event engine for a memoryless link (no dead time, no afterpulsing)
+/// when the per-pulse click probability with both detectors live, c = sum_k p_k Q_k, is at
+/// most this, and always when the detectors have memory.
+///
+/// Measured (`cargo bench --bench pulse_engine -- --noplot`, groups `pulse_engine` and
+/// `crossover_0km`, one thread, November 2026, noisy 2-core machine): the event engine
+/// costs a roughly constant time per click, the pulse engine a time per pulse that grows
+/// with c. Event/pulse speed ratio: about 4 at c = 0.07 (0 km), 60 to 500 from 25 to 150
+/// km; at 0 km 3.3 (c = 0.07), 2.6 (c = 0.17), 2.3 (c = 0.29) and 1.08 (c = 0.95, a
+/// bright source) without dead time, and 4 to 5 at every c with a 50 ns dead time (the
+/// pulse engine stops its scan at every click there). No crossover was found; the two
+/// meet only as c approaches 1 without detector memory, so the threshold is set well on
+/// the safe side of parity, at c = 0.5.
+pub const AUTO_EVENT_MAX_CLICK_PROBABILITY: f64 = 0.5;
+
+/// Which engine simulates the pulses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// The reference engine: every pulse visited ([`PulseEngine`]).
+    Pulse,
+    /// The event-driven engine: jumps from click to click ([`EventEngine`]).
+    Event,
+}
+
+impl EngineKind {
+    /// The name used in scenarios and on the command line (`pulse`, `event`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EngineKind::Pulse => "pulse",
+            EngineKind::Event => "event",
+        }
+    }
+}
+
+/// The `auto` rule: the event engine when the detectors have memory (dead time or
+/// afterpulsing) or when the click probability per pulse with both detectors live is at
+/// most [`AUTO_EVENT_MAX_CLICK_PROBABILITY`]; else the pulse engine.
+pub fn choose_engine(model: &LinkModel) -> EngineKind {
+    if !model.detectors.memoryless()
+        || all_live_click_probability(model) <= AUTO_EVENT_MAX_CLICK_PROBABILITY
+    {
+        EngineKind::Event
+    } else {
+        EngineKind::Pulse
+    }
+}
+
+/// Probability that a pulse gives any click when both detectors are live,
+/// c = sum_k p_k sum_c w_c (1 - P(no click | k, c)): the overall gain of the link.
+pub fn all_live_click_probability(model: &LinkModel) -> f64 {
+    let eta = model.system_transmittance();
+    let dark = model.detectors.dark_count_probability;
+    let mut c = 0.0;
+    for class in &model.intensities {
+        for config in 0..8 {
+            let (prep, bob) = config_parts(config);
+            let none = click_pattern(
+                class.photons,
+                eta,
+                model.split.split(prep, bob),
+                dark,
+                [true, true],
+            )[0];
+            c += class.probability * model.configuration_probability(prep, bob) * (1.0 - none);
+        }
+    }
+    c
+}
+
+/// Either engine behind one `run`, for callers that choose at run time.
+#[derive(Debug, Clone)]
+pub enum Engine {
+    /// The reference pulse engine.
+    Pulse(PulseEngine),
+    /// The event-driven engine.
+    Event(EventEngine),
+}
+
+impl Engine {
+    /// The engine of the given kind for a link and seed.
+    pub fn new(kind: EngineKind, model: &LinkModel, seed: u64) -> Engine {
+        match kind {
+            EngineKind::Pulse => Engine::Pulse(PulseEngine::new(model, seed)),
+            EngineKind::Event => Engine::Event(EventEngine::new(model, seed)),
+        }
+    }
+
+    /// Which engine this is.
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Engine::Pulse(_) => EngineKind::Pulse,
+            Engine::Event(_) => EngineKind::Event,
+        }
+    }
+
+    /// Same contract as [`PulseEngine::run`].
+    pub fn run(
+        &self,
+        total_pulses: u64,
+        progress: &(dyn Fn(u64) + Sync),
+        sink: impl FnMut(ChunkOutput),
+    ) -> EngineStats {
+        match self {
+            Engine::Pulse(e) => e.run(total_pulses, progress, sink),
+            Engine::Event(e) => e.run(total_pulses, progress, sink),
+        }
+    }
+}
+
+/// Per live-detector mask: the click probability, the joint conditional law of a click
+/// and the no-click law of the intensities.
+#[derive(Debug, Clone)]
+struct EventMask {
+    /// c_m, the probability that a pulse clicks (the last entry of `joint`).
+    click_probability: f64,
+    /// 1 / lambda_m with lambda_m = -ln(1 - c_m), for the geometric gap.
+    inv_rate: f64,
+    /// Cumulative p_k w_c P(s | k, c, m) over index k * 24 + c * 3 + s.
+    joint: Vec<f64>,
+    /// guide[g]: the first index whose cumulative weight exceeds (g / len) c_m.
+    guide: Vec<u16>,
+    /// Binomial-chain probabilities q_k / (q_k + ... + q_{K-1}) of the no-click law.
+    chain: [f64; MAX_INTENSITIES],
+}
+
+impl EventMask {
+    fn new(engine: &PulseEngine, model: &LinkModel, mask: usize) -> EventMask {
+        let nk = model.intensities.len();
+        let cond = &engine.masks[mask].cond;
+        let mut joint = Vec::with_capacity(nk * 24);
+        let mut acc = 0.0;
+        let mut no_click = [0.0; MAX_INTENSITIES];
+        for (k, class) in model.intensities.iter().enumerate() {
+            let p = class.probability;
+            for i in 0..24 {
+                let w = cond[k][i] - if i == 0 { 0.0 } else { cond[k][i - 1] };
+                acc += p * w;
+                joint.push(acc);
+            }
+            no_click[k] = p * (1.0 - cond[k][23]).max(0.0);
+        }
+        let total = acc;
+        let len = (2 * joint.len()).next_power_of_two();
+        let last = joint.len() - 1;
+        // (g / len) is exact (len a power of two), so for a draw u with g = floor(u len),
+        // (g / len) total <= u total after rounding and the search from guide[g] can only
+        // start at or before the answer of a full linear search.
+        let guide = (0..len)
+            .map(|g| {
+                let x = (g as f64 / len as f64) * total;
+                joint.iter().position(|&w| w > x).unwrap_or(last) as u16
+            })
+            .collect();
+        let mut chain = [0.0; MAX_INTENSITIES];
+        let mut tail = 0.0;
+        for k in (0..nk).rev() {
+            tail += no_click[k];
+            chain[k] = if tail > 0.0 {
+                (no_click[k] / tail).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+        }
+        EventMask {
+            click_probability: total,
+            inv_rate: -1.0 / (-total).ln_1p(),
+            joint,
+            guide,
+            chain,
+        }
+    }
+
+    /// Click-free pulses before the next click, G = floor(E / lambda_m) with E ~ Exp(1)
+    /// (see the module doc), returned before the floor, as f64 >= 0: +inf when this
+    /// mask cannot click. For an integer n, G < n exactly when the returned value is < n,
+    /// and truncation by `as u64` is the floor of a non-negative value.
+    #[inline]
+    fn gap(&self, src: &mut WordSource) -> f64 {
+        if self.click_probability <= 0.0 {
+            return f64::INFINITY;
+        }
+        if self.click_probability >= 1.0 {
+            return 0.0;
+        }
+        let e: f64 = Exp1.sample(&mut WordRng(src));
+        e * self.inv_rate
+    }
+
+    /// (intensity, configuration * 3 + pattern) of a click, from the joint conditional law.
+    #[inline]
+    fn sample_click(&self, src: &mut WordSource) -> (usize, usize) {
+        let u = src.uniform();
+        let r = u * self.click_probability;
+        let g = (u * self.guide.len() as f64) as usize;
+        let mut i = self.guide[g] as usize;
+        let last = self.joint.len() - 1;
+        while i < last && self.joint[i] <= r {
+            i += 1;
+        }
+        (i / 24, i % 24)
+    }
+
+    /// Adds Multinomial(n, q(m)) to `counts` by the binomial chain.
+    fn split_click_free(
+        &self,
+        n: u64,
+        nk: usize,
+        counts: &mut [u64; MAX_INTENSITIES],
+        src: &mut WordSource,
+    ) {
+        let mut rest = n;
+        let mut rng = WordRng(src);
+        for k in 0..nk - 1 {
+            if rest == 0 {
+                return;
+            }
+            let x = Binomial::new(rest, self.chain[k])
+                .expect("chain probabilities lie in [0, 1]")
+                .sample(&mut rng);
+            counts[k] += x;
+            rest -= x;
+        }
+        counts[nk - 1] += rest;
+    }
+}
+
+/// A [`WordSource`] seen as a `rand` generator, for `rand_distr` samplers.
+struct WordRng<'a>(&'a mut WordSource);
+
+impl TryRng for WordRng<'_> {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(self.0.next_u32())
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(self.0.next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for part in dst.chunks_mut(4) {
+            let word = self.0.next_u32().to_le_bytes();
+            part.copy_from_slice(&word[..part.len()]);
+        }
+        Ok(())
+    }
+}
+
+/// The event-driven engine for one link model and seed.
+#[derive(Debug, Clone)]
+pub struct EventEngine {
+    /// The reference engine, whose tables and click/forced-gate code this one shares.
+    pulse: PulseEngine,
+    seed: u64,
+    chunk_pulses: u64,
+    masks: [EventMask; 4],
+}
+
+impl EventEngine {
+    /// Precomputes the tables of a link.
+    pub fn new(model: &LinkModel, seed: u64) -> EventEngine {
+        let pulse = PulseEngine::new(model, seed);
+        let masks = std::array::from_fn(|m| EventMask::new(&pulse, model, m));
+        let c = masks[3].click_probability;
+        let mut shift = 0;
+        while shift < MAX_CHUNK_SHIFT
+            && ((CHUNK_PULSES << (shift + 1)) as f64) * c <= TARGET_CLICKS_PER_CHUNK
+        {
+            shift += 1;
+        }
+        EventEngine {
+            pulse,
+            seed,
+            chunk_pulses: CHUNK_PULSES << shift,
+            masks,
+        }
+    }
+
+    /// The link this engine simulates.
+    pub fn model(&self) -> &LinkModel {
+        self.pulse.model()
+    }
+
+    /// Pulses per chunk (a power of two, from [`CHUNK_PULSES`] to `CHUNK_PULSES << 12`).
+    pub fn chunk_pulses(&self) -> u64 {
+        self.chunk_pulses
+    }
+
+    /// First pulse and length of chunk `c` of a run of `total` pulses.
+    pub fn chunk_range(&self, c: u64, total: u64) -> (u64, u64) {
+        let p0 = c * self.chunk_pulses;
+        (p0, self.chunk_pulses.min(total - p0))
+    }
+
+    /// Simulates `total_pulses` pulses, handing each chunk's output to `sink` in pulse
+    /// order, and calling `progress` with the number of pulses done so far (same contract
+    /// as [`PulseEngine::run`]).
+    pub fn run(
+        &self,
+        total_pulses: u64,
+        progress: &(dyn Fn(u64) + Sync),
+        mut sink: impl FnMut(ChunkOutput),
+    ) -> EngineStats {
+        let n_chunks = total_pulses.div_ceil(self.chunk_pulses);
+        let batch = (2 * rayon::current_num_threads() as u64).max(2);
+        let mut stats = EngineStats {
+            chunks: n_chunks,
+            rerun_chunks: 0,
+        };
+        let mut carry = DetectorState::default();
+        let mut done = 0u64;
+        let mut first = 0u64;
+        while first < n_chunks {
+            let last = (first + batch).min(n_chunks);
+            let results: Vec<(ChunkOutput, DetectorState)> = (first..last)
+                .into_par_iter()
+                .map(|c| {
+                    let (p0, n) = self.chunk_range(c, total_pulses);
+                    self.simulate_chunk(c, p0, n, DetectorState::default())
+                })
+                .collect();
+            for (c, (mut out, mut end_state)) in (first..last).zip(results) {
+                let (p0, n) = self.chunk_range(c, total_pulses);
+                if !carry.is_quiet_at(p0) {
+                    stats.rerun_chunks += 1;
+                    (out, end_state) = self.simulate_chunk(c, p0, n, carry.clone());
+                }
+                carry = end_state;
+                done += n;
+                sink(out);
+            }
+            progress(done);
+            first = last;
+        }
+        stats
+    }
+
+    /// Simulates chunk `chunk` (pulses `first_pulse .. first_pulse + n_pulses`) from the
+    /// detector state `state`; returns the output and the state after its last gate.
+    pub fn simulate_chunk(
+        &self,
+        chunk: u64,
+        first_pulse: u64,
+        n_pulses: u64,
+        mut state: DetectorState,
+    ) -> (ChunkOutput, DetectorState) {
+        let mut src = WordSource::new(rng::stream(
+            self.seed,
+            Purpose::EngineChunk,
+            EVENT_STREAM_OFFSET.wrapping_add(chunk),
+        ));
+        let nk = self.pulse.n_intensities;
+        let mut counts = [0u64; MAX_INTENSITIES];
+        let mut click_free = [0u64; 4];
+        let expected = n_pulses as f64 * self.masks[3].click_probability * 1.05;
+        let mut detections = Vec::with_capacity(expected.min(n_pulses as f64) as usize + 16);
+        let end = first_pulse + n_pulses;
+        let dead = self.pulse.model().detectors.dead_gates;
+        let mut t = first_pulse;
+        if self.pulse.model().detectors.memoryless() {
+            // No detector memory: one mask, no gates but the chunk end.
+            let table = &self.masks[3];
+            loop {
+                let remaining = end - t;
+                let gap = table.gap(&mut src);
+                if !(gap < remaining as f64) {
+                    click_free[3] += remaining;
+                    t = end;
+                    break;
+                }
+                let gap = gap as u64;
+                click_free[3] += gap;
+                let at = t + gap;
+                let (k, idx) = table.sample_click(&mut src);
+                counts[k] += 1;
+                let pattern = idx % 3;
+                self.pulse.record_click(
+                    at,
+                    k,
+                    idx / 3,
+                    [pattern != 1, pattern != 0],
+                    false,
+                    &mut src,
+                    &mut state,
+                    &mut detections,
+                    dead,
+                );
+                t = at + 1;
+            }
+        }
+        while t < end {
+            // A carrier due while its detector is blind is lost. One due earlier than t
+            // (a second carrier released in a gate that already clicked) can no longer
+            // act either: dropping it changes nothing in the law.
+            for j in 0..2 {
+                while state.pending[j]
+                    .first()
+                    .is_some_and(|&g| g < t || (g == t && t < state.live_from[j]))
+                {
+                    state.pending[j].remove(0);
+                }
+            }
+            let live = [t >= state.live_from[0], t >= state.live_from[1]];
+            let forced = [
+                live[0] && state.pending[0].first() == Some(&t),
+                live[1] && state.pending[1].first() == Some(&t),
+            ];
+            if forced[0] || forced[1] {
+                for j in 0..2 {
+                    if forced[j] {
+                        state.pending[j].remove(0);
+                    }
+                }
+                self.pulse.forced_gate(
+                    t,
+                    live,
+                    forced,
+                    &mut src,
+                    &mut counts,
+                    &mut state,
+                    &mut detections,
+                    dead,
+                );
+                t += 1;
+                continue;
+            }
+            // The next gate where the law changes.
+            let mut gate = end;
+            for j in 0..2 {
+                if state.live_from[j] > t {
+                    gate = gate.min(state.live_from[j]);
+                }
+                if let Some(&g) = state.pending[j].first() {
+                    gate = gate.min(g);
+                }
+            }
+            let mask = live[0] as usize | (live[1] as usize) << 1;
+            let table = &self.masks[mask];
+            let remaining = gate - t;
+            let gap = table.gap(&mut src);
+            // `!(gap < remaining)` also catches a NaN, which cannot arise but must not jam.
+            if !(gap < remaining as f64) {
+                click_free[mask] += remaining;
+                t = gate;
+                continue;
+            }
+            let gap = gap as u64;
+            click_free[mask] += gap;
+            let at = t + gap;
+            let (k, idx) = table.sample_click(&mut src);
+            counts[k] += 1;
+            let pattern = idx % 3;
+            self.pulse.record_click(
+                at,
+                k,
+                idx / 3,
+                [pattern != 1, pattern != 0],
+                false,
+                &mut src,
+                &mut state,
+                &mut detections,
+                dead,
+            );
+            t = at + 1;
+        }
+        for (mask, &n) in click_free.iter().enumerate() {
+            if n > 0 {
+                self.masks[mask].split_click_free(n, nk, &mut counts, &mut src);
+            }
+        }
+        let out = ChunkOutput {
+            index: chunk,
+            first_pulse,
+            pulses: n_pulses,
+            pulses_per_intensity: counts[..nk].to_vec(),
+            detections,
+        };
+        (out, state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    fn model(body: &str) -> LinkModel {
+        LinkModel::from_scenario(&Scenario::parse(body, "test").unwrap())
+    }
+
+    #[test]
+    fn geometric_gap_has_mean_and_tail_of_the_law() {
+        // G ~ Geometric(c) on {0, 1, ...}: mean (1 - c) / c, P(G >= n) = (1 - c)^n.
+        let m = model("[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.2\n");
+        let e = EventEngine::new(&m, 1);
+        let table = &e.masks[3];
+        let c = table.click_probability;
+        let mut src = WordSource::new(rng::stream(3, Purpose::Auxiliary, 0));
+        let n = 400_000;
+        let draws: Vec<f64> = (0..n).map(|_| table.gap(&mut src).floor()).collect();
+        let mean = draws.iter().sum::<f64>() / n as f64;
+        let expect = (1.0 - c) / c;
+        // Standard error of the mean: sqrt(1 - c) / c / sqrt(n).
+        let se = (1.0 - c).sqrt() / c / (n as f64).sqrt();
+        assert!((mean - expect).abs() < 5.0 * se, "mean {mean} vs {expect}");
+        let at = (1.0 / c).round();
+        let tail = draws.iter().filter(|&&g| g >= at).count() as f64 / n as f64;
+        let p = (1.0 - c).powf(at);
+        let se = (p * (1.0 - p) / n as f64).sqrt();
+        assert!((tail - p).abs() < 5.0 * se, "tail {tail} vs {p}");
+    }
+
+    #[test]
+    fn guide_search_equals_linear_search() {
+        let m = model("[link]\nlength_km = 30.0\n[detector]\ndark_count_probability = 1e-4\n");
+        let e = EventEngine::new(&m, 1);
+        for table in &e.masks[1..] {
+            let mut src = WordSource::new(rng::stream(4, Purpose::Auxiliary, 0));
+            let mut copy = WordSource::new(rng::stream(4, Purpose::Auxiliary, 0));
+            for _ in 0..100_000 {
+                let (k, idx) = table.sample_click(&mut src);
+                let r = copy.uniform() * table.click_probability;
+                let linear = table
+                    .joint
+                    .iter()
+                    .position(|&w| r < w)
+                    .unwrap_or(table.joint.len() - 1);
+                assert_eq!(k * 24 + idx, linear);
+            }
+        }
+    }
+
+    #[test]
+    fn both_blind_never_clicks_and_chunks_count_every_pulse() {
+        let m = model(
+            "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\ndead_time_ns = 50.0\n\
+             afterpulse_probability = 0.2\n",
+        );
+        let e = EventEngine::new(&m, 9);
+        assert_eq!(e.masks[0].click_probability, 0.0);
+        let (out, _) = e.simulate_chunk(0, 0, 1 << 20, DetectorState::default());
+        assert_eq!(out.pulses_per_intensity.iter().sum::<u64>(), 1 << 20);
+        assert!(out.detections.windows(2).all(|w| w[0].pulse < w[1].pulse));
+    }
+
+    #[test]
+    fn auto_rule_picks_event_for_long_links_and_pulse_for_short_ones() {
+        let far = model("[link]\nlength_km = 100.0\n");
+        let near = model("[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\n");
+        let bright = "[link]\nlength_km = 0.0\n[[source.intensities]]\nlabel = \"b\"\n\
+                      mean_photon_number = 3.0\nprobability = 1.0\n[detector]\nefficiency = 1.0\n";
+        assert_eq!(choose_engine(&far), EngineKind::Event);
+        assert_eq!(choose_engine(&near), EngineKind::Event);
+        assert_eq!(choose_engine(&model(bright)), EngineKind::Pulse);
+        let with_dead_time = format!("{bright}dead_time_ns = 50.0\n");
+        assert_eq!(choose_engine(&model(&with_dead_time)), EngineKind::Event);
+        let e = EventEngine::new(&far, 1);
+        let c = all_live_click_probability(&far);
+        assert!((e.masks[3].click_probability - c).abs() <= 1e-12 * c);
+    }
+}

@@ -1,0 +1,446 @@
+//! Event-driven engine: against the closed form, against renewal theory, and against the
+//! reference pulse engine (statistical equivalence: same law, different bits), plus
+//! determinism for any thread count. Fixed seeds; bounds are 5 standard errors or a
+//! chi-square critical value, each explained where it is used. `QKDSIM_LONG_TESTS=1`
+//! multiplies the pulse counts by 10.
+
+use qkdsim::Scenario;
+use qkdsim::analysis::expected::expected_per_intensity;
+use qkdsim::physics::LinkModel;
+use qkdsim::protocol::event::{EVENT_STREAM_OFFSET, all_live_click_probability};
+use qkdsim::protocol::{Detection, Engine, EngineKind, EngineStats, EventEngine};
+use statrs::distribution::{ChiSquared, ContinuousCDF};
+
+fn model(body: &str) -> LinkModel {
+    LinkModel::from_scenario(&Scenario::parse(body, "test scenario").expect("valid scenario"))
+}
+
+/// Pulse counts are multiplied by 10 under `QKDSIM_LONG_TESTS=1`.
+fn scaled(pulses: u64) -> u64 {
+    if std::env::var("QKDSIM_LONG_TESTS").is_ok_and(|v| v == "1") {
+        10 * pulses
+    } else {
+        pulses
+    }
+}
+
+/// Counts of one run, per intensity class and overall.
+#[derive(Debug, Default)]
+struct Tally {
+    pulses: Vec<u64>,
+    detections: Vec<u64>,
+    double_clicks: Vec<u64>,
+    sifted_z: Vec<u64>,
+    errors_z: Vec<u64>,
+    sifted_x: Vec<u64>,
+    errors_x: Vec<u64>,
+    clicks_per_detector: [u64; 2],
+    afterpulses: u64,
+    total_pulses: u64,
+    /// Gates between consecutive detections (any detector), in run order.
+    gaps: Vec<u64>,
+    stats: EngineStats,
+}
+
+fn tally(model: &LinkModel, kind: EngineKind, pulses: u64, seed: u64, keep_gaps: bool) -> Tally {
+    let nk = model.intensities.len();
+    let mut t = Tally {
+        pulses: vec![0; nk],
+        detections: vec![0; nk],
+        double_clicks: vec![0; nk],
+        sifted_z: vec![0; nk],
+        errors_z: vec![0; nk],
+        sifted_x: vec![0; nk],
+        errors_x: vec![0; nk],
+        ..Tally::default()
+    };
+    let mut last: Option<u64> = None;
+    let engine = Engine::new(kind, model, seed);
+    t.stats = engine.run(pulses, &|_| {}, |chunk| {
+        t.total_pulses += chunk.pulses;
+        for (k, n) in chunk.pulses_per_intensity.iter().enumerate() {
+            t.pulses[k] += n;
+        }
+        for d in &chunk.detections {
+            let k = d.intensity as usize;
+            t.detections[k] += 1;
+            t.double_clicks[k] += d.double_click() as u64;
+            if d.sifted() {
+                let (s, e) = if d.alice_basis() == qkdsim::physics::Basis::Z {
+                    (&mut t.sifted_z, &mut t.errors_z)
+                } else {
+                    (&mut t.sifted_x, &mut t.errors_x)
+                };
+                s[k] += 1;
+                e[k] += d.error() as u64;
+            }
+            for j in 0..2 {
+                t.clicks_per_detector[j] += d.clicked(j) as u64;
+            }
+            t.afterpulses += (d.flags & Detection::FLAG_AFTERPULSE != 0) as u64;
+            if keep_gaps {
+                if let Some(prev) = last {
+                    t.gaps.push(d.pulse - prev);
+                }
+                last = Some(d.pulse);
+            }
+        }
+    });
+    t
+}
+
+/// |observed - trials p| <= 5 sigma, sigma the binomial standard error of `trials`.
+fn within_5_sigma(what: &str, observed: u64, trials: u64, p: f64) {
+    let sigma = (trials as f64 * p * (1.0 - p)).sqrt().max(1.0);
+    let dev = (observed as f64 - trials as f64 * p).abs();
+    assert!(
+        dev <= 5.0 * sigma,
+        "{what}: observed {observed} of {trials}, expected {:.1} (sigma {sigma:.1}, {:.2} sigma off)",
+        trials as f64 * p,
+        dev / sigma
+    );
+}
+
+/// Two-sample test of equal proportions x1/n1 and x2/n2: |difference| <= 5 standard
+/// errors of the difference under the pooled proportion, sqrt(p (1 - p) (1/n1 + 1/n2)).
+fn same_proportion(what: &str, x1: u64, n1: u64, x2: u64, n2: u64) {
+    if n1 == 0 || n2 == 0 {
+        return;
+    }
+    let p = (x1 + x2) as f64 / (n1 + n2) as f64;
+    let se = (p * (1.0 - p) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt();
+    let diff = x1 as f64 / n1 as f64 - x2 as f64 / n2 as f64;
+    assert!(
+        diff.abs() <= 5.0 * se.max(1e-300),
+        "{what}: pulse {x1}/{n1} vs event {x2}/{n2}, {:.2} standard errors apart",
+        diff.abs() / se
+    );
+}
+
+/// Compares every per-intensity figure of two runs (pulse engine `a`, event engine `b`).
+fn same_per_intensity(label: &str, a: &Tally, b: &Tally) {
+    for k in 0..a.pulses.len() {
+        let l = format!("{label} class {k}");
+        same_proportion(
+            &format!("{l} pulses"),
+            a.pulses[k],
+            a.total_pulses,
+            b.pulses[k],
+            b.total_pulses,
+        );
+        same_proportion(
+            &format!("{l} gain"),
+            a.detections[k],
+            a.pulses[k],
+            b.detections[k],
+            b.pulses[k],
+        );
+        same_proportion(
+            &format!("{l} double-click fraction"),
+            a.double_clicks[k],
+            a.detections[k],
+            b.double_clicks[k],
+            b.detections[k],
+        );
+        same_proportion(
+            &format!("{l} sifted Z fraction"),
+            a.sifted_z[k],
+            a.detections[k],
+            b.sifted_z[k],
+            b.detections[k],
+        );
+        same_proportion(
+            &format!("{l} QBER Z"),
+            a.errors_z[k],
+            a.sifted_z[k],
+            b.errors_z[k],
+            b.sifted_z[k],
+        );
+        same_proportion(
+            &format!("{l} QBER X"),
+            a.errors_x[k],
+            a.sifted_x[k],
+            b.errors_x[k],
+            b.sifted_x[k],
+        );
+    }
+}
+
+#[test]
+fn event_engine_matches_closed_form_and_pulse_engine_without_memory() {
+    for (km, seed) in [(0.0, 41), (25.0, 42), (50.0, 43), (100.0, 44)] {
+        let m = model(&format!(
+            "[link]\nlength_km = {km}\nmisalignment = 0.02\n[detector]\nefficiency = 0.2\ndark_count_probability = 1e-5\n"
+        ));
+        // The event engine is cheap at long distance: give it more pulses there.
+        let n_event = scaled(if km >= 50.0 { 400_000_000 } else { 40_000_000 });
+        let n_pulse = scaled(40_000_000);
+        let ev = tally(&m, EngineKind::Event, n_event, seed, false);
+        let pu = tally(&m, EngineKind::Pulse, n_pulse, seed + 100, false);
+        assert_eq!(ev.total_pulses, n_event);
+        assert_eq!(ev.pulses.iter().sum::<u64>(), n_event);
+        for (k, e) in expected_per_intensity(&m).iter().enumerate() {
+            let l = format!("{km} km {}", e.label);
+            within_5_sigma(
+                &format!("{l} pulses"),
+                ev.pulses[k],
+                n_event,
+                m.intensities[k].probability,
+            );
+            within_5_sigma(
+                &format!("{l} detections"),
+                ev.detections[k],
+                ev.pulses[k],
+                e.gain,
+            );
+            within_5_sigma(
+                &format!("{l} double clicks"),
+                ev.double_clicks[k],
+                ev.pulses[k],
+                e.double_click_probability,
+            );
+            within_5_sigma(
+                &format!("{l} sifted Z"),
+                ev.sifted_z[k],
+                ev.pulses[k],
+                e.sifted_z_per_pulse,
+            );
+            within_5_sigma(
+                &format!("{l} Z errors"),
+                ev.errors_z[k],
+                ev.sifted_z[k],
+                e.qber_z,
+            );
+            within_5_sigma(
+                &format!("{l} X errors"),
+                ev.errors_x[k],
+                ev.sifted_x[k],
+                e.qber_x,
+            );
+        }
+        same_per_intensity(&format!("{km} km"), &pu, &ev);
+    }
+}
+
+/// The link with detector memory used by the equivalence tests: 5 km, efficient
+/// detectors, dark counts, 20 dead gates and afterpulsing (p_ap 5 %, 100 ns traps).
+const MEMORY_LINK: &str = "[link]\nlength_km = 5.0\n[detector]\nefficiency = 0.3\n\
+    dark_count_probability = 1e-4\nafterpulse_probability = 0.05\ndead_time_ns = 20.0\n";
+
+#[test]
+fn engines_agree_with_dead_time_and_afterpulsing() {
+    // With detector memory counts are no longer binomial: dead time makes them more
+    // regular (smaller variance), afterpulses cluster them (larger variance, by a factor
+    // of about (1 + p_ap)^2 ~ 1.1 here). The 5-sigma binomial bounds below thus hold at
+    // about 4.7 true standard errors or more: still far outside chance at fixed seeds.
+    let m = model(MEMORY_LINK);
+    let n = scaled(40_000_000);
+    let pu = tally(&m, EngineKind::Pulse, n, 51, false);
+    let ev = tally(&m, EngineKind::Event, n, 52, false);
+    assert!(ev.afterpulses > 1000 && pu.afterpulses > 1000);
+    assert!(ev.stats.rerun_chunks > 0, "carried state must be exercised");
+    same_per_intensity("memory link", &pu, &ev);
+    for j in 0..2 {
+        same_proportion(
+            &format!("detector {j} clicks per gate"),
+            pu.clicks_per_detector[j],
+            n,
+            ev.clicks_per_detector[j],
+            n,
+        );
+    }
+    let (dp, de) = (
+        pu.detections.iter().sum::<u64>(),
+        ev.detections.iter().sum::<u64>(),
+    );
+    same_proportion(
+        "afterpulse fraction",
+        pu.afterpulses,
+        dp,
+        ev.afterpulses,
+        de,
+    );
+}
+
+#[test]
+fn inter_click_times_agree_by_chi_square() {
+    // Distribution of the number of gates between consecutive detections, with dead time
+    // and afterpulsing on (this is where the engines differ most in mechanics). Bin edges
+    // are the 5 %, 10 %, ..., 95 % quantiles of an independent pilot run of the pulse
+    // engine (seed 60), so they do not depend on the two samples compared.
+    let m = model(MEMORY_LINK);
+    let n = scaled(20_000_000);
+    let mut pilot = tally(&m, EngineKind::Pulse, n / 4, 60, true).gaps;
+    pilot.sort_unstable();
+    let mut edges: Vec<u64> = (1..20).map(|i| pilot[i * pilot.len() / 20]).collect();
+    edges.dedup();
+    let bins = edges.len() + 1;
+    let histogram = |gaps: &[u64]| {
+        let mut h = vec![0u64; bins];
+        for &g in gaps {
+            h[edges.partition_point(|&e| e <= g)] += 1;
+        }
+        h
+    };
+    let a = histogram(&tally(&m, EngineKind::Pulse, n, 61, true).gaps);
+    let b = histogram(&tally(&m, EngineKind::Event, n, 62, true).gaps);
+    let (na, nb) = (a.iter().sum::<u64>() as f64, b.iter().sum::<u64>() as f64);
+    // Chi-square test of homogeneity of two samples over `bins` bins:
+    // X^2 = sum_i sum_b (O_ib - E_ib)^2 / E_ib, E_ib = n_i (O_1b + O_2b) / (n_1 + n_2),
+    // asymptotically chi-square with bins - 1 degrees of freedom.
+    let mut x2 = 0.0;
+    for i in 0..bins {
+        let pooled = (a[i] + b[i]) as f64 / (na + nb);
+        assert!(pooled * na.min(nb) > 50.0, "bin {i} too sparse");
+        for (o, total) in [(a[i] as f64, na), (b[i] as f64, nb)] {
+            let e = total * pooled;
+            x2 += (o - e) * (o - e) / e;
+        }
+    }
+    // Critical value at significance 1e-6 (for 19 degrees of freedom, 63.7; computed from
+    // the chi-square quantile function of statrs because dedup may merge bins). The
+    // small level leaves room for the short-range correlation of successive gaps that
+    // afterpulses introduce (they make the statistic slightly over-dispersed).
+    let df = (bins - 1) as f64;
+    let critical = ChiSquared::new(df).unwrap().inverse_cdf(1.0 - 1e-6);
+    eprintln!("inter-click times: X^2 = {x2:.1}, {df} degrees of freedom, critical {critical:.1}");
+    assert!(
+        x2 <= critical,
+        "inter-click times differ: X^2 = {x2:.1} > {critical:.1} ({bins} bins)\npulse {a:?}\nevent {b:?}"
+    );
+}
+
+#[test]
+fn event_engine_follows_renewal_theory_for_dead_time() {
+    // Same check as for the pulse engine: a live detector that clicks with probability p
+    // per gate, blind for D gates after each click, clicks at the rate p / (1 + p D).
+    // (Binomial sigma, conservative for a renewal count, which is more regular.)
+    let m = model(
+        "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\ndark_count_probability = 1e-4\ndead_time_ns = 10.0\n",
+    );
+    let pulses = scaled(20_000_000);
+    let t = tally(&m, EngineKind::Event, pulses, 71, false);
+    let eta = m.system_transmittance();
+    for j in 0..2 {
+        let mut live = [false, false];
+        live[j] = true;
+        let mut p = 0.0;
+        for class in &m.intensities {
+            for prep in qkdsim::physics::Preparation::ALL {
+                for bob in qkdsim::physics::Basis::BOTH {
+                    let none = qkdsim::physics::click_pattern(
+                        class.photons,
+                        eta,
+                        m.split.split(prep, bob),
+                        m.detectors.dark_count_probability,
+                        live,
+                    )[0];
+                    p += class.probability * m.configuration_probability(prep, bob) * (1.0 - none);
+                }
+            }
+        }
+        within_5_sigma(
+            &format!("detector {j} clicks with dead time"),
+            t.clicks_per_detector[j],
+            pulses,
+            m.detectors.dead_time_click_rate(p),
+        );
+    }
+}
+
+#[test]
+fn event_engine_afterpulsing_raises_the_dark_rate_as_expected() {
+    // Vacuum only (every spontaneous click is a dark count, d = 1e-3), p_ap = 0.1, 5 ns
+    // traps, no dead time: c = d / (1 - (1 - d) p_ap) per detector and gate.
+    let m = model(
+        "[link]\nlength_km = 0.0\n[[source.intensities]]\nlabel = \"vacuum\"\nmean_photon_number = 0.0\nprobability = 1.0\n\
+         [detector]\ndark_count_probability = 1e-3\nafterpulse_probability = 0.1\nafterpulse_decay_ns = 5.0\n",
+    );
+    let pulses = scaled(40_000_000);
+    let t = tally(&m, EngineKind::Event, pulses, 81, false);
+    let expected = m.detectors.afterpulse_click_rate(1e-3);
+    for (j, &c) in t.clicks_per_detector.iter().enumerate() {
+        within_5_sigma(
+            &format!("detector {j} clicks with afterpulsing"),
+            c,
+            pulses,
+            expected,
+        );
+        assert!(c as f64 > 1.05e-3 * pulses as f64);
+    }
+}
+
+#[test]
+fn records_respect_dead_time_and_order() {
+    let m = model(MEMORY_LINK);
+    let dead = m.detectors.dead_gates;
+    assert_eq!(dead, 20);
+    let engine = EventEngine::new(&m, 90);
+    let mut last_click: [Option<u64>; 2] = [None, None];
+    let mut last_pulse: Option<u64> = None;
+    let mut next_first = 0;
+    engine.run(scaled(10_000_000), &|_| {}, |chunk| {
+        assert_eq!(chunk.first_pulse, next_first);
+        next_first += chunk.pulses;
+        assert_eq!(chunk.pulses_per_intensity.iter().sum::<u64>(), chunk.pulses);
+        for d in &chunk.detections {
+            assert!(d.pulse >= chunk.first_pulse && d.pulse < next_first);
+            assert!(last_pulse.is_none_or(|p| p < d.pulse), "pulse order");
+            last_pulse = Some(d.pulse);
+            for j in 0..2 {
+                if d.clicked(j) {
+                    if let Some(prev) = last_click[j] {
+                        assert!(d.pulse > prev + dead, "detector {j} clicked while blind");
+                    }
+                    last_click[j] = Some(d.pulse);
+                }
+            }
+        }
+    });
+}
+
+fn digest(model: &LinkModel, pulses: u64, seed: u64, threads: usize) -> (u64, u64, Vec<Detection>) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let engine = EventEngine::new(model, seed);
+        let mut all = Vec::new();
+        let mut pulses_seen = 0;
+        let mut per_intensity_hash = 0u64;
+        let stats = engine.run(pulses, &|_| {}, |chunk| {
+            pulses_seen += chunk.pulses;
+            for &n in &chunk.pulses_per_intensity {
+                per_intensity_hash = per_intensity_hash.wrapping_mul(1_000_003).wrapping_add(n);
+            }
+            all.extend_from_slice(&chunk.detections);
+        });
+        assert!(stats.chunks >= 4 && stats.rerun_chunks > 0);
+        (pulses_seen, per_intensity_hash, all)
+    })
+}
+
+#[test]
+fn event_output_is_identical_for_one_two_and_four_threads() {
+    // Dead time and afterpulsing on, so chunks are re-run from carried detector state.
+    let m = model(MEMORY_LINK);
+    let one = digest(&m, 30_000_000, 5, 1);
+    let two = digest(&m, 30_000_000, 5, 2);
+    let four = digest(&m, 30_000_000, 5, 4);
+    assert!(!one.2.is_empty());
+    assert_eq!(one, two);
+    assert_eq!(one, four);
+}
+
+#[test]
+fn chunk_length_grows_as_clicks_get_rarer() {
+    let near = EventEngine::new(&model("[link]\nlength_km = 0.0\n"), 1);
+    let far = EventEngine::new(&model("[link]\nlength_km = 100.0\n"), 1);
+    assert_eq!(near.chunk_pulses(), qkdsim::protocol::CHUNK_PULSES);
+    assert!(far.chunk_pulses() > 16 * near.chunk_pulses());
+    // Expected clicks per chunk stay near the target.
+    let c = all_live_click_probability(far.model());
+    assert!(far.chunk_pulses() as f64 * c <= qkdsim::protocol::event::TARGET_CLICKS_PER_CHUNK);
+    assert!(EVENT_STREAM_OFFSET > 1 << 40);
+}
