@@ -12,6 +12,7 @@ fn run(s: &Scenario, pulses: u64, seed: u64) -> RunReport {
     simulate(
         s,
         &RunOptions {
+            engine: Some("pulse".into()),
             seed: Some(seed),
             pulses: Some(pulses),
             keep_keys: false,

@@ -23,6 +23,7 @@ fn run_with(s: &Scenario, pulses: u64, seed: u64) -> RunOutput {
             seed: Some(seed),
             pulses: Some(pulses),
             keep_keys: true,
+            ..RunOptions::default()
         },
         &|_| {},
     )

@@ -39,6 +39,7 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let scenario = super::load_scenario(&args.scenario)?;
     let options = RunOptions {
+        engine: args.engine.clone(),
         seed: args.seed,
         pulses: args.pulses,
         keep_keys: args.keys_out.is_some(),
