@@ -1,9 +1,10 @@
 //! Engine + sifting throughput (pulses per second, one thread) at several fibre lengths,
 //! for the reference pulse engine and the event-driven engine, with raw ChaCha8 u64
 //! generation in the same run as the baseline: the ratio "pulses per second / ChaCha8 u64
-//! per second" is the figure of merit (pulse engine target >= 1; event engine target
-//! >= 10^10 pulses per second per core at 100 km). A second group runs whole event- and
-//! pulse-engine runs at 100 km on 1 and 2 threads (parallel speed-up).
+//! per second" is the figure of merit (pulse engine target: at least 1; event engine
+//! target: at least 10^10 pulses per second per core at 100 km). A second group runs whole
+//! event- and pulse-engine runs at 100 km on 1 and 2 threads (parallel speed-up), a third
+//! finds the crossover of the two engines at high click probability (the `auto` rule).
 //!
 //! Run: `cargo bench --bench pulse_engine -- --noplot` (criterion's plots need fonts).
 
