@@ -96,14 +96,15 @@ pub const MAX_CHUNK_SHIFT: u32 = 12;
 /// most this, and always when the detectors have memory.
 ///
 /// Measured (`cargo bench --bench pulse_engine -- --noplot`, groups `pulse_engine` and
-/// `crossover_0km`, one thread, November 2026, noisy 2-core machine): the event engine
-/// costs a roughly constant time per click, the pulse engine a time per pulse that grows
-/// with c. Event/pulse speed ratio: about 4 at c = 0.07 (0 km), 60 to 500 from 25 to 150
-/// km; at 0 km 3.3 (c = 0.07), 2.6 (c = 0.17), 2.3 (c = 0.29) and 1.08 (c = 0.95, a
-/// bright source) without dead time, and 4 to 5 at every c with a 50 ns dead time (the
-/// pulse engine stops its scan at every click there). No crossover was found; the two
-/// meet only as c approaches 1 without detector memory, so the threshold is set well on
-/// the safe side of parity, at c = 0.5.
+/// `crossover_0km`, one thread, noisy shared 2-core machine, November 2026): the event
+/// engine costs a roughly constant time per click, the pulse engine a time per pulse that
+/// grows with c. Event/pulse speed ratio with sifting, default source, detector
+/// efficiency 0.2: 2.7 at 0 km (c = 0.071), 2.8 at 25 km, 7.6 at 50 km, 57 at 100 km, 520
+/// at 150 km. At 0 km, engines alone, no dead time: 2.9 (c = 0.071), 1.7 (c = 0.165),
+/// 2.2 (c = 0.29), 1.12 (c = 0.95, a bright source); with a 50 ns dead time 5.6, 5.4,
+/// 2.9 and 2.5 (the pulse engine stops its scan at every click there). No crossover was
+/// found; the two meet only as c approaches 1 without detector memory, so the threshold
+/// sits well on the safe side of parity, at c = 0.5.
 pub const AUTO_EVENT_MAX_CLICK_PROBABILITY: f64 = 0.5;
 
 /// Which engine simulates the pulses.
@@ -164,17 +165,17 @@ pub fn all_live_click_probability(model: &LinkModel) -> f64 {
 #[derive(Debug, Clone)]
 pub enum Engine {
     /// The reference pulse engine.
-    Pulse(PulseEngine),
+    Pulse(Box<PulseEngine>),
     /// The event-driven engine.
-    Event(EventEngine),
+    Event(Box<EventEngine>),
 }
 
 impl Engine {
     /// The engine of the given kind for a link and seed.
     pub fn new(kind: EngineKind, model: &LinkModel, seed: u64) -> Engine {
         match kind {
-            EngineKind::Pulse => Engine::Pulse(PulseEngine::new(model, seed)),
-            EngineKind::Event => Engine::Event(EventEngine::new(model, seed)),
+            EngineKind::Pulse => Engine::Pulse(Box::new(PulseEngine::new(model, seed))),
+            EngineKind::Event => Engine::Event(Box::new(EventEngine::new(model, seed))),
         }
     }
 
@@ -457,7 +458,7 @@ impl EventEngine {
             loop {
                 let remaining = end - t;
                 let gap = table.gap(&mut src);
-                if !(gap < remaining as f64) {
+                if gap.is_nan() || gap >= remaining as f64 {
                     click_free[3] += remaining;
                     t = end;
                     break;
@@ -532,8 +533,8 @@ impl EventEngine {
             let table = &self.masks[mask];
             let remaining = gate - t;
             let gap = table.gap(&mut src);
-            // `!(gap < remaining)` also catches a NaN, which cannot arise but must not jam.
-            if !(gap < remaining as f64) {
+            // A NaN (0 * inf for a click probability below 1e-308) must not jam the loop.
+            if gap.is_nan() || gap >= remaining as f64 {
                 click_free[mask] += remaining;
                 t = gate;
                 continue;
