@@ -283,7 +283,8 @@ impl PulseEngine {
             ];
             if forced[0] || forced[1] {
                 for j in 0..2 {
-                    if forced[j] {
+                    // Two carriers of one detector released in the same gate give one click.
+                    while forced[j] && state.pending[j].first() == Some(&t) {
                         state.pending[j].remove(0);
                     }
                 }
