@@ -314,3 +314,47 @@ fn sweep_is_identical_for_one_and_two_threads() {
     assert_ne!(one.points[0].run.seed, one.points[1].run.seed);
     assert_eq!(one.points[2].run.per_intensity[0].mean_photon_number, 0.6);
 }
+
+#[test]
+fn run_out_writes_block_charts_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario_file(dir.path());
+    let out = dir.path().join("run");
+    let (code, _, err) = qkdsim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--pulses",
+        "1e7",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for (stem, x_label, y_label) in [
+        ("block_qber", "link time at end of block (s)", "QBER (%)"),
+        ("block_key", "link time (s)", "secret key (bits)"),
+    ] {
+        let png = std::fs::read(out.join(format!("{stem}.png"))).unwrap();
+        let reader = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap();
+        let info = reader.info();
+        assert_eq!((info.width, info.height), qkdsim::report::charts::PNG_SIZE);
+        let svg = std::fs::read_to_string(out.join(format!("{stem}.svg"))).unwrap();
+        assert!(svg.contains("Sweep test link"), "{stem}.svg title");
+        assert!(
+            svg.contains(x_label) && svg.contains(y_label),
+            "{stem}.svg labels"
+        );
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for want in [
+        "# Sweep test link: simulation run",
+        "secret key rate (bit/s)",
+        "maximum distance",
+        "![",
+        "seed 3",
+    ] {
+        assert!(report.contains(want), "report.md lacks {want}:\n{report}");
+    }
+    assert!(out.join("results.json").exists() && out.join("results.csv").exists());
+}

@@ -79,10 +79,8 @@ impl SweepPlan {
                         "--values: every value must be a finite number, got {v}"
                     ));
                 }
-                if spec.log {
-                    if let Some(v) = values.iter().find(|v| **v <= 0.0) {
-                        return bad(format!("--values: a log sweep needs values > 0, got {v}"));
-                    }
+                if let Some(v) = values.iter().find(|v| spec.log && **v <= 0.0) {
+                    return bad(format!("--values: a log sweep needs values > 0, got {v}"));
                 }
                 values.clone()
             }

@@ -236,7 +236,10 @@ where
                     .map_err(err)?
                     .label(&s.name)
                     .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 40, y)], legend_color.stroke_width(4))
+                        let style = legend_color.stroke_width(4);
+                        EmptyElement::at((x, y))
+                            + PathElement::new(vec![(0, 0), (14, 0)], style)
+                            + PathElement::new(vec![(26, 0), (40, 0)], style)
                     });
             }
             SeriesStyle::LinePoints => {

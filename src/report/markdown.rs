@@ -56,7 +56,15 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
             }
         }
         toml::Value::String(s) => out.push((prefix.into(), s.clone())),
-        toml::Value::Float(f) => out.push((prefix.into(), format!("{f}"))),
+        toml::Value::Float(f) => {
+            let a = f.abs();
+            let text = if a != 0.0 && !(1e-3..1e6).contains(&a) {
+                format!("{f:e}")
+            } else {
+                format!("{f}")
+            };
+            out.push((prefix.into(), text))
+        }
         other => out.push((prefix.into(), other.to_string())),
     }
 }
@@ -151,15 +159,11 @@ pub fn sweep_markdown(
     }
     let _ = writeln!(
         s,
-        "{} points, {} spacing; every point is a full simulation (engine, sifting, Cascade, \
+        "{} points{}; every point is a full simulation (engine, sifting, Cascade, \
          verification, finite-key length, privacy amplification). Error bars are one \
          standard error: over post-processing blocks for the key rate, binomial for the QBER.\n",
         report.points.len(),
-        if report.log {
-            "logarithmic"
-        } else {
-            "as given"
-        }
+        if report.log { ", log-spaced" } else { "" }
     );
     let _ = writeln!(s, "## Headline numbers\n");
     let best = report.points.iter().max_by(|a, b| {
@@ -207,7 +211,7 @@ pub fn sweep_markdown(
         };
         let _ = writeln!(
             s,
-            "| {} | {:.3e} | {:.2} ± {:.2} | {:.2} ± {:.2} | {} | {} | {} |",
+            "| {} | {:.3e} | {:.3} ± {:.3} | {:.3} ± {:.3} | {} | {} | {} |",
             number(p.value),
             r.pulses_sent as f64,
             r.qber_z * 100.0,
