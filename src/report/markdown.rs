@@ -20,8 +20,16 @@ pub struct Provenance {
     pub command: String,
 }
 
-/// A number for a table: four significant digits, scientific notation outside [1e-3, 1e5).
+/// A number for a table: at most four significant digits, trailing zeros dropped,
+/// scientific notation outside [1e-3, 1e5).
 pub fn number(v: f64) -> String {
+    fn trim(m: &str) -> &str {
+        if m.contains('.') {
+            m.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            m
+        }
+    }
     if !v.is_finite() {
         return "–".into();
     }
@@ -29,10 +37,14 @@ pub fn number(v: f64) -> String {
     if v == 0.0 {
         "0".into()
     } else if !(1e-3..1e5).contains(&a) {
-        format!("{v:.3e}")
+        let text = format!("{v:.3e}");
+        match text.split_once('e') {
+            Some((mantissa, exponent)) => format!("{}e{exponent}", trim(mantissa)),
+            None => text,
+        }
     } else {
         let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
-        format!("{v:.decimals$}")
+        trim(&format!("{v:.decimals$}")).to_string()
     }
 }
 
@@ -340,6 +352,8 @@ mod tests {
         assert_eq!(number(0.0), "0");
         assert_eq!(number(1234.567), "1235");
         assert_eq!(number(0.012345), "0.01235");
-        assert_eq!(number(2.5e6), "2.500e6");
+        assert_eq!(number(2.5e6), "2.5e6");
+        assert_eq!(number(20.0), "20");
+        assert_eq!(number(1e-8), "1e-8");
     }
 }

@@ -170,7 +170,7 @@ pub fn sweep_table(r: &SweepReport) -> String {
         let _ = writeln!(
             s,
             "{:>14} {:>11.3e} {:>9.3} {:>9.3} {:>24} {:>14.4e} {:>14.4e}",
-            format!("{}", p.value),
+            super::markdown::number(p.value),
             run.pulses_sent as f64,
             run.qber_z * 100.0,
             run.qber_x * 100.0,
