@@ -200,7 +200,7 @@ pub struct PointStatistics {
 /// One point of a sweep: the swept value and the full run record (DESIGN §5).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SweepPoint {
-    /// Value of the swept key.
+    /// Value of the swept key as the run used it (integer keys rounded).
     pub value: f64,
     /// The run at this value (its fields appear at the top level of the point in JSON).
     #[serde(flatten)]
@@ -311,13 +311,15 @@ pub fn sweep(
         })
         .collect();
     let mut points = Vec::with_capacity(runs.len());
-    for (value, result) in plan.values.iter().zip(runs) {
+    for ((value, point_scenario), result) in plan.values.iter().zip(&scenarios).zip(runs) {
+        // The value the run used: integer keys (block size, pulses) take it rounded.
+        let value = get_numeric(point_scenario, &plan.param).unwrap_or(*value);
         let report = result.map_err(|e| {
             Error::InvalidArgument(format!("sweep of {} at value {value}: {e}", plan.param))
         })?;
         let rep_rate = report.pulses_sent as f64 / report.link_time_s.max(f64::MIN_POSITIVE);
         points.push(SweepPoint {
-            value: *value,
+            value,
             statistics: statistics(&report, rep_rate),
             run: report,
         });
