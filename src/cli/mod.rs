@@ -10,6 +10,7 @@ mod check;
 mod output;
 mod reconcile;
 mod run;
+mod sweep;
 mod theory;
 
 /// Monte Carlo simulator of a decoy-state BB84 QKD fibre link.
@@ -26,6 +27,8 @@ enum Command {
     Run(run::RunArgs),
     /// Closed-form key rates (GLLP, decoy, finite-key) and repeaterless bounds versus distance.
     Theory(theory::TheoryArgs),
+    /// Run the scenario once per value of one numeric key and chart the results.
+    Sweep(sweep::SweepArgs),
     /// Reconcile random keys with Cascade and report efficiency and speed.
     Reconcile(reconcile::ReconcileArgs),
     /// Validate a scenario and print it with every default filled in.
@@ -45,6 +48,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Theory(args) => theory::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Reconcile(args) => reconcile::run(args),
         Command::Check(args) => check::run(args),
     };

@@ -26,7 +26,8 @@ pub struct RunArgs {
     /// Print one JSON document on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Write results.json, results.csv, charts and report.md into this directory.
+    /// Write results.json, results.csv, charts (block_qber, block_key as PNG and SVG) and
+    /// report.md into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Write Alice's and Bob's final keys (alice.key, bob.key; bit i is bit i%8 of byte
@@ -65,7 +66,45 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             &dir.join("results.csv"),
             qkdsim::report::csv::run_csv(report)?.as_bytes(),
         )?;
-        eprintln!("wrote {}/results.json and results.csv", dir.display());
+        let charts = qkdsim::report::figures::run_charts(report);
+        super::sweep::write_charts(dir, &charts)?;
+        // Theory's maximum distance for the same equipment, for the headline table.
+        let max_distance =
+            qkdsim::estimation::theory_curves(&scenario, &[scenario.spec.link.length_km], false)
+                .ok()
+                .map(|t| {
+                    let curve_max = |name: &str| {
+                        t.curves
+                            .iter()
+                            .find(|c| c.name == name)
+                            .and_then(|c| c.max_distance_km)
+                    };
+                    qkdsim::analysis::sweep::MaxDistance {
+                        simulated_km: None,
+                        last_with_key_km: None,
+                        theory_finite_km: curve_max("finite_key"),
+                        theory_asymptotic_km: curve_max("finite_key_asymptotic"),
+                    }
+                });
+        let provenance = qkdsim::report::markdown::Provenance {
+            version: env!("CARGO_PKG_VERSION").into(),
+            command: super::sweep::command_line(),
+        };
+        write_atomic(
+            &dir.join("report.md"),
+            qkdsim::report::markdown::run_markdown(
+                report,
+                &scenario,
+                &charts,
+                max_distance.as_ref(),
+                &provenance,
+            )
+            .as_bytes(),
+        )?;
+        eprintln!(
+            "wrote {}/results.json, results.csv, report.md and the charts",
+            dir.display()
+        );
     }
     if let (Some(dir), Some(keys)) = (&args.keys_out, &output.keys) {
         ensure_dir(dir)?;

@@ -4,7 +4,8 @@
 //! Fonts: DejaVu Sans is embedded (the `dejavu` crate, Bitstream Vera licence, see
 //! `THIRD_PARTY_NOTICES.md`) and registered with plotters' `ab_glyph` backend, so no
 //! system font library is needed. Logarithmic axes are drawn in log10 space with ticks
-//! labelled as powers of ten.
+//! labelled as powers of ten. A linear y axis over non-negative data starts at zero. The
+//! legend goes into the corner of the plot with the fewest data points.
 //!
 //! Must never depend on clap or touch the file system.
 
@@ -28,6 +29,11 @@ pub enum SeriesStyle {
     DashedLine,
     /// Markers (simulated points), with error bars when given.
     Points,
+    /// A line through the points with a marker on each.
+    LinePoints,
+    /// Hollow markers on the bottom edge of the plot at each point's x (the y value is
+    /// ignored): e.g. simulated points without key on a log axis.
+    FloorMarkers,
 }
 
 /// One named data series.
@@ -41,6 +47,8 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Optional (low, high) error bar per point, in y units.
     pub error_bars: Option<Vec<(f64, f64)>>,
+    /// Colour as an index into [`PALETTE`]; `None`: the series' position in the chart.
+    pub color: Option<usize>,
 }
 
 /// A chart: title, axis labels with units, axes and series.
@@ -74,7 +82,9 @@ fn register_fonts() {
     });
 }
 
-const PALETTE: [RGBColor; 8] = [
+/// The colours (Okabe-Ito, distinguishable with colour-vision deficiencies): blue,
+/// vermillion, bluish green, reddish purple, sky blue, orange, black, grey.
+pub const PALETTE: [RGBColor; 8] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -137,6 +147,10 @@ where
     let mut xs = Vec::new();
     let mut ys = Vec::new();
     for s in &spec.series {
+        if s.style == SeriesStyle::FloorMarkers {
+            xs.extend(s.points.iter().filter_map(|&(x, _)| to_axis(x, spec.x_log)));
+            continue;
+        }
         for (i, &(x, y)) in s.points.iter().enumerate() {
             if let (Some(x), Some(y)) = (to_axis(x, spec.x_log), to_axis(y, spec.y_log)) {
                 xs.push(x);
@@ -158,7 +172,19 @@ where
     let (x0, x1) = fold(&xs);
     let (y0, y1) = fold(&ys);
     let (x0, x1) = padded(x0, x1, spec.x_log);
-    let (y0, y1) = padded(y0, y1, spec.y_log);
+    let (mut y0, y1) = padded(y0, y1, spec.y_log);
+    if !spec.y_log && ys.iter().all(|&y| y >= 0.0) && !ys.is_empty() {
+        y0 = 0.0;
+    }
+    let legend_position = emptiest_corner(spec, (x0, x1), (y0, y1));
+    // On a log axis, one label per decade (plotters then picks the integer exponents).
+    let labels = |lo: f64, hi: f64, log: bool| {
+        if log {
+            ((hi.floor() - lo.ceil()) as usize + 1).clamp(3, 12)
+        } else {
+            10
+        }
+    };
 
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -177,6 +203,8 @@ where
         .y_desc(&spec.y_label)
         .axis_desc_style(("sans-serif", 34))
         .label_style(("sans-serif", 28))
+        .x_labels(labels(x0, x1, xl))
+        .y_labels(labels(y0, y1, yl))
         .x_label_formatter(&|v| tick_label(*v, xl))
         .y_label_formatter(&|v| tick_label(*v, yl))
         .light_line_style(RGBColor(235, 235, 235))
@@ -185,7 +213,7 @@ where
         .map_err(err)?;
 
     for (i, s) in spec.series.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
+        let color = PALETTE[s.color.unwrap_or(i) % PALETTE.len()];
         let pts: Vec<(f64, f64)> = s
             .points
             .iter()
@@ -208,7 +236,43 @@ where
                     .map_err(err)?
                     .label(&s.name)
                     .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 40, y)], legend_color.stroke_width(4))
+                        let style = legend_color.stroke_width(4);
+                        EmptyElement::at((x, y))
+                            + PathElement::new(vec![(0, 0), (14, 0)], style)
+                            + PathElement::new(vec![(26, 0), (40, 0)], style)
+                    });
+            }
+            SeriesStyle::LinePoints => {
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(4)))
+                    .map_err(err)?;
+                chart
+                    .draw_series(pts.into_iter().map(|p| Circle::new(p, 7, color.filled())))
+                    .map_err(err)?
+                    .label(&s.name)
+                    .legend(move |(x, y)| {
+                        EmptyElement::at((x, y))
+                            + PathElement::new(vec![(0, 0), (40, 0)], legend_color.stroke_width(4))
+                            + Circle::new((20, 0), 7, legend_color.filled())
+                    });
+            }
+            SeriesStyle::FloorMarkers => {
+                let floor = y0 + (y1 - y0) * 0.02;
+                let marks: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .filter_map(|&(x, _)| Some((to_axis(x, xl)?, floor)))
+                    .collect();
+                chart
+                    .draw_series(
+                        marks
+                            .into_iter()
+                            .map(|p| TriangleMarker::new(p, 11, color.stroke_width(3))),
+                    )
+                    .map_err(err)?
+                    .label(&s.name)
+                    .legend(move |(x, y)| {
+                        TriangleMarker::new((x + 20, y), 11, legend_color.stroke_width(3))
                     });
             }
             SeriesStyle::Points => {
@@ -248,11 +312,59 @@ where
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .legend_area_size(60)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend_position)
         .draw()
         .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
+}
+
+/// The corner of the plot area (in axis coordinates) holding the fewest data points, where
+/// the legend hides the least.
+fn emptiest_corner(spec: &ChartSpec, x: (f64, f64), y: (f64, f64)) -> SeriesLabelPosition {
+    let mut counts = [0usize; 4];
+    let (w, h) = (
+        (x.1 - x.0).max(f64::MIN_POSITIVE),
+        (y.1 - y.0).max(f64::MIN_POSITIVE),
+    );
+    for s in spec
+        .series
+        .iter()
+        .filter(|s| s.style != SeriesStyle::FloorMarkers)
+    {
+        // Points on the plot, and for lines also three points between neighbours, so a
+        // line through a corner counts as occupying it.
+        let on_axes: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .filter_map(|&(px, py)| Some((to_axis(px, spec.x_log)?, to_axis(py, spec.y_log)?)))
+            .collect();
+        let mut samples = on_axes.clone();
+        for pair in on_axes.windows(2) {
+            let ((ax, ay), (bx, by)) = (pair[0], pair[1]);
+            for t in [0.25, 0.5, 0.75] {
+                samples.push((ax + (bx - ax) * t, ay + (by - ay) * t));
+            }
+        }
+        for (px, py) in samples {
+            let u = (px - x.0) / w;
+            let v = (py - y.0) / h;
+            // The legend box takes roughly the outer 45 % x 40 % of a corner.
+            let (right, left, top, bottom) = (u > 0.55, u < 0.45, v > 0.6, v < 0.4);
+            counts[0] += (top && right) as usize;
+            counts[1] += (top && left) as usize;
+            counts[2] += (bottom && right) as usize;
+            counts[3] += (bottom && left) as usize;
+        }
+    }
+    let corners = [
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::LowerRight,
+        SeriesLabelPosition::LowerLeft,
+    ];
+    let best = (0..4).min_by_key(|&i| counts[i]).unwrap_or(0);
+    corners[best].clone()
 }
 
 /// The chart as an SVG document.
@@ -313,12 +425,14 @@ mod tests {
                     style: SeriesStyle::Line,
                     points: vec![(0.0, 1e5), (50.0, 1e3), (100.0, 10.0)],
                     error_bars: None,
+                    color: None,
                 },
                 Series {
                     name: "simulated".into(),
                     style: SeriesStyle::Points,
                     points: vec![(0.0, 9e4), (50.0, 1.1e3), (100.0, 0.0)],
                     error_bars: Some(vec![(8e4, 1e5), (1e3, 1.2e3), (0.0, 0.0)]),
+                    color: None,
                 },
             ],
         }

@@ -1,7 +1,9 @@
 //! CSV records: one row per run (or sweep point), one column per scalar of the JSON
-//! record, units in the column names.
+//! record (DESIGN §5), units in the column names (`_s`, `_bps`, `_per_pulse`, `_bits`;
+//! rates and probabilities without a suffix are fractions).
 
 use crate::analysis::run::RunReport;
+use crate::analysis::sweep::SweepReport;
 use crate::error::{Error, Result};
 
 /// Column names and values of a run's scalars, in a fixed order.
@@ -17,22 +19,112 @@ pub fn run_columns(r: &RunReport) -> Vec<(String, String)> {
         ("qber_z".into(), r.qber_z.to_string()),
         ("qber_x".into(), r.qber_x.to_string()),
         ("blocks".into(), r.blocks.to_string()),
+        ("aborted_blocks".into(), r.aborted_blocks.to_string()),
+        ("ec_leaked_bits".into(), r.ec.leaked_bits.to_string()),
+        ("ec_efficiency".into(), r.ec.efficiency.to_string()),
+        ("ec_channel_uses".into(), r.ec.channel_uses.to_string()),
+        ("ec_input_bits".into(), r.ec.input_bits.to_string()),
+        (
+            "ec_verification_tag_bits".into(),
+            r.ec.verification_tag_bits.to_string(),
+        ),
+        (
+            "ec_residual_error_blocks".into(),
+            r.ec.residual_error_blocks.to_string(),
+        ),
+        (
+            "ec_verified_blocks".into(),
+            r.ec.verified_blocks.to_string(),
+        ),
+        ("pa_input_bits".into(), r.pa.input_bits.to_string()),
+        ("pa_output_bits".into(), r.pa.output_bits.to_string()),
+        ("secret_bits".into(), r.secret_bits.to_string()),
+        (
+            "secret_bits_per_pulse".into(),
+            r.secret_bits_per_pulse.to_string(),
+        ),
+        (
+            "secret_key_rate_bps".into(),
+            r.secret_key_rate_bps.to_string(),
+        ),
+        ("final_keys_match".into(), r.final_keys_match.to_string()),
+        ("aborted".into(), r.aborted.clone().unwrap_or_default()),
+        (
+            "mean_block_latency_s".into(),
+            r.mean_block_latency_s.to_string(),
+        ),
+        (
+            "theory_secret_bits_per_pulse_asymptotic".into(),
+            r.theory.secret_bits_per_pulse_asymptotic.to_string(),
+        ),
+        (
+            "theory_secret_bits_per_pulse_finite".into(),
+            r.theory.secret_bits_per_pulse_finite.to_string(),
+        ),
+        (
+            "theory_plob_bits_per_pulse".into(),
+            r.theory
+                .plob_bits_per_pulse
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        ),
     ];
     for k in &r.per_intensity {
         let l = &k.label;
         cols.push((format!("{l}_pulses"), k.pulses.to_string()));
+        cols.push((format!("{l}_detections"), k.detections.to_string()));
         cols.push((format!("{l}_gain"), k.gain.to_string()));
         cols.push((format!("{l}_gain_expected"), k.expected.gain.to_string()));
+        cols.push((format!("{l}_sifted_z_bits"), k.sifted_z.to_string()));
+        cols.push((format!("{l}_errors_z_bits"), k.errors_z.to_string()));
         cols.push((format!("{l}_qber_z"), k.qber_z.to_string()));
         cols.push((
             format!("{l}_qber_z_expected"),
             k.expected.qber_z.to_string(),
         ));
+        cols.push((format!("{l}_sifted_x_bits"), k.sifted_x.to_string()));
+        cols.push((format!("{l}_qber_x"), k.qber_x.to_string()));
     }
     let t = &r.timings;
-    cols.push(("engine_s".into(), t.engine_s.to_string()));
-    cols.push(("total_s".into(), t.total_s.to_string()));
+    for (name, v) in [
+        ("engine_s", t.engine_s),
+        ("sifting_s", t.sifting_s),
+        ("estimation_s", t.estimation_s),
+        ("reconciliation_s", t.reconciliation_s),
+        ("verification_s", t.verification_s),
+        ("privacy_amplification_s", t.privacy_amplification_s),
+        ("total_s", t.total_s),
+    ] {
+        cols.push((name.into(), v.to_string()));
+    }
     cols
+}
+
+/// The `results.csv` of a sweep: one row per point; the first column is the swept key
+/// (its unit is in its name), then the point's error bars, then [`run_columns`].
+pub fn sweep_csv(report: &SweepReport) -> Result<String> {
+    let rows: Vec<Vec<(String, String)>> = report
+        .points
+        .iter()
+        .map(|p| {
+            let st = &p.statistics;
+            let mut row = vec![
+                (report.param.clone(), p.value.to_string()),
+                (
+                    "secret_key_rate_bps_stderr".into(),
+                    st.secret_key_rate_bps_stderr
+                        .map(|v| v.to_string())
+                        .unwrap_or_default(),
+                ),
+                ("qber_z_stderr".into(), st.qber_z_stderr.to_string()),
+                ("qber_x_stderr".into(), st.qber_x_stderr.to_string()),
+                ("bits_after_ec".into(), st.bits_after_ec.to_string()),
+            ];
+            row.extend(run_columns(&p.run));
+            row
+        })
+        .collect();
+    rows_csv(&rows)
 }
 
 /// A CSV document with a header and one row per record.

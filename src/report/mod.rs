@@ -5,5 +5,7 @@
 
 pub mod charts;
 pub mod csv;
+pub mod figures;
 pub mod json;
+pub mod markdown;
 pub mod table;

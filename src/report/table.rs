@@ -1,6 +1,10 @@
-//! The human summary of a run: simulated figures beside the closed-form expectation.
+//! The human summaries of a run and a sweep: simulated figures beside the closed-form
+//! expectation.
+//!
+//! Must never depend on clap or touch the file system.
 
 use crate::analysis::run::RunReport;
+use crate::analysis::sweep::SweepReport;
 use std::fmt::Write;
 
 /// Standard error of a binomial proportion estimated from `n` trials.
@@ -127,5 +131,64 @@ pub fn run_table(r: &RunReport) -> String {
         r.pulses_sent as f64 / t.total_s.max(1e-12),
         r.link_time_s / t.total_s.max(1e-12)
     );
+    s
+}
+
+/// The summary table printed by `qkdsim sweep`: one line per point.
+pub fn sweep_table(r: &SweepReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "qkdsim sweep: {} over {} ({} points, master seed {})",
+        if r.scenario.is_empty() {
+            "unnamed scenario"
+        } else {
+            &r.scenario
+        },
+        r.param,
+        r.points.len(),
+        r.seed
+    );
+    let _ = writeln!(
+        s,
+        "{:>14} {:>11} {:>9} {:>9} {:>24} {:>14} {:>14}",
+        "value",
+        "pulses",
+        "QBER Z %",
+        "QBER X %",
+        "key rate bit/s (±1 s.e.)",
+        "finite bit/s",
+        "asympt. bit/s"
+    );
+    for p in &r.points {
+        let run = &p.run;
+        let f = run.pulses_sent as f64 / run.link_time_s.max(f64::MIN_POSITIVE);
+        let rate = match p.statistics.secret_key_rate_bps_stderr {
+            Some(e) => format!("{:.4e} ± {:.1e}", run.secret_key_rate_bps, e),
+            None => format!("{:.4e}", run.secret_key_rate_bps),
+        };
+        let _ = writeln!(
+            s,
+            "{:>14} {:>11.3e} {:>9.3} {:>9.3} {:>24} {:>14.4e} {:>14.4e}",
+            super::markdown::number(p.value),
+            run.pulses_sent as f64,
+            run.qber_z * 100.0,
+            run.qber_x * 100.0,
+            rate,
+            run.theory.secret_bits_per_pulse_finite * f,
+            run.theory.secret_bits_per_pulse_asymptotic * f,
+        );
+    }
+    if let Some(m) = &r.max_distance {
+        let km = |v: Option<f64>| v.map_or("-".to_string(), |d| format!("{d:.1} km"));
+        let _ = writeln!(
+            s,
+            "maximum distance: simulated {} (last with key {}), finite-key theory {}, asymptotic theory {}",
+            km(m.simulated_km),
+            km(m.last_with_key_km),
+            km(m.theory_finite_km),
+            km(m.theory_asymptotic_km)
+        );
+    }
     s
 }

@@ -1,0 +1,515 @@
+//! Parameter sweeps: one full [`run`] per value of one numeric scenario key (a dotted path
+//! such as `link.length_km`), the statistics for error bars, the theory beside every
+//! point on a fine grid, and the maximum distance when the fibre length is swept.
+//!
+//! Determinism: point `i` runs with the seed `derive_seed(seed, SweepPoint, i)` (or, when
+//! `simulation.seed` itself is swept, with the swept value), so its record depends only on
+//! the scenario, the seed and its index. Points run in parallel on the current rayon pool
+//! and are collected in index order: the report is identical for any thread count (wall
+//! clock timings aside).
+//!
+//! Error bars (one standard error each):
+//! - secret key rate: the key of a run comes from whole post-processing blocks, so the
+//!   run is treated as a sequence of blocks, each an independent sample of (key bits
+//!   `s_i`, pulses `n_i`). The rate is the ratio estimator `R = sum s_i / sum n_i`, and its
+//!   standard error is the usual ratio-estimator one,
+//!   `SE(R)^2 = sum (s_i - R n_i)^2 / (m (m - 1) nbar^2)` over the `m` blocks
+//!   (Cochran, *Sampling Techniques*, 3rd ed., Eq. 6.9), converted to bits per second with
+//!   the pulse rate. It includes the block-to-block scatter of the finite-key length and
+//!   of aborts, which a binomial argument on sifted counts would miss. With fewer than two
+//!   blocks no error is claimed (`None`).
+//! - QBER: binomial standard error `sqrt(q (1 - q) / n)` over the `n` sifted bits.
+//!
+//! Must never depend on `report`, clap or the terminal, and does no I/O.
+
+use super::expected::expected_per_intensity;
+use super::run::{RunOptions, RunReport, run};
+use crate::error::{Error, Result};
+use crate::estimation::{scenario_rates, theory_curves};
+use crate::physics::LinkModel;
+use crate::rng::{Purpose, derive_seed};
+use crate::scenario::{Scenario, SweepSpec, get_numeric, with_value};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Most points one sweep may have.
+pub const MAX_POINTS: u64 = 10_000;
+/// Points of the fine grid on which the theory lines are evaluated.
+pub const THEORY_GRID_POINTS: usize = 161;
+/// Key of the fibre length; sweeping it adds the maximum distance to the report.
+pub const LENGTH_KEY: &str = "link.length_km";
+
+/// A checked sweep: the key and the values, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepPlan {
+    /// Dotted scenario key.
+    pub param: String,
+    /// Values of the key, one point each.
+    pub values: Vec<f64>,
+    /// The grid is logarithmic (values > 0; charts use a log axis for the parameter).
+    pub log: bool,
+}
+
+impl SweepPlan {
+    /// Checks a `[sweep]` specification (from the file, the flags, or both merged) and
+    /// builds the list of values: either `values`, or `steps` values from `from` to `to`
+    /// (both included), evenly spaced, or geometrically spaced with `log`. Errors name the
+    /// field, the value and the allowed range (flags are named `--from`, `--to`, …).
+    pub fn from_spec(spec: &SweepSpec) -> Result<SweepPlan> {
+        let bad = |msg: String| Err(Error::InvalidArgument(msg));
+        if spec.param.trim().is_empty() {
+            return bad(
+                "--param: give the dotted scenario key to sweep, e.g. link.length_km".into(),
+            );
+        }
+        let values = match (&spec.values, spec.from, spec.to, spec.steps) {
+            (Some(values), None, None, None) => {
+                if values.is_empty() {
+                    return bad("--values: give at least one value".into());
+                }
+                if values.len() as u64 > MAX_POINTS {
+                    return bad(format!(
+                        "--values: at most {MAX_POINTS} values, got {}",
+                        values.len()
+                    ));
+                }
+                if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+                    return bad(format!(
+                        "--values: every value must be a finite number, got {v}"
+                    ));
+                }
+                if let Some(v) = values.iter().find(|v| spec.log && **v <= 0.0) {
+                    return bad(format!("--values: a log sweep needs values > 0, got {v}"));
+                }
+                values.clone()
+            }
+            (Some(_), ..) => {
+                return bad("give either --values or --from/--to/--steps, not both".into());
+            }
+            (None, Some(from), Some(to), Some(steps)) => grid(from, to, steps, spec.log)?,
+            (None, from, to, steps) => {
+                let missing: Vec<&str> = [
+                    ("--from", from.is_none()),
+                    ("--to", to.is_none()),
+                    ("--steps", steps.is_none()),
+                ]
+                .iter()
+                .filter(|(_, m)| *m)
+                .map(|(n, _)| *n)
+                .collect();
+                return bad(format!(
+                    "sweep of {}: missing {} (give --from, --to and --steps, or --values a,b,c)",
+                    spec.param,
+                    missing.join(", ")
+                ));
+            }
+        };
+        Ok(SweepPlan {
+            param: spec.param.trim().to_string(),
+            values,
+            log: spec.log,
+        })
+    }
+
+    /// The scenario of every point (`scenario` with the key set to each value, validated
+    /// again). Fails with the list of numeric keys when `param` is not one of them, and with
+    /// the scenario's own message (key, value, allowed range) for an out-of-range value.
+    pub fn scenarios(&self, scenario: &Scenario) -> Result<Vec<Scenario>> {
+        get_numeric(scenario, &self.param)?;
+        self.values
+            .iter()
+            .map(|&v| {
+                with_value(scenario, &self.param, v).map_err(|e| {
+                    Error::InvalidArgument(format!("sweep of {} at value {v}: {e}", self.param))
+                })
+            })
+            .collect()
+    }
+}
+
+/// `steps` values from `from` to `to`, both included; geometric with `log`.
+pub fn grid(from: f64, to: f64, steps: u64, log: bool) -> Result<Vec<f64>> {
+    let bad = |msg: String| Err(Error::InvalidArgument(msg));
+    for (flag, v) in [("--from", from), ("--to", to)] {
+        if !v.is_finite() {
+            return bad(format!("{flag}: must be a finite number, got {v}"));
+        }
+        if log && v <= 0.0 {
+            return bad(format!(
+                "{flag}: a log sweep (--log) needs values > 0, got {v}"
+            ));
+        }
+    }
+    if from > to {
+        return bad(format!("--from ({from}) must not exceed --to ({to})"));
+    }
+    if !(1..=MAX_POINTS).contains(&steps) {
+        return bad(format!(
+            "--steps: must be in [1, {MAX_POINTS}], got {steps}"
+        ));
+    }
+    if steps == 1 {
+        if from != to {
+            return bad(format!(
+                "--steps 1 gives a single point: set --from equal to --to (got {from} and {to})"
+            ));
+        }
+        return Ok(vec![from]);
+    }
+    if from == to {
+        return bad(format!(
+            "--from and --to are both {from}: use --steps 1 for a single point"
+        ));
+    }
+    let n = (steps - 1) as f64;
+    Ok((0..steps)
+        .map(|i| {
+            let t = i as f64 / n;
+            if i == steps - 1 {
+                to
+            } else if log {
+                // Rounded to 12 significant digits, so 1e-8..1e-4 gives 1e-7, not 9.99…e-8.
+                round_significant((from.ln() + (to.ln() - from.ln()) * t).exp())
+            } else {
+                from + (to - from) * t
+            }
+        })
+        .collect())
+}
+
+fn round_significant(v: f64) -> f64 {
+    format!("{v:.11e}").parse().unwrap_or(v)
+}
+
+/// Error bars of one point (one standard error each; see the module doc).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct PointStatistics {
+    /// Standard error of `secret_key_rate_bps` from the spread over blocks (bits/s);
+    /// null with fewer than two blocks.
+    pub secret_key_rate_bps_stderr: Option<f64>,
+    /// Binomial standard error of `qber_z`.
+    pub qber_z_stderr: f64,
+    /// Binomial standard error of `qber_x`.
+    pub qber_x_stderr: f64,
+    /// Bits left after error correction: reconciled bits minus the parity and verification
+    /// bits disclosed (the funnel's third stage).
+    pub bits_after_ec: u64,
+}
+
+/// One point of a sweep: the swept value and the full run record (DESIGN §5).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SweepPoint {
+    /// Value of the swept key as the run used it (integer keys rounded).
+    pub value: f64,
+    /// The run at this value (its fields appear at the top level of the point in JSON).
+    #[serde(flatten)]
+    pub run: RunReport,
+    /// Error bars.
+    pub statistics: PointStatistics,
+}
+
+/// Theory at one value of the fine grid (closed form, same settings as the runs).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TheoryPoint {
+    /// Value of the swept key.
+    pub value: f64,
+    /// Finite-key secret key rate at the scenario's block size, bits/s.
+    pub finite_bps: f64,
+    /// Asymptotic decoy secret key rate, bits/s.
+    pub asymptotic_bps: f64,
+    /// PLOB bound, bits/s (null at zero loss).
+    pub plob_bps: Option<f64>,
+    /// Expected QBER of sifted Z bits, all intensities.
+    pub qber_z: f64,
+    /// Expected QBER of sifted X bits, all intensities.
+    pub qber_x: f64,
+}
+
+/// Maximum fibre length with key, when `link.length_km` is swept.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MaxDistance {
+    /// Where the simulated key ends: the midpoint between the last length with key (all
+    /// shorter swept lengths had key too) and the next swept length, which had none; the
+    /// zero lies in that interval, half its width is the resolution. Null if every point
+    /// has key or none has.
+    pub simulated_km: Option<f64>,
+    /// Every point up to this length produced key (the largest such length).
+    pub last_with_key_km: Option<f64>,
+    /// Finite-key theory at the scenario's block size (null if no cutoff up to 10000 km).
+    pub theory_finite_km: Option<f64>,
+    /// Asymptotic decoy theory (the finite-key analysis for an infinite block).
+    pub theory_asymptotic_km: Option<f64>,
+}
+
+/// A whole sweep (`sweep --json`: `{points: [...]}` plus context fields).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SweepReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// Swept key.
+    pub param: String,
+    /// Log spacing.
+    pub log: bool,
+    /// Master seed (point seeds derive from it).
+    pub seed: u64,
+    /// One record per value, in order.
+    pub points: Vec<SweepPoint>,
+    /// Theory on a fine grid between the smallest and largest value.
+    pub theory: Vec<TheoryPoint>,
+    /// With `link.length_km` swept: where the key ends.
+    pub max_distance: Option<MaxDistance>,
+}
+
+/// Runs the sweep. `options.seed` (or `simulation.seed`) is the master seed;
+/// `options.pulses` applies to every point (it may not be combined with sweeping
+/// `simulation.pulses`). `progress(pulses_done, points_done)` is called from the worker
+/// threads as the runs go on.
+pub fn sweep(
+    scenario: &Scenario,
+    plan: &SweepPlan,
+    options: &RunOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<SweepReport> {
+    if plan.param == "simulation.pulses" && options.pulses.is_some() {
+        return Err(Error::InvalidArgument(
+            "--pulses cannot be combined with sweeping simulation.pulses: the swept value is the pulse count".into(),
+        ));
+    }
+    let scenarios = plan.scenarios(scenario)?;
+    let seed = options.seed.unwrap_or(scenario.spec.simulation.seed);
+    let pulses_done = AtomicU64::new(0);
+    let points_done = AtomicU64::new(0);
+    let positions: Vec<AtomicU64> = scenarios.iter().map(|_| AtomicU64::new(0)).collect();
+    let runs: Vec<Result<RunReport>> = scenarios
+        .par_iter()
+        .enumerate()
+        .map(|(index, point_scenario)| {
+            let point_seed = if plan.param == "simulation.seed" {
+                point_scenario.spec.simulation.seed
+            } else {
+                derive_seed(seed, Purpose::SweepPoint, index as u64)
+            };
+            let point_options = RunOptions {
+                seed: Some(point_seed),
+                pulses: options.pulses,
+                keep_keys: false,
+            };
+            // Runs report their own cumulative progress, possibly out of order from several
+            // threads: keep the maximum per point and add only what is new.
+            let on_progress = |done: u64| {
+                let before = positions[index].fetch_max(done, Ordering::Relaxed);
+                if done > before {
+                    let total = pulses_done.fetch_add(done - before, Ordering::Relaxed);
+                    progress(total + done - before, points_done.load(Ordering::Relaxed));
+                }
+            };
+            let output = run(point_scenario, &point_options, &on_progress)?;
+            let finished = points_done.fetch_add(1, Ordering::Relaxed) + 1;
+            progress(pulses_done.load(Ordering::Relaxed), finished);
+            Ok(output.report)
+        })
+        .collect();
+    let mut points = Vec::with_capacity(runs.len());
+    for ((value, point_scenario), result) in plan.values.iter().zip(&scenarios).zip(runs) {
+        // The value the run used: integer keys (block size, pulses) take it rounded.
+        let value = get_numeric(point_scenario, &plan.param).unwrap_or(*value);
+        let report = result.map_err(|e| {
+            Error::InvalidArgument(format!("sweep of {} at value {value}: {e}", plan.param))
+        })?;
+        let rep_rate = report.pulses_sent as f64 / report.link_time_s.max(f64::MIN_POSITIVE);
+        points.push(SweepPoint {
+            value,
+            statistics: statistics(&report, rep_rate),
+            run: report,
+        });
+    }
+    let theory = theory_grid(scenario, plan);
+    let max_distance = if plan.param == LENGTH_KEY {
+        Some(max_distance(scenario, &points)?)
+    } else {
+        None
+    };
+    Ok(SweepReport {
+        scenario: scenario.spec.name.clone(),
+        param: plan.param.clone(),
+        log: plan.log,
+        seed,
+        points,
+        theory,
+        max_distance,
+    })
+}
+
+/// Error bars of one run (see the module doc); `rep_rate_hz` converts per-pulse to per-second.
+pub fn statistics(report: &RunReport, rep_rate_hz: f64) -> PointStatistics {
+    let binomial = |q: f64, n: u64| {
+        if n == 0 {
+            0.0
+        } else {
+            (q * (1.0 - q) / n as f64).sqrt()
+        }
+    };
+    let blocks = &report.per_block;
+    let rate_stderr = if blocks.len() >= 2 {
+        let m = blocks.len() as f64;
+        let pulses: Vec<f64> = blocks
+            .iter()
+            .map(|b| (b.end_pulse - b.first_pulse) as f64)
+            .collect();
+        let total_pulses: f64 = pulses.iter().sum();
+        if total_pulses > 0.0 {
+            let key: f64 = blocks.iter().map(|b| b.secret_bits as f64).sum();
+            let r = key / total_pulses;
+            let nbar = total_pulses / m;
+            let ss: f64 = blocks
+                .iter()
+                .zip(&pulses)
+                .map(|(b, n)| (b.secret_bits as f64 - r * n).powi(2))
+                .sum();
+            Some((ss / (m * (m - 1.0))).sqrt() / nbar * rep_rate_hz)
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    let ec = &report.ec;
+    PointStatistics {
+        secret_key_rate_bps_stderr: rate_stderr,
+        qber_z_stderr: binomial(report.qber_z, report.sifted_bits_z),
+        qber_x_stderr: binomial(report.qber_x, report.sifted_bits_x),
+        bits_after_ec: ec
+            .input_bits
+            .saturating_sub(ec.leaked_bits + ec.verification_tag_bits),
+    }
+}
+
+/// The fine grid of the theory lines: [`THEORY_GRID_POINTS`] values between the smallest
+/// and largest swept value, geometric for a log sweep, plus the swept values themselves.
+/// Integer keys (block size) are evaluated at rounded values.
+pub fn theory_values(plan: &SweepPlan) -> Vec<f64> {
+    let lo = plan.values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = plan
+        .values
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut values = plan.values.clone();
+    if hi > lo {
+        let n = (THEORY_GRID_POINTS - 1) as f64;
+        values.extend((0..THEORY_GRID_POINTS).map(|i| {
+            let t = i as f64 / n;
+            if plan.log && lo > 0.0 {
+                (lo.ln() + (hi.ln() - lo.ln()) * t).exp()
+            } else {
+                lo + (hi - lo) * t
+            }
+        }));
+    }
+    values.sort_by(f64::total_cmp);
+    values.dedup();
+    values
+}
+
+fn theory_grid(scenario: &Scenario, plan: &SweepPlan) -> Vec<TheoryPoint> {
+    theory_values(plan)
+        .par_iter()
+        .filter_map(|&value| {
+            // A value between two valid ones can still be invalid for coupled constraints
+            // (probabilities that must sum to one); such grid points are left out.
+            let s = with_value(scenario, &plan.param, value).ok()?;
+            Some(theory_point(&s, value))
+        })
+        .collect()
+}
+
+/// The theory of one scenario as a [`TheoryPoint`] labelled `value`.
+pub fn theory_point(scenario: &Scenario, value: f64) -> TheoryPoint {
+    let rates = scenario_rates(scenario);
+    let f = scenario.spec.source.rep_rate_hz;
+    let model = LinkModel::from_scenario(scenario);
+    let expected = expected_per_intensity(&model);
+    let (sz, ez, sx, ex) = expected.iter().zip(&model.intensities).fold(
+        (0.0, 0.0, 0.0, 0.0),
+        |(sz, ez, sx, ex), (e, class)| {
+            let p = class.probability;
+            (
+                sz + p * e.sifted_z_per_pulse,
+                ez + p * e.errors_z_per_pulse,
+                sx + p * e.sifted_x_per_pulse,
+                ex + p * e.errors_x_per_pulse,
+            )
+        },
+    );
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    TheoryPoint {
+        value,
+        finite_bps: rates.secret_bits_per_pulse_finite * f,
+        asymptotic_bps: rates.secret_bits_per_pulse_asymptotic * f,
+        plob_bps: rates
+            .plob_bits_per_pulse
+            .is_finite()
+            .then_some(rates.plob_bits_per_pulse * f),
+        qber_z: ratio(ez, sz),
+        qber_x: ratio(ex, sx),
+    }
+}
+
+fn max_distance(scenario: &Scenario, points: &[SweepPoint]) -> Result<MaxDistance> {
+    let mut sorted: Vec<(f64, bool)> = points
+        .iter()
+        .map(|p| (p.value, p.run.secret_bits > 0))
+        .collect();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let first_without = sorted.iter().position(|(_, key)| !key);
+    let last_with_key_km = match first_without {
+        Some(0) => None,
+        Some(i) => Some(sorted[i - 1].0),
+        None => sorted.last().map(|p| p.0),
+    };
+    let simulated_km = match first_without {
+        Some(i) if i > 0 => Some(0.5 * (sorted[i - 1].0 + sorted[i].0)),
+        _ => None,
+    };
+    // Grid from 0 km: `max_distance_km` is searched upwards from the first grid point.
+    let theory = theory_curves(scenario, &[0.0], false)?;
+    let curve_max = |name: &str| {
+        theory
+            .curves
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.max_distance_km)
+    };
+    Ok(MaxDistance {
+        simulated_km,
+        last_with_key_km,
+        theory_finite_km: curve_max("finite_key"),
+        theory_asymptotic_km: curve_max("finite_key_asymptotic"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_and_log_grids_hit_both_ends() {
+        let g = grid(0.0, 10.0, 6, false).unwrap();
+        assert_eq!(g, vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        let g = grid(1e-8, 1e-4, 5, true).unwrap();
+        assert_eq!(g.len(), 5);
+        assert_eq!(g[0], 1e-8);
+        assert_eq!(g[4], 1e-4);
+        assert_eq!(g[2], 1e-6);
+    }
+
+    #[test]
+    fn bad_grids_are_rejected_with_the_flag_name() {
+        let msg = |r: Result<Vec<f64>>| r.unwrap_err().to_string();
+        assert!(msg(grid(5.0, 1.0, 3, false)).contains("--from (5) must not exceed --to (1)"));
+        assert!(msg(grid(0.0, 1.0, 0, false)).contains("--steps"));
+        assert!(msg(grid(0.0, 1.0, 3, true)).contains("needs values > 0"));
+        assert!(msg(grid(1.0, 2.0, 1, false)).contains("single point"));
+    }
+}

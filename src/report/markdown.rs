@@ -1,0 +1,359 @@
+//! `report.md`: a Markdown summary of a run or a sweep, ready to paste into a report —
+//! the scenario's parameters as a table, the headline numbers, the charts embedded (PNG,
+//! with a link to the SVG), and what is needed to reproduce the result.
+//!
+//! Must never depend on clap or touch the file system: the caller passes in the command
+//! line and writes the text.
+
+use super::figures::NamedChart;
+use crate::analysis::run::RunReport;
+use crate::analysis::sweep::{MaxDistance, SweepReport};
+use crate::scenario::Scenario;
+use std::fmt::Write;
+
+/// What `report.md` records so the result can be reproduced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provenance {
+    /// qkdsim version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    /// The command line that produced the output.
+    pub command: String,
+}
+
+/// A number for a table: at most four significant digits, trailing zeros dropped,
+/// scientific notation outside [1e-3, 1e5).
+pub fn number(v: f64) -> String {
+    fn trim(m: &str) -> &str {
+        if m.contains('.') {
+            m.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            m
+        }
+    }
+    if !v.is_finite() {
+        return "–".into();
+    }
+    let a = v.abs();
+    if v == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e5).contains(&a) {
+        let text = format!("{v:.3e}");
+        match text.split_once('e') {
+            Some((mantissa, exponent)) => format!("{}e{exponent}", trim(mantissa)),
+            None => text,
+        }
+    } else {
+        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
+        trim(&format!("{v:.decimals$}")).to_string()
+    }
+}
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                flatten(&key(k), v, out);
+            }
+        }
+        toml::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                flatten(&key(&i.to_string()), v, out);
+            }
+        }
+        toml::Value::String(s) => out.push((prefix.into(), s.clone())),
+        toml::Value::Float(f) => {
+            let a = f.abs();
+            let text = if a != 0.0 && !(1e-3..1e6).contains(&a) {
+                format!("{f:e}")
+            } else {
+                format!("{f}")
+            };
+            out.push((prefix.into(), text))
+        }
+        other => out.push((prefix.into(), other.to_string())),
+    }
+}
+
+/// The scenario's effective parameters (defaults filled in, `[sweep]` left out) as a
+/// two-column Markdown table.
+pub fn scenario_table(scenario: &Scenario) -> String {
+    let mut spec = scenario.spec.clone();
+    spec.sweep = None;
+    let mut rows = Vec::new();
+    if let Ok(value) = toml::Value::try_from(&spec) {
+        flatten("", &value, &mut rows);
+    }
+    let mut s = String::from("| parameter | value |\n|---|---|\n");
+    for (k, v) in rows {
+        let _ = writeln!(s, "| `{k}` | {} |", v.replace('|', "\\|"));
+    }
+    s
+}
+
+fn charts_section(s: &mut String, charts: &[NamedChart]) {
+    let _ = writeln!(s, "## Charts\n");
+    for c in charts {
+        let _ = writeln!(
+            s,
+            "![{title}]({stem}.png)\n\n*{caption}* (Vector version: [{stem}.svg]({stem}.svg).)\n",
+            title = c.spec.title,
+            stem = c.stem,
+            caption = c.caption
+        );
+    }
+}
+
+fn provenance_section(s: &mut String, provenance: &Provenance, seed_note: &str) {
+    let _ = writeln!(s, "## Reproducing this result\n");
+    let _ = writeln!(s, "- qkdsim version {}", provenance.version);
+    let _ = writeln!(s, "- command: `{}`", provenance.command);
+    let _ = writeln!(s, "- {seed_note}");
+    let _ = writeln!(
+        s,
+        "- results are identical for any thread count (wall-clock timings aside); \
+         the numbers behind every chart are in `results.json` and `results.csv`\n"
+    );
+}
+
+fn max_distance_lines(s: &mut String, m: &MaxDistance) {
+    let km = |v: Option<f64>| v.map_or("none found".to_string(), |d| format!("{d:.1} km"));
+    if m.simulated_km.is_some() || m.last_with_key_km.is_some() {
+        let _ = writeln!(
+            s,
+            "| maximum distance, simulated | {} (last length with key: {}) |",
+            km(m.simulated_km),
+            km(m.last_with_key_km)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "| maximum distance, finite-key theory (same block size) | {} |",
+        km(m.theory_finite_km)
+    );
+    let _ = writeln!(
+        s,
+        "| maximum distance, asymptotic decoy theory | {} |",
+        km(m.theory_asymptotic_km)
+    );
+}
+
+fn title_of(name: &str) -> &str {
+    if name.is_empty() {
+        "unnamed scenario"
+    } else {
+        name
+    }
+}
+
+/// `report.md` of a sweep.
+pub fn sweep_markdown(
+    report: &SweepReport,
+    scenario: &Scenario,
+    charts: &[NamedChart],
+    provenance: &Provenance,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# {}: sweep of `{}`\n",
+        title_of(&report.scenario),
+        report.param
+    );
+    if !scenario.spec.description.is_empty() {
+        let _ = writeln!(s, "{}\n", scenario.spec.description);
+    }
+    let _ = writeln!(
+        s,
+        "{} points{}; every point is a full simulation (engine, sifting, Cascade, \
+         verification, finite-key length, privacy amplification). Error bars are one \
+         standard error: over post-processing blocks for the key rate, binomial for the QBER.\n",
+        report.points.len(),
+        if report.log { ", log-spaced" } else { "" }
+    );
+    let _ = writeln!(s, "## Headline numbers\n");
+    let best = report.points.iter().max_by(|a, b| {
+        a.run
+            .secret_key_rate_bps
+            .total_cmp(&b.run.secret_key_rate_bps)
+    });
+    let _ = writeln!(s, "| figure | value |\n|---|---|");
+    if let Some(b) = best {
+        let _ = writeln!(
+            s,
+            "| highest secret key rate | {} bit/s at `{}` = {} (QBER Z {:.2} %) |",
+            number(b.run.secret_key_rate_bps),
+            report.param,
+            number(b.value),
+            b.run.qber_z * 100.0
+        );
+    }
+    let with_key = report
+        .points
+        .iter()
+        .filter(|p| p.run.secret_bits > 0)
+        .count();
+    let _ = writeln!(
+        s,
+        "| points with key | {with_key} of {} |",
+        report.points.len()
+    );
+    if let Some(m) = &report.max_distance {
+        max_distance_lines(&mut s, m);
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "| `{}` | pulses | QBER Z (%) | QBER X (%) | secret key rate (bit/s) | finite-key theory (bit/s) | asymptotic theory (bit/s) |",
+        report.param
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|");
+    for p in &report.points {
+        let r = &p.run;
+        let f = r.pulses_sent as f64 / r.link_time_s.max(f64::MIN_POSITIVE);
+        let rate = match p.statistics.secret_key_rate_bps_stderr {
+            Some(e) => format!("{} ± {}", number(r.secret_key_rate_bps), number(e)),
+            None => number(r.secret_key_rate_bps),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {:.3e} | {:.3} ± {:.3} | {:.3} ± {:.3} | {} | {} | {} |",
+            number(p.value),
+            r.pulses_sent as f64,
+            r.qber_z * 100.0,
+            p.statistics.qber_z_stderr * 100.0,
+            r.qber_x * 100.0,
+            p.statistics.qber_x_stderr * 100.0,
+            rate,
+            number(r.theory.secret_bits_per_pulse_finite * f),
+            number(r.theory.secret_bits_per_pulse_asymptotic * f),
+        );
+    }
+    let _ = writeln!(s);
+    charts_section(&mut s, charts);
+    let _ = writeln!(s, "## Scenario parameters\n");
+    let _ = writeln!(
+        s,
+        "The scenario as simulated (defaults filled in); `{}` takes the swept values above.\n",
+        report.param
+    );
+    s.push_str(&scenario_table(scenario));
+    s.push('\n');
+    provenance_section(
+        &mut s,
+        provenance,
+        &format!(
+            "master seed {}; point i runs with seed `derive_seed({}, SweepPoint, i)` (listed per point in `results.json`)",
+            report.seed, report.seed
+        ),
+    );
+    s
+}
+
+/// `report.md` of a run. `max_distance` holds the theory's maximum distances for the
+/// scenario, if the caller computed them.
+pub fn run_markdown(
+    report: &RunReport,
+    scenario: &Scenario,
+    charts: &[NamedChart],
+    max_distance: Option<&MaxDistance>,
+    provenance: &Provenance,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# {}: simulation run\n", title_of(&report.scenario));
+    if !scenario.spec.description.is_empty() {
+        let _ = writeln!(s, "{}\n", scenario.spec.description);
+    }
+    let f = report.pulses_sent as f64 / report.link_time_s.max(f64::MIN_POSITIVE);
+    let _ = writeln!(s, "## Headline numbers\n");
+    let _ = writeln!(s, "| figure | simulated | theory |\n|---|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| secret key rate (bit/s) | {} | {} (finite key), {} (asymptotic) |",
+        number(report.secret_key_rate_bps),
+        number(report.theory.secret_bits_per_pulse_finite * f),
+        number(report.theory.secret_bits_per_pulse_asymptotic * f)
+    );
+    let _ = writeln!(
+        s,
+        "| secret bits per pulse | {} | |",
+        number(report.secret_bits_per_pulse)
+    );
+    let expected_qber: f64 = {
+        let (sifted, errors) = report.per_intensity.iter().fold((0.0, 0.0), |(a, b), k| {
+            (
+                a + k.expected.sifted_z_per_pulse * k.pulses as f64,
+                b + k.expected.errors_z_per_pulse * k.pulses as f64,
+            )
+        });
+        if sifted > 0.0 { errors / sifted } else { 0.0 }
+    };
+    let _ = writeln!(
+        s,
+        "| QBER Z (%) | {:.3} | {:.3} |",
+        report.qber_z * 100.0,
+        expected_qber * 100.0
+    );
+    let _ = writeln!(s, "| QBER X (%) | {:.3} | |", report.qber_x * 100.0);
+    let _ = writeln!(
+        s,
+        "| secret bits | {} from {} blocks ({} without key) | |",
+        report.secret_bits, report.blocks, report.aborted_blocks
+    );
+    let _ = writeln!(
+        s,
+        "| pulses sent | {:.4e} ({} s of link time) | |",
+        report.pulses_sent as f64,
+        number(report.link_time_s)
+    );
+    let _ = writeln!(
+        s,
+        "| error-correction efficiency f | {:.3} | |",
+        report.ec.efficiency
+    );
+    let _ = writeln!(
+        s,
+        "| final keys identical | {} | |",
+        if report.final_keys_match { "yes" } else { "NO" }
+    );
+    if let Some(reason) = &report.aborted {
+        let _ = writeln!(s, "| no key because | {reason} | |");
+    }
+    if let Some(m) = max_distance {
+        let km = |v: Option<f64>| v.map_or("none found".to_string(), |d| format!("{d:.1} km"));
+        let _ = writeln!(
+            s,
+            "| maximum distance (same equipment) | | {} (finite key), {} (asymptotic) |",
+            km(m.theory_finite_km),
+            km(m.theory_asymptotic_km)
+        );
+    }
+    let _ = writeln!(s);
+    charts_section(&mut s, charts);
+    let _ = writeln!(s, "## Scenario parameters\n");
+    s.push_str(&scenario_table(scenario));
+    s.push('\n');
+    provenance_section(&mut s, provenance, &format!("seed {}", report.seed));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_keep_four_significant_digits() {
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(1234.567), "1235");
+        assert_eq!(number(0.012345), "0.01235");
+        assert_eq!(number(2.5e6), "2.5e6");
+        assert_eq!(number(20.0), "20");
+        assert_eq!(number(1e-8), "1e-8");
+    }
+}

@@ -1,0 +1,360 @@
+//! `qkdsim sweep`: output files and their content, rejection of bad keys and grids, and
+//! identical results for one and several threads.
+//!
+//! The scenario is a short SNSPD link with 1e5-bit blocks, so 1e7 pulses per point give a
+//! few blocks with key in well under a second per point.
+
+use assert_cmd::Command;
+use qkdsim::Scenario;
+use qkdsim::analysis::run::RunOptions;
+use qkdsim::analysis::sweep::{SweepPlan, SweepReport, sweep};
+use qkdsim::scenario::SweepSpec;
+use std::path::{Path, PathBuf};
+
+const SCENARIO: &str = r#"
+name = "Sweep test link"
+
+[source]
+basis_z_probability = 0.77
+
+[[source.intensities]]
+label = "signal"
+mean_photon_number = 0.45
+probability = 0.25
+
+[[source.intensities]]
+label = "decoy"
+mean_photon_number = 0.18
+probability = 0.5
+
+[[source.intensities]]
+label = "vacuum"
+mean_photon_number = 0.0002
+probability = 0.25
+
+[link]
+length_km = 10.0
+
+[receiver]
+transmittance = 0.9
+basis_z_probability = 0.77
+
+[detector]
+efficiency = 0.85
+dark_count_probability = 1.0e-8
+
+[postprocessing]
+block_bits = 100000
+
+[simulation]
+seed = 3
+pulses = 1.0e7
+
+[sweep]
+param = "link.length_km"
+from = 0.0
+to = 20.0
+steps = 3
+"#;
+
+fn scenario_file(dir: &Path) -> PathBuf {
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, SCENARIO).unwrap();
+    path
+}
+
+fn qkdsim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::cargo_bin("qkdsim")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn sweep_writes_csv_json_charts_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario_file(dir.path());
+    let out = dir.path().join("out");
+    let (code, stdout, err) = qkdsim(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // stdout is exactly one JSON document, the same as results.json.
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let file_doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(doc["points"].as_array().unwrap().len(), 3);
+    assert_eq!(file_doc["points"].as_array().unwrap().len(), 3);
+    let values: Vec<f64> = doc["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, vec![0.0, 10.0, 20.0]);
+    for p in doc["points"].as_array().unwrap() {
+        for key in [
+            "qber_z",
+            "secret_key_rate_bps",
+            "ec",
+            "pa",
+            "theory",
+            "per_intensity",
+        ] {
+            assert!(p.get(key).is_some(), "point lacks {key}: {p}");
+        }
+        assert!(
+            p["secret_bits"].as_u64().unwrap() > 0,
+            "no key at {}",
+            p["value"]
+        );
+    }
+    assert!(doc["max_distance"].is_object());
+
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 3, "{csv}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    for col in [
+        "link.length_km",
+        "secret_key_rate_bps",
+        "secret_key_rate_bps_stderr",
+        "qber_z",
+        "qber_z_stderr",
+        "pulses_sent",
+        "total_s",
+    ] {
+        assert!(header.contains(&col), "{col} missing in {header:?}");
+    }
+    assert!(
+        lines
+            .iter()
+            .skip(1)
+            .all(|l| l.split(',').count() == header.len())
+    );
+
+    for (stem, title, y_label) in [
+        ("key_rate", "secret key rate", "secret key rate (bit/s)"),
+        ("qber", "quantum bit error rate", "QBER (%)"),
+        ("funnel", "key funnel", "bits per pulse sent"),
+    ] {
+        let png = std::fs::read(out.join(format!("{stem}.png"))).unwrap();
+        let reader = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap();
+        let info = reader.info();
+        assert_eq!(
+            (info.width, info.height),
+            qkdsim::report::charts::PNG_SIZE,
+            "{stem}.png"
+        );
+        let svg = std::fs::read_to_string(out.join(format!("{stem}.svg"))).unwrap();
+        assert!(
+            svg.contains(&format!("Sweep test link: {title}")),
+            "{stem}.svg title"
+        );
+        assert!(svg.contains("fibre length (km)"), "{stem}.svg x label");
+        assert!(svg.contains(y_label), "{stem}.svg y label");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for want in [
+        "# Sweep test link: sweep of `link.length_km`",
+        "![Sweep test link: secret key rate](key_rate.png)",
+        "| `link.length_km` | 10 |",
+        "master seed 3",
+        "maximum distance, finite-key theory",
+    ] {
+        assert!(report.contains(want), "report.md lacks {want}:\n{report}");
+    }
+    // Nothing half-written is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn flags_override_the_sweep_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario_file(dir.path());
+    let (code, stdout, err) = qkdsim(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--param",
+        "detector.dark_count_probability",
+        "--values",
+        "1e-8,1e-6",
+        "--log",
+        "--pulses",
+        "4e6",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["param"], "detector.dark_count_probability");
+    let points = doc["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[1]["value"].as_f64().unwrap(), 1e-6);
+    assert_eq!(points[1]["pulses_sent"].as_u64().unwrap(), 4_000_000);
+    assert!(doc["max_distance"].is_null());
+}
+
+fn rejected(extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario_file(dir.path());
+    let mut args = vec!["sweep", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (code, stdout, err) = qkdsim(&args);
+    assert_eq!(code, 2, "{extra:?} was accepted: {err}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn unknown_or_non_numeric_keys_are_rejected_with_the_valid_keys() {
+    for key in [
+        "link.lenght_km",
+        "postprocessing.cascade_variant",
+        "name",
+        "source.intensities.7.probability",
+    ] {
+        let err = rejected(&["--param", key, "--values", "1,2"]);
+        assert!(err.contains(key), "{key}: {err}");
+        for valid in [
+            "link.length_km",
+            "detector.dark_count_probability",
+            "source.intensities.0.mean_photon_number",
+            "postprocessing.block_bits",
+        ] {
+            assert!(err.contains(valid), "{key}: {valid} not listed in {err}");
+        }
+    }
+}
+
+#[test]
+fn bad_grids_are_rejected() {
+    let err = rejected(&["--from", "50", "--to", "10", "--steps", "3"]);
+    assert!(
+        err.contains("--from (50) must not exceed --to (10)"),
+        "{err}"
+    );
+    let err = rejected(&["--from", "0", "--to", "10", "--steps", "0"]);
+    assert!(err.contains("--steps"), "{err}");
+    let err = rejected(&["--from", "0", "--to", "10", "--steps", "3", "--log"]);
+    assert!(err.contains("needs values > 0, got 0"), "{err}");
+    let err = rejected(&["--values", "1,-2,3", "--log"]);
+    assert!(err.contains("needs values > 0, got -2"), "{err}");
+    let err = rejected(&["--values", "1,2", "--from", "1"]);
+    assert!(err.contains("either --values or --from"), "{err}");
+    // A value outside the key's range is named with the key and the range.
+    let err = rejected(&["--param", "link.misalignment", "--values", "0.1,0.7"]);
+    assert!(err.contains("link.misalignment"), "{err}");
+    assert!(err.contains("0.7"), "{err}");
+}
+
+fn sweep_on(threads: usize) -> SweepReport {
+    let scenario = Scenario::parse(SCENARIO, "test").unwrap();
+    let plan = SweepPlan::from_spec(&SweepSpec {
+        param: "source.intensities.0.mean_photon_number".into(),
+        from: Some(0.3),
+        to: Some(0.6),
+        steps: Some(3),
+        values: None,
+        log: false,
+    })
+    .unwrap();
+    let options = RunOptions {
+        seed: Some(11),
+        pulses: Some(6_000_000),
+        keep_keys: false,
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| sweep(&scenario, &plan, &options, &|_, _| {}))
+        .unwrap()
+}
+
+/// The report without wall-clock figures (timings, and latencies that include computing time).
+fn without_timings(report: &SweepReport) -> serde_json::Value {
+    let mut v = serde_json::to_value(report).unwrap();
+    for p in v["points"].as_array_mut().unwrap() {
+        let p = p.as_object_mut().unwrap();
+        p.remove("timings");
+        p.remove("mean_block_latency_s");
+        for b in p["per_block"].as_array_mut().unwrap() {
+            let b = b.as_object_mut().unwrap();
+            b.remove("stage_seconds");
+            b.remove("latency_s");
+        }
+    }
+    v
+}
+
+#[test]
+fn sweep_is_identical_for_one_and_two_threads() {
+    let one = sweep_on(1);
+    let two = sweep_on(2);
+    assert_eq!(without_timings(&one), without_timings(&two));
+    // Points have distinct derived seeds and the swept value really changed the run.
+    assert_ne!(one.points[0].run.seed, one.points[1].run.seed);
+    assert_eq!(one.points[2].run.per_intensity[0].mean_photon_number, 0.6);
+}
+
+#[test]
+fn run_out_writes_block_charts_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario_file(dir.path());
+    let out = dir.path().join("run");
+    let (code, _, err) = qkdsim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--pulses",
+        "1e7",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for (stem, x_label, y_label) in [
+        ("block_qber", "link time at end of block (s)", "QBER (%)"),
+        ("block_key", "link time (s)", "secret key (bits)"),
+    ] {
+        let png = std::fs::read(out.join(format!("{stem}.png"))).unwrap();
+        let reader = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap();
+        let info = reader.info();
+        assert_eq!((info.width, info.height), qkdsim::report::charts::PNG_SIZE);
+        let svg = std::fs::read_to_string(out.join(format!("{stem}.svg"))).unwrap();
+        assert!(svg.contains("Sweep test link"), "{stem}.svg title");
+        assert!(
+            svg.contains(x_label) && svg.contains(y_label),
+            "{stem}.svg labels"
+        );
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for want in [
+        "# Sweep test link: simulation run",
+        "secret key rate (bit/s)",
+        "maximum distance",
+        "![",
+        "seed 3",
+    ] {
+        assert!(report.contains(want), "report.md lacks {want}:\n{report}");
+    }
+    assert!(out.join("results.json").exists() && out.join("results.csv").exists());
+}
