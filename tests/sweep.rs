@@ -279,7 +279,7 @@ fn sweep_on(threads: usize) -> SweepReport {
     let options = RunOptions {
         seed: Some(11),
         pulses: Some(6_000_000),
-        keep_keys: false,
+        ..RunOptions::default()
     };
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

@@ -291,6 +291,7 @@ pub fn sweep(
                 derive_seed(seed, Purpose::SweepPoint, index as u64)
             };
             let point_options = RunOptions {
+                engine: options.engine.clone(),
                 seed: Some(point_seed),
                 pulses: options.pulses,
                 keep_keys: false,

@@ -121,7 +121,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     let options = RunOptions {
         seed: args.seed,
         pulses: args.pulses,
-        keep_keys: false,
+        ..RunOptions::default()
     };
     let total_pulses: u64 = point_scenarios
         .iter()
