@@ -90,6 +90,9 @@ struct Node {
     /// Whether Bob's range currently differs from Alice's in an odd number of bits; kept up
     /// to date on every flip so the cascade effect needs no recount.
     odd: bool,
+    /// Round from which Bob knows `odd` in the batched model (module `channel`): the later of
+    /// the round Alice's parity arrived and the round of the latest correction inside.
+    known_at: u32,
 }
 
 impl Node {
@@ -174,12 +177,16 @@ impl Bob {
         // the first block's parity: each side shuffles just that half, and the shuffled keys
         // are built only if a search ever enters the pass. Same protocol, less work.
         let lazy = n_blocks == 2 && asked == 1;
+        // The pass starts once everything before it has settled; a pass asking nothing is a
+        // one-way notice riding with the next round's queries (module `channel`).
+        let round = channel.last_round() + 1;
+        let known_at = if asked > 0 { round } else { round - 1 };
         let table_len = if lazy { block_size } else { n };
         // The source table is public (a function of the shuffle's round keys); it is built
         // once, lent to Alice with the pass announcement, and dropped after the pass starts.
         let table = shuffle.source_table_prefix(table_len);
         let bob_shuffled = gather(&table, &self.key);
-        let reply = channel.start_pass(alice, pass_idx, &shuffle, &table, block_size, asked);
+        let reply = channel.start_pass(alice, pass_idx, &shuffle, &table, block_size, asked, round);
         drop(table);
         let bob_parity = |b: usize| -> bool {
             if lazy && b == 1 {
@@ -214,6 +221,7 @@ impl Bob {
                 left: 0,
                 alice: alice_parity,
                 odd,
+                known_at,
             });
         }
         if self.alice_total_parity.is_none() {
@@ -240,22 +248,25 @@ impl Bob {
             if !self.passes[pass].nodes[node].odd {
                 continue;
             }
-            let position = self.binary_search(pass, node, alice, channel);
+            let (position, round) = self.binary_search(pass, node, alice, channel);
             let x = self.passes[pass].shuffle.source_of(position);
-            self.flip(x);
+            self.flip(x, round);
         }
     }
 
     /// Brassard-Salvail's BINARY on an odd range: ask Alice the parity of the left half
     /// (the right half's parity is inferred from the parent's, never asked), follow the odd
     /// half, down to one bit. Halves already known are reused without asking.
+    ///
+    /// Returns the shuffled position of the error and the round at which Bob knows it: each
+    /// query goes one round after the latest round the ranges on its path became known.
     fn binary_search(
         &mut self,
         pass: usize,
         mut cur: usize,
         alice: &mut Alice<'_>,
         channel: &mut Channel,
-    ) -> usize {
+    ) -> (usize, u32) {
         if self.passes[pass].key.is_none() {
             // First search in a two-block pass: build the shuffled keys now. The table is
             // public (a function of the announced shuffle), so it is built once and lent.
@@ -263,12 +274,14 @@ impl Bob {
             self.passes[pass].key = Some(gather(&table, &self.key));
             channel.lend_source_table(alice, pass as u32, &table);
         }
+        let mut round = 0;
         loop {
             let p = &self.passes[pass];
             let node = p.nodes[cur];
             debug_assert!(node.odd);
+            round = round.max(node.known_at);
             if node.len() == 1 {
-                return node.start as usize;
+                return (node.start as usize, round);
             }
             if node.left != 0 {
                 let left = node.left as usize;
@@ -277,8 +290,14 @@ impl Bob {
             }
             // Left half takes the larger share, so power-of-two blocks split exactly.
             let mid = node.start + node.len().div_ceil(2);
-            let alice_left =
-                channel.sub_block_parity(alice, pass as u32, node.start as usize, mid as usize);
+            round += 1;
+            let alice_left = channel.sub_block_parity(
+                alice,
+                pass as u32,
+                node.start as usize,
+                mid as usize,
+                round,
+            );
             let p = &mut self.passes[pass];
             let bob_left = p
                 .key
@@ -292,6 +311,7 @@ impl Bob {
                 left: 0,
                 alice: alice_left,
                 odd: left_odd,
+                known_at: round,
             });
             p.nodes.push(Node {
                 start: mid,
@@ -299,6 +319,7 @@ impl Bob {
                 left: 0,
                 alice: node.alice ^ alice_left,
                 odd: node.odd ^ left_odd,
+                known_at: round,
             });
             p.nodes[cur].left = left as u32;
             cur = if left_odd { left } else { left + 1 };
@@ -307,8 +328,9 @@ impl Bob {
 
     /// Flips original bit `x` and applies the cascade effect: in every pass the known ranges
     /// holding `x` change parity; the odd top-level block (or, with sub-block reuse, every odd
-    /// known range) on that path is queued for a search.
-    fn flip(&mut self, x: usize) {
+    /// known range) on that path is queued for a search. The bit was found at round `round`,
+    /// so no range holding it is known before then.
+    fn flip(&mut self, x: usize, round: u32) {
         self.key.flip(x);
         self.flips += 1;
         for (pass_idx, pass) in self.passes.iter_mut().enumerate() {
@@ -321,6 +343,7 @@ impl Bob {
             loop {
                 let node = &mut pass.nodes[cur];
                 node.odd = !node.odd;
+                node.known_at = node.known_at.max(round);
                 if node.odd && (is_root || self.sub_block_reuse) {
                     self.pending
                         .push(Reverse((node.len(), pass_idx as u32, cur as u32)));
