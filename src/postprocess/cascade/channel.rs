@@ -201,16 +201,17 @@ impl Channel {
         parities
     }
 
-    /// Bob lends Alice the full source table of pass `pass`. It is public (Alice can compute
-    /// it from the pass announcement), so it is neither a message nor a disclosure: lending
-    /// it only spares the simulation computing it twice.
-    pub(crate) fn lend_source_table(
+    /// Bob lends Alice the rest of the source table of pass `pass` (after the prefix lent at
+    /// the pass start). It is public (Alice can compute it from the pass announcement), so it
+    /// is neither a message nor a disclosure: lending it only spares the simulation computing
+    /// it twice.
+    pub(crate) fn lend_source_table_rest(
         &mut self,
         alice: &mut Alice<'_>,
         pass: u32,
-        source_table: &[u32],
+        rest: &[u32],
     ) {
-        alice.on_source_table(pass as usize, source_table);
+        alice.on_source_table_rest(pass as usize, rest);
     }
 
     /// Bob asks, in round `round`, for the parity of shuffled positions `start..end` of pass

@@ -22,9 +22,9 @@ pub(crate) struct Alice<'a> {
     key: &'a BitVec,
     /// The public shuffle of each announced pass.
     shuffles: Vec<Shuffle>,
-    /// Her key in the shuffled order of each pass; `None` until a query needs it (see
-    /// [`Bob::run_pass`] on two-block passes).
-    shuffled: Vec<Option<BitVec>>,
+    /// Her key in the shuffled order of each pass, possibly only a prefix of it until a
+    /// query needs the rest (see [`Bob::run_pass`] on two-block passes).
+    shuffled: Vec<BitVec>,
 }
 
 impl<'a> Alice<'a> {
@@ -37,8 +37,8 @@ impl<'a> Alice<'a> {
     }
 
     /// A new pass with public shuffle `shuffle`; `source_table` is its public expansion for
-    /// the first `table.len()` positions (all of them, or just the first block when that is
-    /// the only parity asked). Returns the parities of the first `asked_blocks` top-level
+    /// the first `table.len()` positions (all of them, or just the first block, rounded up to
+    /// whole words, when that is the only parity asked). Returns the parities of the first `asked_blocks` top-level
     /// blocks of `block_size` bits, from popcounts over word ranges.
     pub(crate) fn on_pass_start(
         &mut self,
@@ -47,7 +47,6 @@ impl<'a> Alice<'a> {
         block_size: usize,
         asked_blocks: usize,
     ) -> BitVec {
-        let n = self.key.len();
         let mut parities = BitVec::with_capacity(asked_blocks);
         let shuffled = gather(source_table, self.key);
         for b in 0..asked_blocks {
@@ -55,25 +54,27 @@ impl<'a> Alice<'a> {
             parities.push(shuffled.parity_range(start, (start + block_size).min(shuffled.len())));
         }
         self.shuffles.push(shuffle.clone());
-        self.shuffled
-            .push((shuffled.len() == n).then_some(shuffled));
+        self.shuffled.push(shuffled);
         parities
     }
 
-    /// The full public source table of pass `pass`: build her shuffled key if she has not.
-    pub(crate) fn on_source_table(&mut self, pass: usize, source_table: &[u32]) {
-        if self.shuffled[pass].is_none() {
-            self.shuffled[pass] = Some(gather(source_table, self.key));
+    /// The rest of the public source table of pass `pass`, from where her shuffled key ends
+    /// (a whole number of words): complete her shuffled key with it.
+    pub(crate) fn on_source_table_rest(&mut self, pass: usize, rest: &[u32]) {
+        let shuffled = &mut self.shuffled[pass];
+        if shuffled.len() + rest.len() == self.key.len() {
+            shuffled.extend_from(&gather(rest, self.key));
         }
     }
 
     /// Parity of shuffled positions `start..end` of pass `pass`.
     pub(crate) fn on_sub_block_query(&mut self, pass: usize, start: usize, end: usize) -> bool {
-        let key = self.key;
-        let shuffle = &self.shuffles[pass];
-        self.shuffled[pass]
-            .get_or_insert_with(|| shuffle.apply(key))
-            .parity_range(start, end)
+        let have = self.shuffled[pass].len();
+        if end > have {
+            let rest = self.shuffles[pass].source_table_range(have, self.key.len());
+            self.on_source_table_rest(pass, &rest);
+        }
+        self.shuffled[pass].parity_range(start, end)
     }
 }
 
@@ -106,9 +107,10 @@ impl Node {
 struct Pass {
     shuffle: Shuffle,
     block_size: usize,
-    /// Bob's key in this pass's shuffled order, kept in step with his corrections; `None`
-    /// for a two-block pass until a search needs it.
-    key: Option<BitVec>,
+    /// Bob's key in this pass's shuffled order, kept in step with his corrections; for a
+    /// two-block pass only its first block (rounded up to whole words) until a search needs
+    /// the rest.
+    key: BitVec,
     /// Known ranges: top-level blocks at indices `0..n_blocks`, then split children in pairs.
     nodes: Vec<Node>,
 }
@@ -124,6 +126,9 @@ pub(crate) struct Bob {
     /// Odd ranges waiting for a binary search, smallest first: (length, pass, node).
     pending: BinaryHeap<Reverse<(u32, u32, u32)>>,
     flips: u64,
+    /// Scratch buffer for the public source tables, reused by every pass (a table of a
+    /// 1e6-bit key is 4 MB; allocating it afresh each pass costs page faults).
+    table: Vec<u32>,
 }
 
 impl Bob {
@@ -135,6 +140,7 @@ impl Bob {
             sub_block_reuse,
             pending: BinaryHeap::new(),
             flips: 0,
+            table: Vec::new(),
         }
     }
 
@@ -181,13 +187,19 @@ impl Bob {
         // one-way notice riding with the next round's queries (module `channel`).
         let round = channel.last_round() + 1;
         let known_at = if asked > 0 { round } else { round - 1 };
-        let table_len = if lazy { block_size } else { n };
+        // Whole words, so the rest can be appended word by word if a search needs it.
+        let table_len = if lazy {
+            block_size.next_multiple_of(64).min(n)
+        } else {
+            n
+        };
         // The source table is public (a function of the shuffle's round keys); it is built
-        // once, lent to Alice with the pass announcement, and dropped after the pass starts.
-        let table = shuffle.source_table_prefix(table_len);
+        // once into a buffer reused by every pass, and lent to Alice with the announcement.
+        let mut table = std::mem::take(&mut self.table);
+        shuffle.source_table_range_into(0, table_len, &mut table);
         let bob_shuffled = gather(&table, &self.key);
         let reply = channel.start_pass(alice, pass_idx, &shuffle, &table, block_size, asked, round);
-        drop(table);
+        self.table = table;
         let bob_parity = |b: usize| -> bool {
             if lazy && b == 1 {
                 // Bob's whole-key parity XOR his first-block parity.
@@ -227,11 +239,10 @@ impl Bob {
         if self.alice_total_parity.is_none() {
             self.alice_total_parity = Some(xor);
         }
-        let key = (!lazy).then_some(bob_shuffled);
         self.passes.push(Pass {
             shuffle,
             block_size,
-            key,
+            key: bob_shuffled,
             nodes,
         });
         self.correct(alice, channel);
@@ -267,12 +278,20 @@ impl Bob {
         alice: &mut Alice<'_>,
         channel: &mut Channel,
     ) -> (usize, u32) {
-        if self.passes[pass].key.is_none() {
-            // First search in a two-block pass: build the shuffled keys now. The table is
-            // public (a function of the announced shuffle), so it is built once and lent.
-            let table = self.passes[pass].shuffle.source_table();
-            self.passes[pass].key = Some(gather(&table, &self.key));
-            channel.lend_source_table(alice, pass as u32, &table);
+        let n = self.key.len();
+        let have = self.passes[pass].key.len();
+        if have < n {
+            // First search in a two-block pass: complete the shuffled keys now, from where the
+            // pass start left them. The rest of the table is public (a function of the
+            // announced shuffle), so it is built once and lent.
+            let mut rest = std::mem::take(&mut self.table);
+            self.passes[pass]
+                .shuffle
+                .source_table_range_into(have, n, &mut rest);
+            let rest_bits = gather(&rest, &self.key);
+            self.passes[pass].key.extend_from(&rest_bits);
+            channel.lend_source_table_rest(alice, pass as u32, &rest);
+            self.table = rest;
         }
         let mut round = 0;
         loop {
@@ -299,10 +318,7 @@ impl Bob {
                 round,
             );
             let p = &mut self.passes[pass];
-            let bob_left = p
-                .key
-                .as_ref()
-                .is_some_and(|k| k.parity_range(node.start as usize, mid as usize));
+            let bob_left = p.key.parity_range(node.start as usize, mid as usize);
             let left_odd = alice_left ^ bob_left;
             let left = p.nodes.len();
             p.nodes.push(Node {
@@ -335,8 +351,8 @@ impl Bob {
         self.flips += 1;
         for (pass_idx, pass) in self.passes.iter_mut().enumerate() {
             let position = pass.shuffle.position_of(x);
-            if let Some(key) = &mut pass.key {
-                key.flip(position);
+            if position < pass.key.len() {
+                pass.key.flip(position);
             }
             let mut cur = position / pass.block_size;
             let mut is_root = true;

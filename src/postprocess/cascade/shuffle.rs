@@ -145,23 +145,44 @@ impl Shuffle {
 
     /// The first `len` entries (at most n) of [`Self::source_table`].
     pub fn source_table_prefix(&self, len: usize) -> Vec<u32> {
-        let n = len.min(self.n as usize);
-        let mut table = Vec::with_capacity(n);
-        for l in 0..self.a {
-            let p0 = table.len();
-            let len = (self.b as usize).min(n - p0);
-            if len == 0 {
-                break;
-            }
+        self.source_table_range(0, len)
+    }
+
+    /// Entries `start..end` (clamped to n) of [`Self::source_table`], so a table can be built
+    /// in pieces: a prefix first, the rest only if it is ever needed.
+    pub fn source_table_range(&self, start: usize, end: usize) -> Vec<u32> {
+        let mut table = Vec::new();
+        self.source_table_range_into(start, end, &mut table);
+        table
+    }
+
+    /// [`Self::source_table_range`] written into `table` (cleared first), so one buffer can
+    /// serve every pass without fresh allocations.
+    pub fn source_table_range_into(&self, start: usize, end: usize, table: &mut Vec<u32>) {
+        let end = end.min(self.n as usize);
+        let start = start.min(end);
+        let b = self.b as usize;
+        table.clear();
+        table.reserve(end - start);
+        let mut p = start;
+        while p < end {
+            let l = (p / b) as u32;
+            let r0 = p % b;
+            let r1 = b.min(r0 + (end - p));
             let shift = Self::round(self.keys[2], l, self.b);
-            table.extend((0..len as u32).map(|r| self.backward_pair_shifted(l, r, shift)));
-            for (r, out) in table[p0..].iter_mut().enumerate() {
-                if *out >= self.n {
-                    *out = self.source_of(p0 + r) as u32;
+            let t0 = table.len();
+            table.extend((r0 as u32..r1 as u32).map(|r| self.backward_pair_shifted(l, r, shift)));
+            // Values past n (to be walked) are rare: a branch-free maximum finds the rows
+            // that have any.
+            if table[t0..].iter().fold(0, |m, &v| m.max(v)) >= self.n {
+                for (i, out) in table[t0..].iter_mut().enumerate() {
+                    if *out >= self.n {
+                        *out = self.source_of(p + i) as u32;
+                    }
                 }
             }
+            p += r1 - r0;
         }
-        table
     }
 
     /// `key` in shuffled order: bit `p` of the result is bit `source_of(p)` of `key`.
@@ -224,6 +245,11 @@ mod tests {
             let shuffled = s.apply(&key);
             for p in 0..n {
                 assert_eq!(shuffled.get(p), key.get(s.source_of(p)));
+            }
+            let table = s.source_table();
+            for (start, end) in [(0, n), (0, n / 3), (n / 3, n), (n / 5, n / 2 + 7), (n, n)] {
+                let end = end.min(n);
+                assert_eq!(s.source_table_range(start, end), table[start..end], "{n}");
             }
         }
     }
