@@ -14,12 +14,14 @@ use rand::Rng;
 use crate::bits::BitVec;
 
 use super::channel::Channel;
-use super::shuffle::{Shuffle, gather};
+use super::shuffle::{Shuffle, gather_bytes, unpack_bits};
 
 /// Alice: answers parity queries about her key under the announced shuffles.
 #[derive(Debug)]
 pub(crate) struct Alice<'a> {
     key: &'a BitVec,
+    /// Her key, one byte per bit (the fast form to gather from).
+    bytes: Vec<u8>,
     /// The public shuffle of each announced pass.
     shuffles: Vec<Shuffle>,
     /// Her key in the shuffled order of each pass, possibly only a prefix of it until a
@@ -31,6 +33,7 @@ impl<'a> Alice<'a> {
     pub(crate) fn new(key: &'a BitVec) -> Alice<'a> {
         Alice {
             key,
+            bytes: unpack_bits(key),
             shuffles: Vec::new(),
             shuffled: Vec::new(),
         }
@@ -48,7 +51,7 @@ impl<'a> Alice<'a> {
         asked_blocks: usize,
     ) -> BitVec {
         let mut parities = BitVec::with_capacity(asked_blocks);
-        let shuffled = gather(source_table, self.key);
+        let shuffled = gather_bytes(source_table, &self.bytes);
         for b in 0..asked_blocks {
             let start = b * block_size;
             parities.push(shuffled.parity_range(start, (start + block_size).min(shuffled.len())));
@@ -63,7 +66,7 @@ impl<'a> Alice<'a> {
     pub(crate) fn on_source_table_rest(&mut self, pass: usize, rest: &[u32]) {
         let shuffled = &mut self.shuffled[pass];
         if shuffled.len() + rest.len() == self.key.len() {
-            shuffled.extend_from(&gather(rest, self.key));
+            shuffled.extend_from(&gather_bytes(rest, &self.bytes));
         }
     }
 
@@ -119,6 +122,8 @@ struct Pass {
 #[derive(Debug)]
 pub(crate) struct Bob {
     key: BitVec,
+    /// His key, one byte per bit, kept in step with `key` (the fast form to gather from).
+    bytes: Vec<u8>,
     passes: Vec<Pass>,
     /// Parity of Alice's whole key, known once every top-level parity of the first pass is.
     alice_total_parity: Option<bool>,
@@ -135,6 +140,7 @@ impl Bob {
     pub(crate) fn new(key: &BitVec, sub_block_reuse: bool) -> Bob {
         Bob {
             key: key.clone(),
+            bytes: unpack_bits(key),
             passes: Vec::new(),
             alice_total_parity: None,
             sub_block_reuse,
@@ -197,7 +203,7 @@ impl Bob {
         // once into a buffer reused by every pass, and lent to Alice with the announcement.
         let mut table = std::mem::take(&mut self.table);
         shuffle.source_table_range_into(0, table_len, &mut table);
-        let bob_shuffled = gather(&table, &self.key);
+        let bob_shuffled = gather_bytes(&table, &self.bytes);
         let reply = channel.start_pass(alice, pass_idx, &shuffle, &table, block_size, asked, round);
         self.table = table;
         let bob_parity = |b: usize| -> bool {
@@ -288,7 +294,7 @@ impl Bob {
             self.passes[pass]
                 .shuffle
                 .source_table_range_into(have, n, &mut rest);
-            let rest_bits = gather(&rest, &self.key);
+            let rest_bits = gather_bytes(&rest, &self.bytes);
             self.passes[pass].key.extend_from(&rest_bits);
             channel.lend_source_table_rest(alice, pass as u32, &rest);
             self.table = rest;
@@ -348,6 +354,7 @@ impl Bob {
     /// so no range holding it is known before then.
     fn flip(&mut self, x: usize, round: u32) {
         self.key.flip(x);
+        self.bytes[x] ^= 1;
         self.flips += 1;
         for (pass_idx, pass) in self.passes.iter_mut().enumerate() {
             let position = pass.shuffle.position_of(x);

@@ -253,6 +253,44 @@ pub fn gather(table: &[u32], key: &BitVec) -> BitVec {
     BitVec::from_words(words, table.len())
 }
 
+/// One byte (0 or 1) per bit of `key`: the form [`gather_bytes`] reads.
+pub fn unpack_bits(key: &BitVec) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(key.len());
+    for &w in key.words() {
+        bytes.extend((0..64).map(|b| ((w >> b) & 1) as u8));
+    }
+    bytes.truncate(key.len());
+    bytes
+}
+
+/// [`gather`] from a key unpacked to one byte per bit ([`unpack_bits`]): each read is one
+/// byte load, with no variable shift (which costs three micro-operations on x86 without
+/// BMI2), so it is the faster form when the unpacked key is kept across passes.
+pub fn gather_bytes(table: &[u32], bytes: &[u8]) -> BitVec {
+    let bit = |x: u32| -> u64 { u64::from(bytes[x as usize]) };
+    let mut words = Vec::with_capacity(table.len().div_ceil(64));
+    let mut chunks = table.chunks_exact(64);
+    for chunk in &mut chunks {
+        let mut acc = [0u64; 4];
+        for (i, quad) in chunk.chunks_exact(4).enumerate() {
+            acc[0] |= bit(quad[0]) << (4 * i);
+            acc[1] |= bit(quad[1]) << (4 * i + 1);
+            acc[2] |= bit(quad[2]) << (4 * i + 2);
+            acc[3] |= bit(quad[3]) << (4 * i + 3);
+        }
+        words.push(acc[0] | acc[1] | acc[2] | acc[3]);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        words.push(
+            rest.iter()
+                .enumerate()
+                .fold(0u64, |w, (b, &x)| w | bit(x) << b),
+        );
+    }
+    BitVec::from_words(words, table.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +310,10 @@ mod tests {
             }
             let key = BitVec::from_bools(&(0..n).map(|i| i % 3 == 0).collect::<Vec<_>>());
             let shuffled = s.apply(&key);
+            assert_eq!(
+                gather_bytes(&s.source_table(), &unpack_bits(&key)),
+                shuffled
+            );
             for p in 0..n {
                 assert_eq!(shuffled.get(p), key.get(s.source_of(p)));
             }
