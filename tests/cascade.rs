@@ -5,7 +5,7 @@
 //! protocol Cascade", QIC 15 (2015) ("Demystifying"), with the tolerance written next to
 //! them. The short versions always run; `QKDSIM_LONG_TESTS=1` adds more runs and n = 1e5.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use assert_cmd::Command;
 use proptest::prelude::*;
@@ -41,6 +41,12 @@ fn experiment(
 /// Recounts everything from the log alone and checks it against the outcome's counters and
 /// against the protocol rules: pass 1 asks every top-level parity, later passes all but one
 /// (inferred from Alice's total parity), and no sub-block parity is ever asked twice.
+///
+/// Also replays the batched round numbers: a pass starts in the round after every earlier
+/// exchange, each bisection query goes after the round its range became known (pass start
+/// for a top-level block, the query of the left half for both halves), every round up to the
+/// last carries a query and a reply, and the batched counters are the largest round and one
+/// message per direction per round.
 fn check_log(
     n: usize,
     outcome: &qkdsim::postprocess::cascade::ReconcileOutcome,
@@ -51,13 +57,38 @@ fn check_log(
     let mut asked_top = 0u64;
     let mut sub_queries = 0u64;
     let mut seen = HashSet::new();
+    // (pass, start, end) -> round from which Alice's parity of the range is known.
+    let mut known: HashMap<(u32, u32, u32), u32> = HashMap::new();
+    // Per round: (Bob sent, Alice replied).
+    let mut rounds: Vec<(bool, bool)> = Vec::new();
+    let mut last_reply = 0u32;
+    let mark = |rounds: &mut Vec<(bool, bool)>, round: u32, reply: bool| {
+        let r = round as usize;
+        if rounds.len() <= r {
+            rounds.resize(r + 1, (false, false));
+        }
+        rounds[r].0 = true;
+        rounds[r].1 |= reply;
+    };
     for (i, m) in log.iter().enumerate() {
         match *m {
             Message::PassStart {
                 pass,
                 block_size,
                 asked_blocks,
+                round,
             } => {
+                prop_assert_eq!(round, last_reply + 1, "pass {} starts too early", pass);
+                let known_at = if asked_blocks > 0 { round } else { round - 1 };
+                let k = block_size as usize;
+                for b in 0..n.div_ceil(k) {
+                    let range = (pass, (b * k) as u32, ((b + 1) * k).min(n) as u32);
+                    known.insert(range, known_at);
+                }
+                mark(&mut rounds, round, asked_blocks > 0);
+                if asked_blocks > 0 {
+                    last_reply = last_reply.max(round);
+                }
                 let n_blocks = n.div_ceil(block_size as usize) as u32;
                 let expect = if pass == 0 { n_blocks } else { n_blocks - 1 };
                 prop_assert_eq!(
@@ -75,8 +106,34 @@ fn check_log(
                     );
                 }
             }
-            Message::SubBlockQuery { pass, start, end } => {
+            Message::SubBlockQuery {
+                pass,
+                start,
+                end,
+                round,
+            } => {
                 prop_assert!(start < end && end as usize <= n);
+                // The range bisected: left half of `len` bits means a parent of 2 len - 1 or
+                // 2 len bits (the left half takes the larger share).
+                let len = end - start;
+                let parent = [2 * len - 1, 2 * len]
+                    .into_iter()
+                    .filter(|&l| l > len)
+                    .map(|l| (pass, start, start + l))
+                    .find(|r| known.contains_key(r));
+                prop_assert!(parent.is_some(), "query {:?} splits no known range", m);
+                let parent = parent.unwrap();
+                prop_assert!(
+                    round > known[&parent],
+                    "query {:?} before its range {:?} was known (round {})",
+                    m,
+                    parent,
+                    known[&parent]
+                );
+                known.insert((pass, start, end), round);
+                known.insert((pass, end, parent.2), round);
+                mark(&mut rounds, round, true);
+                last_reply = last_reply.max(round);
                 prop_assert!(
                     seen.insert((pass, start, end)),
                     "parity of {:?} asked twice",
@@ -93,8 +150,20 @@ fn check_log(
     }
     prop_assert_eq!(outcome.leaked_bits, disclosed);
     prop_assert_eq!(outcome.leaked_bits, asked_top + sub_queries);
-    prop_assert_eq!(outcome.messages, log.len() as u64);
-    prop_assert_eq!(outcome.channel_uses, replies);
+    prop_assert_eq!(outcome.sequential_messages, log.len() as u64);
+    prop_assert_eq!(outcome.sequential_round_trips, replies);
+    prop_assert_eq!(outcome.channel_uses, u64::from(last_reply));
+    prop_assert!(outcome.channel_uses <= outcome.sequential_round_trips);
+    for (r, &(query, reply)) in rounds.iter().enumerate().skip(1) {
+        if r as u32 <= last_reply {
+            prop_assert!(query && reply, "round {} carries no exchange", r);
+        }
+    }
+    let batched_messages: u64 = rounds
+        .iter()
+        .map(|&(q, a)| u64::from(q) + u64::from(a))
+        .sum();
+    prop_assert_eq!(outcome.messages, batched_messages);
     Ok(())
 }
 
@@ -157,6 +226,94 @@ proptest! {
         prop_assert_eq!(check.keys_match, alice == bob);
         prop_assert_eq!(verify(&alice, &alice.clone(), 1e-12, &mut verify_rng).keys_match, true);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Round trips: batched exchanges along the critical path.
+// ---------------------------------------------------------------------------------------
+
+fn one_outcome(
+    n: usize,
+    q: f64,
+    variant: CascadeVariant,
+    seed: u64,
+) -> qkdsim::postprocess::cascade::ReconcileOutcome {
+    let mut rng = stream(seed, Purpose::Auxiliary, 0);
+    let alice = random_key(n, &mut rng);
+    let mut bob = alice.clone();
+    plant_errors(&mut bob, q, ErrorModel::Exact, &mut rng);
+    let mut cascade_rng = stream(seed, Purpose::Reconciliation, 0);
+    reconcile_with(
+        &alice,
+        &bob,
+        q,
+        variant,
+        &mut cascade_rng,
+        ReconcileOptions::default(),
+    )
+    .unwrap()
+}
+
+/// With independent queries batched, yanetal needs O(passes x log n) round trips, not one per
+/// parity: 10 passes of at most 1 + log2(n/2) = 20 rounds each is 200, and the cascade
+/// effect adds rounds of at most that depth each. At n = 1e6 and Q = 2 % the sequential count
+/// is above 1e5 (about one per disclosed parity); the batched one must stay well under 1000.
+#[test]
+fn batched_round_trips_are_about_passes_times_log_n() {
+    let o = one_outcome(1_000_000, 0.02, CascadeVariant::YanEtAl, 51);
+    eprintln!(
+        "yanetal n=1e6 Q=2%: {} round trips batched, {} sequential",
+        o.channel_uses, o.sequential_round_trips
+    );
+    assert!(o.sequential_round_trips > 100_000, "{o:?}");
+    assert!(o.channel_uses < 1000, "{}", o.channel_uses);
+    // Every pass asks at least one top-level parity in a round of its own, and the first
+    // pass's searches need 1 + ceil(log2 40) = 7 rounds.
+    assert!(
+        o.channel_uses >= u64::from(o.passes) + 6,
+        "{}",
+        o.channel_uses
+    );
+}
+
+/// Sanity of the counts for every variant and a range of sizes and error rates: batched never
+/// exceeds sequential, every round up to the last carries one query message and one reply
+/// (so messages are twice the round trips, plus at most one trailing one-way notice), and
+/// for yanetal (blocks of n/2 from pass 3) the rounds grow slowly with n while the
+/// sequential count grows in proportion to n.
+#[test]
+fn batched_counts_are_consistent_and_grow_slowly() {
+    for variant in CascadeVariant::ALL {
+        for q in [0.01, 0.05] {
+            for n in [1_000, 10_000, 100_000] {
+                let o = one_outcome(n, q, variant, 52);
+                assert!(
+                    o.channel_uses <= o.sequential_round_trips,
+                    "{variant} {n} {q}"
+                );
+                assert!(o.messages <= o.sequential_messages, "{variant} {n} {q}");
+                assert!(
+                    (2 * o.channel_uses..=2 * o.channel_uses + 1).contains(&o.messages),
+                    "{variant} {n} {q}: {} messages for {} round trips",
+                    o.messages,
+                    o.channel_uses
+                );
+                assert!(o.channel_uses >= 2, "{variant} {n} {q}");
+            }
+        }
+    }
+    let mean_rounds = |n: usize| -> (f64, f64) {
+        let s = experiment(n, 0.02, CascadeVariant::YanEtAl, 4, 53);
+        (s.channel_uses_mean, s.sequential_round_trips_mean)
+    };
+    let (small, small_seq) = mean_rounds(10_000);
+    let (large, large_seq) = mean_rounds(1_000_000);
+    eprintln!("yanetal Q=2%: {small} -> {large} batched, {small_seq} -> {large_seq} sequential");
+    assert!(small < large, "{small} {large}");
+    // 100 times the bits: the sequential count grows about 100-fold, the batched one by
+    // far less than 10-fold.
+    assert!(large_seq > 50.0 * small_seq);
+    assert!(large < 10.0 * small, "{small} {large}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -377,6 +534,12 @@ fn cli_json_has_the_contract_fields() {
     assert_eq!(v["bits"], 3000);
     let h = binary_entropy(0.03);
     assert!(v["leaked_bits_mean"].as_f64().unwrap() >= 3000.0 * h * 0.9);
+    let batched = v["channel_uses_mean"].as_f64().unwrap();
+    let sequential = v["sequential_round_trips_mean"].as_f64().unwrap();
+    assert!(
+        0.0 < batched && batched < sequential,
+        "{batched} {sequential}"
+    );
 }
 
 #[test]

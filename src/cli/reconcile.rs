@@ -99,7 +99,15 @@ fn print_table(s: &ExperimentSummary) {
     );
     println!(
         "{:<28} {:>14.1} {:>14.1}",
-        "round trips", s.channel_uses_mean, s.channel_uses_std
+        "round trips (batched)", s.channel_uses_mean, s.channel_uses_std
+    );
+    println!(
+        "{:<28} {:>14}",
+        "round trips, largest run", s.channel_uses_max
+    );
+    println!(
+        "{:<28} {:>14.1}",
+        "round trips, one query each", s.sequential_round_trips_mean
     );
     println!("{:<28} {:>14.1}", "messages", s.messages_mean);
     println!(

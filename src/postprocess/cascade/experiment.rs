@@ -103,9 +103,11 @@ pub struct RunResult {
     pub leaked_bits: u64,
     /// Efficiency leaked / (n h(e)) with e the planted error fraction of this run.
     pub efficiency: f64,
-    /// Round trips.
+    /// Round trips, independent queries batched.
     pub channel_uses: u64,
-    /// Messages.
+    /// Round trips with one query per round trip (the count before batching).
+    pub sequential_round_trips: u64,
+    /// Messages, batched per round.
     pub messages: u64,
     /// Errors left in Bob's key after Cascade (known only to the simulation).
     pub residual_errors: u64,
@@ -133,7 +135,7 @@ pub struct ExperimentSummary {
     pub efficiency_mean: f64,
     /// Sample standard deviation of the efficiency.
     pub efficiency_std: f64,
-    /// Mean round trips per run.
+    /// Mean round trips per run, independent queries batched into one exchange per round.
     pub channel_uses_mean: f64,
     /// Mean disclosed parity bits per run (Cascade only).
     pub leaked_bits_mean: f64,
@@ -147,8 +149,12 @@ pub struct ExperimentSummary {
     pub channel_uses_std: f64,
     /// Sample standard deviation of the disclosed bits.
     pub leaked_bits_std: f64,
-    /// Mean messages per run.
+    /// Mean messages per run (batched: one per direction per round).
     pub messages_mean: f64,
+    /// Mean round trips per run with one query per round trip (the count before batching).
+    pub sequential_round_trips_mean: f64,
+    /// Largest number of round trips of any run.
+    pub channel_uses_max: u64,
     /// residual_error_runs / runs.
     pub frame_error_rate: f64,
     /// Runs whose verification tags disagreed (flagged blocks).
@@ -212,6 +218,7 @@ pub fn run_one(config: &ExperimentConfig, run_idx: u64) -> Result<RunResult> {
         leaked_bits: outcome.leaked_bits,
         efficiency: efficiency(outcome.leaked_bits, n, planted as f64 / n as f64),
         channel_uses: outcome.channel_uses,
+        sequential_round_trips: outcome.sequential_round_trips,
         messages: outcome.messages,
         residual_errors: residual,
         verified: check.keys_match,
@@ -308,6 +315,9 @@ fn summarise(
     let (leaked_bits_mean, leaked_bits_std) =
         mean_std(results.iter().map(|r| r.leaked_bits as f64));
     let (messages_mean, _) = mean_std(results.iter().map(|r| r.messages as f64));
+    let (sequential_round_trips_mean, _) =
+        mean_std(results.iter().map(|r| r.sequential_round_trips as f64));
+    let channel_uses_max = results.iter().map(|r| r.channel_uses).max().unwrap_or(0);
     let (seconds_mean, _) = mean_std(results.iter().map(|r| r.seconds));
     let residual_error_runs = results.iter().filter(|r| r.residual_errors > 0).count();
     let verification_failures = results.iter().filter(|r| !r.verified).count();
@@ -335,6 +345,8 @@ fn summarise(
         channel_uses_std,
         leaked_bits_std,
         messages_mean,
+        sequential_round_trips_mean,
+        channel_uses_max,
         frame_error_rate: residual_error_runs as f64 / results.len().max(1) as f64,
         verification_failures,
         undetected_errors,

@@ -5,7 +5,9 @@
 //!
 //! Alice and Bob are separate objects (module `parties`) that talk only through a modelled
 //! classical [`Channel`], which counts every message, every round trip and every disclosed
-//! parity bit. Keys are bit-packed ([`BitVec`]); block parities are popcounts over word
+//! parity bit. Round trips are counted as a real link would spend them: queries that do not
+//! wait for each other's answers share one exchange, so the count is the critical path of
+//! the protocol, not the number of queries (see the `channel` module). Keys are bit-packed ([`BitVec`]); block parities are popcounts over word
 //! ranges. Each pass uses a fresh public shuffle drawn from the caller's generator, and every
 //! pass keeps an index from each bit to its block (the shuffle's inverse plus a tree of the
 //! known sub-blocks), so the cascade effect re-checks earlier passes in O(passes x depth) per
@@ -46,10 +48,17 @@ pub struct ReconcileOutcome {
     pub corrected: BitVec,
     /// Parity bits Alice disclosed (the leakage to subtract in privacy amplification).
     pub leaked_bits: u64,
-    /// Messages sent in either direction.
+    /// Messages sent in either direction, with the queries that can travel together batched
+    /// into one message per direction per round (see the `channel` module documentation).
     pub messages: u64,
-    /// Round trips (query and reply) on the classical channel.
+    /// Round trips (query and reply) on the classical channel with independent queries
+    /// batched: the longest chain of queries that each need an earlier answer.
     pub channel_uses: u64,
+    /// Round trips if every parity query waited for the previous reply (the count before
+    /// batching; about one per disclosed parity).
+    pub sequential_round_trips: u64,
+    /// Messages if every query and reply travelled alone.
+    pub sequential_messages: u64,
     /// Passes run, BICONF rounds included.
     pub passes: u32,
     /// Bits Bob flipped.
@@ -122,6 +131,8 @@ pub fn reconcile_with<R: Rng + ?Sized>(
             leaked_bits: 0,
             messages: 0,
             channel_uses: 0,
+            sequential_round_trips: 0,
+            sequential_messages: 0,
             passes: 0,
             corrections: 0,
             log: channel.take_log(),
@@ -154,6 +165,8 @@ pub fn reconcile_with<R: Rng + ?Sized>(
         leaked_bits: stats.disclosed_bits,
         messages: stats.messages,
         channel_uses: stats.round_trips,
+        sequential_round_trips: stats.sequential_round_trips,
+        sequential_messages: stats.sequential_messages,
         passes,
         corrections,
         log: channel.take_log(),

@@ -14,31 +14,34 @@ use rand::Rng;
 use crate::bits::BitVec;
 
 use super::channel::Channel;
-use super::shuffle::{Shuffle, gather};
+use super::shuffle::{Shuffle, gather_bytes, unpack_bits};
 
 /// Alice: answers parity queries about her key under the announced shuffles.
 #[derive(Debug)]
 pub(crate) struct Alice<'a> {
     key: &'a BitVec,
+    /// Her key, one byte per bit (the fast form to gather from).
+    bytes: Vec<u8>,
     /// The public shuffle of each announced pass.
     shuffles: Vec<Shuffle>,
-    /// Her key in the shuffled order of each pass; `None` until a query needs it (see
-    /// [`Bob::run_pass`] on two-block passes).
-    shuffled: Vec<Option<BitVec>>,
+    /// Her key in the shuffled order of each pass, possibly only a prefix of it until a
+    /// query needs the rest (see [`Bob::run_pass`] on two-block passes).
+    shuffled: Vec<BitVec>,
 }
 
 impl<'a> Alice<'a> {
     pub(crate) fn new(key: &'a BitVec) -> Alice<'a> {
         Alice {
             key,
+            bytes: unpack_bits(key),
             shuffles: Vec::new(),
             shuffled: Vec::new(),
         }
     }
 
     /// A new pass with public shuffle `shuffle`; `source_table` is its public expansion for
-    /// the first `table.len()` positions (all of them, or just the first block when that is
-    /// the only parity asked). Returns the parities of the first `asked_blocks` top-level
+    /// the first `table.len()` positions (all of them, or just the first block, rounded up to
+    /// whole words, when that is the only parity asked). Returns the parities of the first `asked_blocks` top-level
     /// blocks of `block_size` bits, from popcounts over word ranges.
     pub(crate) fn on_pass_start(
         &mut self,
@@ -47,33 +50,34 @@ impl<'a> Alice<'a> {
         block_size: usize,
         asked_blocks: usize,
     ) -> BitVec {
-        let n = self.key.len();
         let mut parities = BitVec::with_capacity(asked_blocks);
-        let shuffled = gather(source_table, self.key);
+        let shuffled = gather_bytes(source_table, &self.bytes);
         for b in 0..asked_blocks {
             let start = b * block_size;
             parities.push(shuffled.parity_range(start, (start + block_size).min(shuffled.len())));
         }
         self.shuffles.push(shuffle.clone());
-        self.shuffled
-            .push((shuffled.len() == n).then_some(shuffled));
+        self.shuffled.push(shuffled);
         parities
     }
 
-    /// The full public source table of pass `pass`: build her shuffled key if she has not.
-    pub(crate) fn on_source_table(&mut self, pass: usize, source_table: &[u32]) {
-        if self.shuffled[pass].is_none() {
-            self.shuffled[pass] = Some(gather(source_table, self.key));
+    /// The rest of the public source table of pass `pass`, from where her shuffled key ends
+    /// (a whole number of words): complete her shuffled key with it.
+    pub(crate) fn on_source_table_rest(&mut self, pass: usize, rest: &[u32]) {
+        let shuffled = &mut self.shuffled[pass];
+        if shuffled.len() + rest.len() == self.key.len() {
+            shuffled.extend_from(&gather_bytes(rest, &self.bytes));
         }
     }
 
     /// Parity of shuffled positions `start..end` of pass `pass`.
     pub(crate) fn on_sub_block_query(&mut self, pass: usize, start: usize, end: usize) -> bool {
-        let key = self.key;
-        let shuffle = &self.shuffles[pass];
-        self.shuffled[pass]
-            .get_or_insert_with(|| shuffle.apply(key))
-            .parity_range(start, end)
+        let have = self.shuffled[pass].len();
+        if end > have {
+            let rest = self.shuffles[pass].source_table_range(have, self.key.len());
+            self.on_source_table_rest(pass, &rest);
+        }
+        self.shuffled[pass].parity_range(start, end)
     }
 }
 
@@ -90,6 +94,9 @@ struct Node {
     /// Whether Bob's range currently differs from Alice's in an odd number of bits; kept up
     /// to date on every flip so the cascade effect needs no recount.
     odd: bool,
+    /// Round from which Bob knows `odd` in the batched model (module `channel`): the later of
+    /// the round Alice's parity arrived and the round of the latest correction inside.
+    known_at: u32,
 }
 
 impl Node {
@@ -103,9 +110,10 @@ impl Node {
 struct Pass {
     shuffle: Shuffle,
     block_size: usize,
-    /// Bob's key in this pass's shuffled order, kept in step with his corrections; `None`
-    /// for a two-block pass until a search needs it.
-    key: Option<BitVec>,
+    /// Bob's key in this pass's shuffled order, kept in step with his corrections; for a
+    /// two-block pass only its first block (rounded up to whole words) until a search needs
+    /// the rest.
+    key: BitVec,
     /// Known ranges: top-level blocks at indices `0..n_blocks`, then split children in pairs.
     nodes: Vec<Node>,
 }
@@ -114,6 +122,8 @@ struct Pass {
 #[derive(Debug)]
 pub(crate) struct Bob {
     key: BitVec,
+    /// His key, one byte per bit, kept in step with `key` (the fast form to gather from).
+    bytes: Vec<u8>,
     passes: Vec<Pass>,
     /// Parity of Alice's whole key, known once every top-level parity of the first pass is.
     alice_total_parity: Option<bool>,
@@ -121,17 +131,22 @@ pub(crate) struct Bob {
     /// Odd ranges waiting for a binary search, smallest first: (length, pass, node).
     pending: BinaryHeap<Reverse<(u32, u32, u32)>>,
     flips: u64,
+    /// Scratch buffer for the public source tables, reused by every pass (a table of a
+    /// 1e6-bit key is 4 MB; allocating it afresh each pass costs page faults).
+    table: Vec<u32>,
 }
 
 impl Bob {
     pub(crate) fn new(key: &BitVec, sub_block_reuse: bool) -> Bob {
         Bob {
             key: key.clone(),
+            bytes: unpack_bits(key),
             passes: Vec::new(),
             alice_total_parity: None,
             sub_block_reuse,
             pending: BinaryHeap::new(),
             flips: 0,
+            table: Vec::new(),
         }
     }
 
@@ -172,15 +187,26 @@ impl Bob {
         };
         // A two-block pass (k = n/2, most passes of yanetal, option7/8 and BICONF) needs only
         // the first block's parity: each side shuffles just that half, and the shuffled keys
-        // are built only if a search ever enters the pass. Same protocol, less work.
+        // are completed only if a search ever enters the pass (about one pass in seven at
+        // n = 1e6, Q = 2 %, yanetal). Same protocol, less work.
         let lazy = n_blocks == 2 && asked == 1;
-        let table_len = if lazy { block_size } else { n };
+        // The pass starts once everything before it has settled; a pass asking nothing is a
+        // one-way notice riding with the next round's queries (module `channel`).
+        let round = channel.last_round() + 1;
+        let known_at = if asked > 0 { round } else { round - 1 };
+        // Whole words, so the rest can be appended word by word if a search needs it.
+        let table_len = if lazy {
+            block_size.next_multiple_of(64).min(n)
+        } else {
+            n
+        };
         // The source table is public (a function of the shuffle's round keys); it is built
-        // once, lent to Alice with the pass announcement, and dropped after the pass starts.
-        let table = shuffle.source_table_prefix(table_len);
-        let bob_shuffled = gather(&table, &self.key);
-        let reply = channel.start_pass(alice, pass_idx, &shuffle, &table, block_size, asked);
-        drop(table);
+        // once into a buffer reused by every pass, and lent to Alice with the announcement.
+        let mut table = std::mem::take(&mut self.table);
+        shuffle.source_table_range_into(0, table_len, &mut table);
+        let bob_shuffled = gather_bytes(&table, &self.bytes);
+        let reply = channel.start_pass(alice, pass_idx, &shuffle, &table, block_size, asked, round);
+        self.table = table;
         let bob_parity = |b: usize| -> bool {
             if lazy && b == 1 {
                 // Bob's whole-key parity XOR his first-block parity.
@@ -214,16 +240,16 @@ impl Bob {
                 left: 0,
                 alice: alice_parity,
                 odd,
+                known_at,
             });
         }
         if self.alice_total_parity.is_none() {
             self.alice_total_parity = Some(xor);
         }
-        let key = (!lazy).then_some(bob_shuffled);
         self.passes.push(Pass {
             shuffle,
             block_size,
-            key,
+            key: bob_shuffled,
             nodes,
         });
         self.correct(alice, channel);
@@ -240,35 +266,48 @@ impl Bob {
             if !self.passes[pass].nodes[node].odd {
                 continue;
             }
-            let position = self.binary_search(pass, node, alice, channel);
+            let (position, round) = self.binary_search(pass, node, alice, channel);
             let x = self.passes[pass].shuffle.source_of(position);
-            self.flip(x);
+            self.flip(x, round);
         }
     }
 
     /// Brassard-Salvail's BINARY on an odd range: ask Alice the parity of the left half
     /// (the right half's parity is inferred from the parent's, never asked), follow the odd
     /// half, down to one bit. Halves already known are reused without asking.
+    ///
+    /// Returns the shuffled position of the error and the round at which Bob knows it: each
+    /// query goes one round after the latest round the ranges on its path became known.
     fn binary_search(
         &mut self,
         pass: usize,
         mut cur: usize,
         alice: &mut Alice<'_>,
         channel: &mut Channel,
-    ) -> usize {
-        if self.passes[pass].key.is_none() {
-            // First search in a two-block pass: build the shuffled keys now. The table is
-            // public (a function of the announced shuffle), so it is built once and lent.
-            let table = self.passes[pass].shuffle.source_table();
-            self.passes[pass].key = Some(gather(&table, &self.key));
-            channel.lend_source_table(alice, pass as u32, &table);
+    ) -> (usize, u32) {
+        let n = self.key.len();
+        let have = self.passes[pass].key.len();
+        if have < n {
+            // First search in a two-block pass: complete the shuffled keys now, from where the
+            // pass start left them. The rest of the table is public (a function of the
+            // announced shuffle), so it is built once and lent.
+            let mut rest = std::mem::take(&mut self.table);
+            self.passes[pass]
+                .shuffle
+                .source_table_range_into(have, n, &mut rest);
+            let rest_bits = gather_bytes(&rest, &self.bytes);
+            self.passes[pass].key.extend_from(&rest_bits);
+            channel.lend_source_table_rest(alice, pass as u32, &rest);
+            self.table = rest;
         }
+        let mut round = 0;
         loop {
             let p = &self.passes[pass];
             let node = p.nodes[cur];
             debug_assert!(node.odd);
+            round = round.max(node.known_at);
             if node.len() == 1 {
-                return node.start as usize;
+                return (node.start as usize, round);
             }
             if node.left != 0 {
                 let left = node.left as usize;
@@ -277,13 +316,16 @@ impl Bob {
             }
             // Left half takes the larger share, so power-of-two blocks split exactly.
             let mid = node.start + node.len().div_ceil(2);
-            let alice_left =
-                channel.sub_block_parity(alice, pass as u32, node.start as usize, mid as usize);
+            round += 1;
+            let alice_left = channel.sub_block_parity(
+                alice,
+                pass as u32,
+                node.start as usize,
+                mid as usize,
+                round,
+            );
             let p = &mut self.passes[pass];
-            let bob_left = p
-                .key
-                .as_ref()
-                .is_some_and(|k| k.parity_range(node.start as usize, mid as usize));
+            let bob_left = p.key.parity_range(node.start as usize, mid as usize);
             let left_odd = alice_left ^ bob_left;
             let left = p.nodes.len();
             p.nodes.push(Node {
@@ -292,6 +334,7 @@ impl Bob {
                 left: 0,
                 alice: alice_left,
                 odd: left_odd,
+                known_at: round,
             });
             p.nodes.push(Node {
                 start: mid,
@@ -299,6 +342,7 @@ impl Bob {
                 left: 0,
                 alice: node.alice ^ alice_left,
                 odd: node.odd ^ left_odd,
+                known_at: round,
             });
             p.nodes[cur].left = left as u32;
             cur = if left_odd { left } else { left + 1 };
@@ -307,20 +351,23 @@ impl Bob {
 
     /// Flips original bit `x` and applies the cascade effect: in every pass the known ranges
     /// holding `x` change parity; the odd top-level block (or, with sub-block reuse, every odd
-    /// known range) on that path is queued for a search.
-    fn flip(&mut self, x: usize) {
+    /// known range) on that path is queued for a search. The bit was found at round `round`,
+    /// so no range holding it is known before then.
+    fn flip(&mut self, x: usize, round: u32) {
         self.key.flip(x);
+        self.bytes[x] ^= 1;
         self.flips += 1;
         for (pass_idx, pass) in self.passes.iter_mut().enumerate() {
             let position = pass.shuffle.position_of(x);
-            if let Some(key) = &mut pass.key {
-                key.flip(position);
+            if position < pass.key.len() {
+                pass.key.flip(position);
             }
             let mut cur = position / pass.block_size;
             let mut is_root = true;
             loop {
                 let node = &mut pass.nodes[cur];
                 node.odd = !node.odd;
+                node.known_at = node.known_at.max(round);
                 if node.odd && (is_root || self.sub_block_reuse) {
                     self.pending
                         .push(Reverse((node.len(), pass_idx as u32, cur as u32)));
