@@ -173,14 +173,8 @@ pub fn reconcile_with<R: Rng + ?Sized>(
     })
 }
 
-/// Binary entropy h(p) = -p log2 p - (1-p) log2 (1-p), with h(0) = h(1) = 0.
-///
-/// Shannon's bound: reconciling n bits with error rate p needs at least n h(p) disclosed bits,
-/// so the efficiency f = leaked / (n h(p)) of Demystifying (eq. 1) is at least 1 on average.
-pub fn binary_entropy(p: f64) -> f64 {
-    if !(p > 0.0 && p < 1.0) {
-        return 0.0;
-    }
+/// The binary entropy h(p) in bits, shared with the security analysis.
+pub use crate::estimation::binary_entropy;
     -p * p.log2() - (1.0 - p) * (1.0 - p).log2()
 }
 
