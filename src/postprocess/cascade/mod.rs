@@ -175,8 +175,6 @@ pub fn reconcile_with<R: Rng + ?Sized>(
 
 /// The binary entropy h(p) in bits, shared with the security analysis.
 pub use crate::estimation::binary_entropy;
-    -p * p.log2() - (1.0 - p) * (1.0 - p).log2()
-}
 
 /// Reconciliation efficiency f = leaked / (n h(qber)) (Demystifying, eq. 1); infinite when
 /// h is zero but something leaked, and 1 for nothing leaked of nothing.
