@@ -213,40 +213,16 @@ impl PulseEngine {
         &self,
         total_pulses: u64,
         progress: &(dyn Fn(u64) + Sync),
-        mut sink: impl FnMut(ChunkOutput),
+        sink: impl FnMut(ChunkOutput),
     ) -> EngineStats {
-        let n_chunks = total_pulses.div_ceil(CHUNK_PULSES);
-        let batch = (4 * rayon::current_num_threads() as u64).max(4);
-        let mut stats = EngineStats {
-            chunks: n_chunks,
-            rerun_chunks: 0,
-        };
-        let mut carry = DetectorState::default();
-        let mut done = 0u64;
-        let mut first = 0u64;
-        while first < n_chunks {
-            let last = (first + batch).min(n_chunks);
-            let results: Vec<(ChunkOutput, DetectorState)> = (first..last)
-                .into_par_iter()
-                .map(|c| {
-                    let (p0, n) = chunk_range(c, total_pulses);
-                    self.simulate_chunk(c, p0, n, DetectorState::default())
-                })
-                .collect();
-            for (c, (mut out, mut end_state)) in (first..last).zip(results) {
-                let (p0, n) = chunk_range(c, total_pulses);
-                if !carry.is_quiet_at(p0) {
-                    stats.rerun_chunks += 1;
-                    (out, end_state) = self.simulate_chunk(c, p0, n, carry.clone());
-                }
-                carry = end_state;
-                done += n;
-                sink(out);
-            }
-            progress(done);
-            first = last;
-        }
-        stats
+        run_stitched(
+            total_pulses,
+            CHUNK_PULSES,
+            4,
+            |c, p0, n, state| self.simulate_chunk(c, p0, n, state),
+            progress,
+            sink,
+        )
     }
 
     /// Simulates chunk `chunk` (pulses `first_pulse .. first_pulse + n_pulses`) from the
@@ -503,10 +479,55 @@ impl PulseEngine {
     }
 }
 
-/// First pulse and length of chunk `c` of a run of `total` pulses.
-pub fn chunk_range(c: u64, total: u64) -> (u64, u64) {
-    let p0 = c * CHUNK_PULSES;
-    (p0, CHUNK_PULSES.min(total - p0))
+/// The chunk scheme shared by both engines: chunks of `chunk_pulses` run in parallel
+/// batches (`batch_per_thread` chunks per thread) from a quiet detector state; their
+/// outputs are then taken in order, and a chunk whose predecessor did not end quiet is
+/// simulated again, sequentially, from the true carried state with the same stream. The
+/// result depends only on the chunk simulator, never on the thread count.
+pub(crate) fn run_stitched(
+    total_pulses: u64,
+    chunk_pulses: u64,
+    batch_per_thread: u64,
+    simulate: impl Fn(u64, u64, u64, DetectorState) -> (ChunkOutput, DetectorState) + Sync,
+    progress: &(dyn Fn(u64) + Sync),
+    mut sink: impl FnMut(ChunkOutput),
+) -> EngineStats {
+    let n_chunks = total_pulses.div_ceil(chunk_pulses);
+    let range = |c: u64| {
+        let p0 = c * chunk_pulses;
+        (p0, chunk_pulses.min(total_pulses - p0))
+    };
+    let batch = (batch_per_thread * rayon::current_num_threads() as u64).max(batch_per_thread);
+    let mut stats = EngineStats {
+        chunks: n_chunks,
+        rerun_chunks: 0,
+    };
+    let mut carry = DetectorState::default();
+    let mut done = 0u64;
+    let mut first = 0u64;
+    while first < n_chunks {
+        let last = (first + batch).min(n_chunks);
+        let results: Vec<(ChunkOutput, DetectorState)> = (first..last)
+            .into_par_iter()
+            .map(|c| {
+                let (p0, n) = range(c);
+                simulate(c, p0, n, DetectorState::default())
+            })
+            .collect();
+        for (c, (mut out, mut end_state)) in (first..last).zip(results) {
+            let (p0, n) = range(c);
+            if !carry.is_quiet_at(p0) {
+                stats.rerun_chunks += 1;
+                (out, end_state) = simulate(c, p0, n, carry.clone());
+            }
+            carry = end_state;
+            done += n;
+            sink(out);
+        }
+        progress(done);
+        first = last;
+    }
+    stats
 }
 
 /// The hot loop for `NB + 1` intensity classes, in blocks of up to 64 pulses so the

@@ -71,13 +71,13 @@
 use super::detection::ChunkOutput;
 use super::engine::{
     CHUNK_PULSES, DetectorState, EngineStats, MAX_INTENSITIES, PulseEngine, config_parts,
+    run_stitched,
 };
 use super::random::WordSource;
 use crate::physics::{LinkModel, click_pattern};
 use crate::rng::{self, Purpose};
 use rand::TryRng;
 use rand_distr::{Binomial, Distribution, Exp1};
-use rayon::prelude::*;
 use std::convert::Infallible;
 
 /// Chunk c of the event engine reads stream `EVENT_STREAM_OFFSET + c` of
@@ -381,12 +381,6 @@ impl EventEngine {
         self.chunk_pulses
     }
 
-    /// First pulse and length of chunk `c` of a run of `total` pulses.
-    pub fn chunk_range(&self, c: u64, total: u64) -> (u64, u64) {
-        let p0 = c * self.chunk_pulses;
-        (p0, self.chunk_pulses.min(total - p0))
-    }
-
     /// Simulates `total_pulses` pulses, handing each chunk's output to `sink` in pulse
     /// order, and calling `progress` with the number of pulses done so far (same contract
     /// as [`PulseEngine::run`]).
@@ -394,40 +388,16 @@ impl EventEngine {
         &self,
         total_pulses: u64,
         progress: &(dyn Fn(u64) + Sync),
-        mut sink: impl FnMut(ChunkOutput),
+        sink: impl FnMut(ChunkOutput),
     ) -> EngineStats {
-        let n_chunks = total_pulses.div_ceil(self.chunk_pulses);
-        let batch = (2 * rayon::current_num_threads() as u64).max(2);
-        let mut stats = EngineStats {
-            chunks: n_chunks,
-            rerun_chunks: 0,
-        };
-        let mut carry = DetectorState::default();
-        let mut done = 0u64;
-        let mut first = 0u64;
-        while first < n_chunks {
-            let last = (first + batch).min(n_chunks);
-            let results: Vec<(ChunkOutput, DetectorState)> = (first..last)
-                .into_par_iter()
-                .map(|c| {
-                    let (p0, n) = self.chunk_range(c, total_pulses);
-                    self.simulate_chunk(c, p0, n, DetectorState::default())
-                })
-                .collect();
-            for (c, (mut out, mut end_state)) in (first..last).zip(results) {
-                let (p0, n) = self.chunk_range(c, total_pulses);
-                if !carry.is_quiet_at(p0) {
-                    stats.rerun_chunks += 1;
-                    (out, end_state) = self.simulate_chunk(c, p0, n, carry.clone());
-                }
-                carry = end_state;
-                done += n;
-                sink(out);
-            }
-            progress(done);
-            first = last;
-        }
-        stats
+        run_stitched(
+            total_pulses,
+            self.chunk_pulses,
+            2,
+            |c, p0, n, state| self.simulate_chunk(c, p0, n, state),
+            progress,
+            sink,
+        )
     }
 
     /// Simulates chunk `chunk` (pulses `first_pulse .. first_pulse + n_pulses`) from the
