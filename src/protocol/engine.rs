@@ -82,6 +82,44 @@ pub struct DetectorState {
 }
 
 impl DetectorState {
+    /// Enters gate `t`: carriers due while their detector is blind are lost (and any due
+    /// before `t`, which can no longer act); returns which detectors are live and which
+    /// must click because a carrier is released now, and takes those carriers off the
+    /// queue (two released in one gate give one click).
+    pub(crate) fn enter_gate(&mut self, t: u64) -> ([bool; 2], [bool; 2]) {
+        let live = [t >= self.live_from[0], t >= self.live_from[1]];
+        let mut forced = [false; 2];
+        for j in 0..2 {
+            let pending = &mut self.pending[j];
+            while pending
+                .first()
+                .is_some_and(|&g| g < t || (g == t && !live[j]))
+            {
+                pending.remove(0);
+            }
+            while pending.first() == Some(&t) {
+                pending.remove(0);
+                forced[j] = true;
+            }
+        }
+        (live, forced)
+    }
+
+    /// The first gate after `t` (and at most `end`) where the detectors' law changes: a
+    /// dead time ends or a carrier is released. Call after [`DetectorState::enter_gate`].
+    pub(crate) fn next_change(&self, t: u64, end: u64) -> u64 {
+        let mut gate = end;
+        for j in 0..2 {
+            if self.live_from[j] > t {
+                gate = gate.min(self.live_from[j]);
+            }
+            if let Some(&g) = self.pending[j].first() {
+                gate = gate.min(g.max(t + 1));
+            }
+        }
+        gate
+    }
+
     /// No memory of earlier clicks reaches gate `at` or later.
     pub fn is_quiet_at(&self, at: u64) -> bool {
         self.live_from.iter().all(|&l| l <= at) && self.pending.iter().all(|p| p.is_empty())
@@ -243,27 +281,8 @@ impl PulseEngine {
         let dead = self.model.detectors.dead_gates;
         let mut t = first_pulse;
         while t < end {
-            // Carriers released while their detector is blind are lost.
-            for j in 0..2 {
-                while state.pending[j]
-                    .first()
-                    .is_some_and(|&g| g <= t && t < state.live_from[j])
-                {
-                    state.pending[j].remove(0);
-                }
-            }
-            let live = [t >= state.live_from[0], t >= state.live_from[1]];
-            let forced = [
-                live[0] && state.pending[0].first() == Some(&t),
-                live[1] && state.pending[1].first() == Some(&t),
-            ];
+            let (live, forced) = state.enter_gate(t);
             if forced[0] || forced[1] {
-                for j in 0..2 {
-                    // Two carriers of one detector released in the same gate give one click.
-                    while forced[j] && state.pending[j].first() == Some(&t) {
-                        state.pending[j].remove(0);
-                    }
-                }
                 self.forced_gate(
                     t,
                     live,
@@ -277,15 +296,7 @@ impl PulseEngine {
                 t += 1;
                 continue;
             }
-            let mut span_end = end;
-            for j in 0..2 {
-                if state.live_from[j] > t {
-                    span_end = span_end.min(state.live_from[j]);
-                }
-                if let Some(&g) = state.pending[j].first() {
-                    span_end = span_end.min(g.max(t + 1));
-                }
-            }
+            let span_end = state.next_change(t, end);
             let mask = live[0] as usize | (live[1] as usize) << 1;
             let table = &self.masks[mask];
             // Without detector memory a click changes nothing for later gates, so the scan

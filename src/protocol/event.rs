@@ -454,28 +454,8 @@ impl EventEngine {
             }
         }
         while t < end {
-            // A carrier due while its detector is blind is lost. One due earlier than t
-            // (a second carrier released in a gate that already clicked) can no longer
-            // act either: dropping it changes nothing in the law.
-            for j in 0..2 {
-                while state.pending[j]
-                    .first()
-                    .is_some_and(|&g| g < t || (g == t && t < state.live_from[j]))
-                {
-                    state.pending[j].remove(0);
-                }
-            }
-            let live = [t >= state.live_from[0], t >= state.live_from[1]];
-            let forced = [
-                live[0] && state.pending[0].first() == Some(&t),
-                live[1] && state.pending[1].first() == Some(&t),
-            ];
+            let (live, forced) = state.enter_gate(t);
             if forced[0] || forced[1] {
-                for j in 0..2 {
-                    if forced[j] {
-                        state.pending[j].remove(0);
-                    }
-                }
                 self.pulse.forced_gate(
                     t,
                     live,
@@ -490,15 +470,7 @@ impl EventEngine {
                 continue;
             }
             // The next gate where the law changes.
-            let mut gate = end;
-            for j in 0..2 {
-                if state.live_from[j] > t {
-                    gate = gate.min(state.live_from[j]);
-                }
-                if let Some(&g) = state.pending[j].first() {
-                    gate = gate.min(g);
-                }
-            }
+            let gate = state.next_change(t, end);
             let mask = live[0] as usize | (live[1] as usize) << 1;
             let table = &self.masks[mask];
             let remaining = gate - t;
