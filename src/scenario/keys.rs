@@ -79,6 +79,17 @@ pub fn get_numeric(scenario: &Scenario, path: &str) -> Result<f64> {
 
 /// A copy of `scenario` with one numeric key set to `value`, validated again.
 /// Integer keys (`postprocessing.block_bits`, `simulation.seed`) take the value rounded.
+///
+/// ```
+/// use qkdsim::Scenario;
+/// use qkdsim::scenario::with_value;
+///
+/// let s = Scenario::parse("[link]\nlength_km = 50.0\n", "example")?;
+/// let longer = with_value(&s, "link.length_km", 80.0)?;
+/// assert_eq!(longer.spec.link.length_km, 80.0);
+/// assert!(with_value(&s, "link.misalignment", 0.7).is_err()); // outside [0, 0.5]
+/// # Ok::<(), qkdsim::Error>(())
+/// ```
 pub fn with_value(scenario: &Scenario, path: &str, value: f64) -> Result<Scenario> {
     let mut spec = scenario.spec.clone();
     if path == "simulation.pulses" {
