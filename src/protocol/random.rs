@@ -1,14 +1,18 @@
-//! A buffered source of 32-bit uniforms over one ChaCha8 stream, for the engines' hot loops.
+//! A buffered source of 16-bit uniform words over one ChaCha8 stream, for the engines' hot
+//! loops: the pulse engine reads one word per pulse and more only when a pulse may click.
 
 use crate::rng::ChaCha8Rng;
 use rand::Rng;
 
-const BUF_WORDS: usize = 512;
+const BUF_WORDS: usize = 1024;
 
-/// Buffered 32-bit words from a ChaCha8 stream, consumed in order.
+/// The word the hot loops read per pulse.
+pub type Word = u16;
+
+/// Buffered 16-bit words from a ChaCha8 stream, consumed in order.
 pub struct WordSource {
     rng: ChaCha8Rng,
-    buf: Box<[u32; BUF_WORDS]>,
+    buf: Box<[Word; BUF_WORDS]>,
     pos: usize,
 }
 
@@ -23,10 +27,10 @@ impl WordSource {
     }
 
     fn refill(&mut self) {
-        let mut bytes = [0u8; BUF_WORDS * 4];
+        let mut bytes = [0u8; BUF_WORDS * 2];
         self.rng.fill_bytes(&mut bytes);
-        for (w, b) in self.buf.iter_mut().zip(bytes.chunks_exact(4)) {
-            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        for (w, b) in self.buf.iter_mut().zip(bytes.chunks_exact(2)) {
+            *w = Word::from_le_bytes([b[0], b[1]]);
         }
         self.pos = 0;
     }
@@ -34,7 +38,7 @@ impl WordSource {
     /// The unread words of the buffer (refilled when empty); mark them used with
     /// [`WordSource::consume`].
     #[inline]
-    pub fn available(&mut self) -> &[u32] {
+    pub fn available(&mut self) -> &[Word] {
         if self.pos == BUF_WORDS {
             self.refill();
         }
@@ -49,7 +53,7 @@ impl WordSource {
 
     /// One word.
     #[inline]
-    pub fn next_u32(&mut self) -> u32 {
+    pub fn next_word(&mut self) -> Word {
         if self.pos == BUF_WORDS {
             self.refill();
         }
@@ -58,7 +62,14 @@ impl WordSource {
         w
     }
 
-    /// 64 bits from two words (high word first).
+    /// 32 bits from two words (high word first).
+    #[inline]
+    pub fn next_u32(&mut self) -> u32 {
+        let hi = self.next_word() as u32;
+        (hi << 16) | self.next_word() as u32
+    }
+
+    /// 64 bits from four words (high word first).
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
         let hi = self.next_u32() as u64;
