@@ -147,9 +147,9 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     c.range("detector.dead_time_ns", det.dead_time_ns, 0.0, 1.0e9);
 
     let pp = &spec.postprocessing;
-    if !(64..=1u64 << 32).contains(&pp.block_bits) {
+    if !(64..=u32::MAX as u64).contains(&pp.block_bits) {
         c.out.push(format!(
-            "postprocessing.block_bits: must be in [64, 4294967296], got {}",
+            "postprocessing.block_bits: must be in [64, 4294967295], got {}",
             pp.block_bits
         ));
     }
