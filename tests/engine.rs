@@ -1,6 +1,9 @@
 //! Pulse engine against the closed form and against renewal theory, with fixed seeds and
 //! 5-sigma bounds from the binomial standard error.
 
+mod common;
+use common::within_5_sigma;
+
 use qkdsim::Scenario;
 use qkdsim::analysis::run::{RunOptions, RunReport, simulate};
 
@@ -20,18 +23,6 @@ fn run(s: &Scenario, pulses: u64, seed: u64) -> RunReport {
         &|_| {},
         |_| {},
     )
-}
-
-/// |observed - expected| <= 5 sigma, sigma the binomial standard error of `n` trials.
-fn within_5_sigma(what: &str, observed: u64, trials: u64, p: f64) {
-    let sigma = (trials as f64 * p * (1.0 - p)).sqrt().max(1.0);
-    let dev = (observed as f64 - trials as f64 * p).abs();
-    assert!(
-        dev <= 5.0 * sigma,
-        "{what}: observed {observed} of {trials}, expected {:.1} (sigma {sigma:.1}, {:.2} sigma off)",
-        trials as f64 * p,
-        dev / sigma
-    );
 }
 
 #[test]

@@ -4,6 +4,9 @@
 //! chi-square critical value, each explained where it is used. `QKDSIM_LONG_TESTS=1`
 //! multiplies the pulse counts by 10.
 
+mod common;
+use common::within_5_sigma;
+
 use qkdsim::Scenario;
 use qkdsim::analysis::expected::expected_per_intensity;
 use qkdsim::physics::LinkModel;
@@ -87,18 +90,6 @@ fn tally(model: &LinkModel, kind: EngineKind, pulses: u64, seed: u64, keep_gaps:
         }
     });
     t
-}
-
-/// |observed - trials p| <= 5 sigma, sigma the binomial standard error of `trials`.
-fn within_5_sigma(what: &str, observed: u64, trials: u64, p: f64) {
-    let sigma = (trials as f64 * p * (1.0 - p)).sqrt().max(1.0);
-    let dev = (observed as f64 - trials as f64 * p).abs();
-    assert!(
-        dev <= 5.0 * sigma,
-        "{what}: observed {observed} of {trials}, expected {:.1} (sigma {sigma:.1}, {:.2} sigma off)",
-        trials as f64 * p,
-        dev / sigma
-    );
 }
 
 /// Two-sample test of equal proportions x1/n1 and x2/n2: |difference| <= 5 standard
