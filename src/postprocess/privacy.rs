@@ -58,15 +58,23 @@
 //! a cyclic shift). The bench measures one f64 FFT of `n` points beside the hash: the f64
 //! method needs three transforms of at least `n + l` points.
 //!
-//! Cost: `O(N log N)` field multiplications (butterflies, in place, one twiddle per block)
-//! and `O(N log^2 N)` word XORs (the Taylor expansions at `z^2 + z`); with the Cantor basis
-//! the recursion needs no scaling multiplications. The XOR stage is GF(2)-linear bit by bit,
-//! so it runs once for both operands, the input in the low and the seed in the high 32 bits
-//! of each word. When the product length is just above a power of two, the input is cut
+//! The transform has two stages. The first rewrites the coefficients in the "novel"
+//! polynomial basis of Lin, Chung and Han (FOCS 2014) with word XORs only, in
+//! `O(N log N log log N)` by Taylor expansions at the two-term subspace polynomials
+//! `z^(2^(2^j)) + z` of the Cantor basis (submodule `novel`, which also keeps the plain
+//! `O(N log^2 N)` recursion at `z^2 + z` as its test reference; the switch cut the XOR
+//! stage from over half of the time to about a quarter). That stage is GF(2)-linear bit by
+//! bit, so it runs once for both operands, the input in the low and the seed in the high 32
+//! bits of each word. The second stage is `O(N log N)` butterflies with field
+//! multiplications (in place, the Cantor basis needs no scaling). Every block of one level
+//! shares its twiddles, so blocks up to 2^11 points (in L1) run level by level, the lowest
+//! three levels fused in one register per 8 points; longer blocks recurse into their
+//! quarters and then do their top two levels in one pass (radix 4), which halves the passes
+//! over memory. When the product length is just above a power of two, the input is cut
 //! into 2 to 4 column ranges, each a smaller Toeplitz product with a slice of the same seed,
 //! and the partial hashes are XORed (at l = n/8: three transforms of N/4 instead of one of
-//! N). Large transforms split their two halves across rayon threads; the result does not
-//! depend on the thread count.
+//! N). Long arrays share all passes among rayon threads; the result does not depend on the
+//! thread count.
 //!
 //! Field multiplication uses VPCLMULQDQ on 512-bit registers (eight products per pair of
 //! instructions) or scalar PCLMULQDQ, whichever the CPU has (detected at run time), else a
@@ -85,12 +93,14 @@
 use crate::bits::BitVec;
 use crate::error::{Error, Result};
 
+mod novel;
+
 /// Blocks at least this long (in field elements) split their two recursive halves across
 /// rayon threads; below it the halves run on the calling thread.
 const PARALLEL_MIN_LEN: usize = 1 << 15;
 
-/// Transform lengths up to this run the Taylor expansion iteratively (the block fits in L1).
-const TAYLOR_ITERATIVE_MAX_LEN: usize = 1 << 10;
+/// Transforms up to this length run their butterflies level by level (the block fits in L1).
+const BUTTERFLY_ITERATIVE_MAX_LEN: usize = 1 << 11;
 
 /// Bits per chunk: a product of two chunks has degree <= 62 and fits a field element unreduced.
 const CHUNK_BITS: usize = 32;
@@ -227,13 +237,15 @@ impl ToeplitzHasher {
         // separately: input chunks ride in the low 32 bits and seed chunks in the high 32
         // bits of one array, and that stage runs once for both operands.
         load_packed_chunks(&mut self.input_buf, input, seed, len);
-        self.scratch.clear();
-        self.scratch.resize(len / 2, 0);
+        // The conversion writes every scratch element before reading it: no need to clear.
+        self.scratch.resize(len, 0);
         let ctx = Transform {
             cantor: &self.cantor,
             backend: self.backend,
         };
-        ctx.convert(&mut self.input_buf, &mut self.scratch);
+        if novel::to_novel_basis(&mut self.input_buf, &mut self.scratch) {
+            std::mem::swap(&mut self.input_buf, &mut self.scratch);
+        }
         split_packed(&mut self.input_buf, &mut self.seed_buf);
         let (input_buf, seed_buf) = (&mut self.input_buf, &mut self.seed_buf);
         join_if(
@@ -242,8 +254,11 @@ impl ToeplitzHasher {
             || ctx.evaluate(seed_buf),
         );
         ctx.pointwise_mul(input_buf, seed_buf);
-        ctx.inverse(input_buf, &mut self.scratch);
-        extract_product_bits(input_buf, n - 1, output_bits)
+        ctx.unevaluate(input_buf);
+        if novel::from_novel_basis(&mut self.input_buf, &mut self.scratch) {
+            std::mem::swap(&mut self.input_buf, &mut self.scratch);
+        }
+        extract_product_bits(&self.input_buf, n - 1, output_bits)
     }
 }
 
@@ -408,6 +423,23 @@ fn extract_product_bits(coefficients: &[u64], start: usize, count: usize) -> Bit
     BitVec::from_words(words, count)
 }
 
+/// Matching pieces of the four quarters of a block, as rayon's zips nest them.
+type Quarters<'a> = (
+    ((&'a mut [u64], &'a mut [u64]), &'a mut [u64]),
+    &'a mut [u64],
+);
+
+/// Runs `f` on the four quarters of `a`, two by two on the rayon pool for long arrays.
+fn for_quarters(a: &mut [u64], f: impl Fn(&mut [u64]) + Sync) {
+    let parallel = a.len() >= PARALLEL_MIN_LEN;
+    let (h0, h1) = a.split_at_mut(a.len() / 2);
+    let half = |h: &mut [u64]| {
+        let (x, y) = h.split_at_mut(h.len() / 2);
+        join_if(parallel, || f(x), || f(y));
+    };
+    join_if(parallel, || half(h0), || half(h1));
+}
+
 fn join_if(parallel: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
     if parallel {
         rayon::join(a, b);
@@ -507,41 +539,41 @@ impl Transform<'_> {
     /// Evaluates the polynomial with coefficients `a` (length 2^k) at the 2^k points of
     /// span(beta_1..beta_k), in place. Output position p holds the value at
     /// sum over bits i of p of beta_{k-i} (a bit-reversed order, shared with `inverse`).
-    /// `scratch` needs `a.len() / 2` elements.
+    /// `scratch` needs `a.len()` elements.
     #[cfg(test)]
     fn forward(&self, a: &mut [u64], scratch: &mut [u64]) {
-        self.convert(a, scratch);
+        if novel::to_novel_basis(a, scratch) {
+            a.copy_from_slice(scratch);
+        }
         self.evaluate(a);
     }
 
-    /// First stage of [`Transform::forward`], XORs only: f(z) = f0(z^2 + z) + z f1(z^2 + z)
-    /// by a Taylor expansion, f0 and f1 to the two halves, recursively. Linear over GF(2)
-    /// bit by bit, so it can carry two 32-bit operands in one word.
-    fn convert(&self, a: &mut [u64], scratch: &mut [u64]) {
-        let len = a.len();
-        if len <= 2 {
-            return;
+    /// Inverse of [`Transform::forward`]: values back to coefficients.
+    #[cfg(test)]
+    fn inverse(&self, a: &mut [u64], scratch: &mut [u64]) {
+        self.unevaluate(a);
+        if novel::from_novel_basis(a, scratch) {
+            a.copy_from_slice(scratch);
         }
-        taylor_expand(a);
-        deinterleave(a, scratch);
-        let half = len / 2;
-        let (lo, hi) = a.split_at_mut(half);
-        let (scratch_lo, scratch_hi) = scratch.split_at_mut(half / 2);
-        join_if(
-            len >= PARALLEL_MIN_LEN,
-            || self.convert(lo, scratch_lo),
-            || self.convert(hi, scratch_hi),
-        );
     }
 
-    /// Second stage of [`Transform::forward`]: the butterflies, bottom-up.
+    /// Second stage of [`Transform::forward`]: the butterflies, bottom-up. Every block of a
+    /// level uses the same twiddles (both halves are evaluated on the same subspace), so
+    /// short arrays run level by level over all their blocks at once; long ones recurse
+    /// into their halves first, which keeps the work on each half in cache.
     fn evaluate(&self, a: &mut [u64]) {
         let len = a.len();
-        if len <= 2 {
-            // Length 2: f(0) = g0, f(1) = g0 + g1 (the twiddle of position 0 is 0).
-            if len == 2 {
-                a[1] ^= a[0];
+        if len <= BUTTERFLY_ITERATIVE_MAX_LEN {
+            let first = self.low_levels(a, false);
+            for log_len in first..=len.trailing_zeros() as usize {
+                self.level(a, log_len, false);
             }
+            return;
+        }
+        if self.backend == Backend::Clmul512 {
+            // Four quarters, then their two top levels in one pass.
+            for_quarters(a, |q| self.evaluate(q));
+            self.radix4(a, false);
             return;
         }
         let (lo, hi) = a.split_at_mut(len / 2);
@@ -555,41 +587,150 @@ impl Transform<'_> {
         self.butterflies(lo, hi, len.trailing_zeros() as usize, false);
     }
 
-    /// Inverse of [`Transform::forward`]: values back to coefficients.
-    fn inverse(&self, a: &mut [u64], scratch: &mut [u64]) {
+    /// The top two levels of a block of `a.len()` (at least 32) in one pass, with the
+    /// 512-bit backend; on the rayon pool for long blocks.
+    fn radix4(&self, a: &mut [u64], inverse: bool) {
+        use rayon::prelude::*;
+        let log_len = a.len().trailing_zeros() as usize;
+        let q = a.len() / 4;
+        let inner = self.steps(log_len - 1);
+        let outer = self.steps(log_len);
+        let cq = self.twiddle(log_len, q);
+        let parallel = a.len() >= PARALLEL_MIN_LEN;
+        let (h0, h1) = a.split_at_mut(2 * q);
+        let (q0, q1) = h0.split_at_mut(q);
+        let (q2, q3) = h1.split_at_mut(q);
+        let piece = (q / 16).max(1 << 12).min(q);
+        let run = |(k, (((a0, a1), a2), a3)): (usize, Quarters)| {
+            let j0 = k * piece;
+            let start = (self.twiddle(log_len - 1, j0), self.twiddle(log_len, j0));
+            clmul::wide_radix4([a0, a1, a2, a3], j0, &inner, &outer, start, cq, inverse);
+        };
+        if parallel {
+            q0.par_chunks_mut(piece)
+                .zip(q1.par_chunks_mut(piece))
+                .zip(q2.par_chunks_mut(piece))
+                .zip(q3.par_chunks_mut(piece))
+                .enumerate()
+                .for_each(run);
+        } else {
+            q0.chunks_mut(piece)
+                .zip(q1.chunks_mut(piece))
+                .zip(q2.chunks_mut(piece))
+                .zip(q3.chunks_mut(piece))
+                .enumerate()
+                .for_each(run);
+        }
+    }
+
+    /// Twiddle of position `p` at level `log_len`: the sum over bits i of p of
+    /// beta_{log_len - i}.
+    fn twiddle(&self, log_len: usize, p: usize) -> u64 {
+        (0..usize::BITS as usize)
+            .filter(|&i| (p >> i) & 1 == 1)
+            .fold(0, |acc, i| acc ^ self.cantor[log_len - 1 - i])
+    }
+
+    /// Inverse of [`Transform::evaluate`]: the butterflies undone, top-down.
+    fn unevaluate(&self, a: &mut [u64]) {
         let len = a.len();
-        if len <= 2 {
-            if len == 2 {
-                a[1] ^= a[0];
+        if len <= BUTTERFLY_ITERATIVE_MAX_LEN {
+            let first = if self.backend == Backend::Clmul512 && len >= 8 {
+                4
+            } else {
+                1
+            };
+            for log_len in (first..=len.trailing_zeros() as usize).rev() {
+                self.level(a, log_len, true);
+            }
+            if first == 4 {
+                self.low_levels(a, true);
             }
             return;
         }
-        let half = len / 2;
-        {
-            let (lo, hi) = a.split_at_mut(half);
-            self.butterflies(lo, hi, len.trailing_zeros() as usize, true);
-            let (scratch_lo, scratch_hi) = scratch.split_at_mut(half / 2);
-            join_if(
-                len >= PARALLEL_MIN_LEN,
-                || self.inverse(lo, scratch_lo),
-                || self.inverse(hi, scratch_hi),
-            );
+        if self.backend == Backend::Clmul512 {
+            self.radix4(a, true);
+            for_quarters(a, |q| self.unevaluate(q));
+            return;
         }
-        interleave(a, scratch);
-        taylor_unexpand(a);
+        let (lo, hi) = a.split_at_mut(len / 2);
+        self.butterflies(lo, hi, len.trailing_zeros() as usize, true);
+        join_if(
+            len >= PARALLEL_MIN_LEN,
+            || self.unevaluate(lo),
+            || self.unevaluate(hi),
+        );
     }
 
-    /// The butterflies of level `log_len` on the halves `lo`, `hi` (each 2^(log_len - 1)).
-    fn butterflies(&self, lo: &mut [u64], hi: &mut [u64], log_len: usize, inverse: bool) {
-        // Twiddle of position j: sum over bits i of j of beta_{log_len - i}. Walking j in
-        // order, going from j - 1 to j flips bits 0..=tz(j), so the twiddle changes by
-        // steps[tz(j)] = beta_{log_len} + ... + beta_{log_len - tz(j)}.
+    /// With the 512-bit backend and at least 8 elements, levels 1 to 3 in one pass over `a`
+    /// (returns 4, the next level); otherwise nothing (returns 1).
+    fn low_levels(&self, a: &mut [u64], inverse: bool) -> usize {
+        if self.backend != Backend::Clmul512 || a.len() < 8 {
+            return 1;
+        }
+        let twiddles = |log_len: usize| {
+            // Level log_len's twiddles for positions 0..half, in the lanes of each lower
+            // element (lanes 0-1 and 4-5 at level 2, lanes 0-3 at level 3).
+            let steps = self.steps(log_len);
+            let half = 1usize << (log_len - 1);
+            let mut tw = [0u64; 8];
+            for j in 1..half {
+                tw[j] = tw[j - 1] ^ steps[j.trailing_zeros() as usize];
+            }
+            if log_len == 2 {
+                tw[4] = tw[0];
+                tw[5] = tw[1];
+            }
+            tw
+        };
+        clmul::wide_low_levels(a, &twiddles(2), &twiddles(3), inverse);
+        4
+    }
+
+    /// The butterflies of level `log_len` on every `2^log_len`-long block of `a`.
+    fn level(&self, a: &mut [u64], log_len: usize, inverse: bool) {
+        if log_len == 1 {
+            // Length 2: f(0) = g0, f(1) = g0 + g1 (the twiddle of position 0 is 0).
+            for pair in a.chunks_exact_mut(2) {
+                pair[1] ^= pair[0];
+            }
+            return;
+        }
+        let steps = self.steps(log_len);
+        let half = 1usize << (log_len - 1);
+        match self.backend {
+            Backend::Clmul512 => clmul::wide_level(a, half, &steps, inverse),
+            Backend::Clmul => clmul::level(a, half, &steps, inverse),
+            Backend::Portable => {
+                for block in a.chunks_exact_mut(2 * half) {
+                    let (lo, hi) = block.split_at_mut(half);
+                    if inverse {
+                        butterflies_inverse_with(lo, hi, &steps, gf_mul_portable);
+                    } else {
+                        butterflies_forward_with(lo, hi, &steps, gf_mul_portable);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Twiddle increments of level `log_len`: the twiddle of position j is the sum over bits
+    /// i of j of beta_{log_len - i}. Walking j in order, going from j - 1 to j flips bits
+    /// 0..=tz(j), so the twiddle changes by steps[tz(j)] = beta_{log_len} + ... +
+    /// beta_{log_len - tz(j)}.
+    fn steps(&self, log_len: usize) -> [u64; MAX_LOG_LEN + 1] {
         let mut steps = [0u64; MAX_LOG_LEN + 1];
         let mut acc = 0u64;
         for (i, step) in steps.iter_mut().enumerate().take(log_len - 1) {
             acc ^= self.cantor[log_len - 1 - i];
             *step = acc;
         }
+        steps
+    }
+
+    /// The butterflies of level `log_len` on the halves `lo`, `hi` (each 2^(log_len - 1)).
+    fn butterflies(&self, lo: &mut [u64], hi: &mut [u64], log_len: usize, inverse: bool) {
+        let steps = self.steps(log_len);
         match (self.backend, inverse) {
             (Backend::Clmul512, inverse) => clmul::wide_butterflies(lo, hi, &steps, inverse),
             (Backend::Clmul, false) => clmul::butterflies_forward(lo, hi, &steps),
@@ -651,129 +792,6 @@ fn butterflies_inverse_with(
     }
 }
 
-/// Taylor expansion at z^2 + z, in place: afterwards positions 2i and 2i + 1 hold g_i0 and
-/// g_i1 with f(z) = sum_i (g_i0 + g_i1 z) (z^2 + z)^i. Only XORs: with q = len / 4 and
-/// (z^2 + z)^q = z^{2q} + z^q, the quarters [S0 S1 S2 S3] become [S0, S1+S2+S3, S2+S3, S3],
-/// i.e. f = h0 + (z^2 + z)^q h1 with h0, h1 the two halves, which are then expanded in turn.
-fn taylor_expand(a: &mut [u64]) {
-    let len = a.len();
-    if len <= TAYLOR_ITERATIVE_MAX_LEN {
-        let mut block = len;
-        while block >= 4 {
-            taylor_level(a, block, false);
-            block /= 2;
-        }
-        return;
-    }
-    taylor_step(a);
-    let (h0, h1) = a.split_at_mut(len / 2);
-    join_if(
-        len >= PARALLEL_MIN_LEN,
-        || taylor_expand(h0),
-        || taylor_expand(h1),
-    );
-}
-
-/// Inverse of [`taylor_expand`].
-fn taylor_unexpand(a: &mut [u64]) {
-    let len = a.len();
-    if len <= TAYLOR_ITERATIVE_MAX_LEN {
-        let mut block = 4;
-        while block <= len {
-            taylor_level(a, block, true);
-            block *= 2;
-        }
-        return;
-    }
-    {
-        let (h0, h1) = a.split_at_mut(len / 2);
-        join_if(
-            len >= PARALLEL_MIN_LEN,
-            || taylor_unexpand(h0),
-            || taylor_unexpand(h1),
-        );
-    }
-    taylor_unstep(a);
-}
-
-/// One Taylor step (or its inverse) on every `block`-long block of `a`. The smallest blocks
-/// get unrolled loops, as a call per 4-element block would cost more than its two XORs.
-/// (Compiling these XOR stages for AVX-512 was tried and measured no faster.)
-fn taylor_level(a: &mut [u64], block: usize, inverse: bool) {
-    #[inline(always)]
-    fn fixed<const Q: usize>(a: &mut [u64], inverse: bool) {
-        for b in a.chunks_exact_mut(4 * Q) {
-            for i in 0..Q {
-                if inverse {
-                    b[Q + i] ^= b[2 * Q + i];
-                    b[2 * Q + i] ^= b[3 * Q + i];
-                } else {
-                    b[2 * Q + i] ^= b[3 * Q + i];
-                    b[Q + i] ^= b[2 * Q + i];
-                }
-            }
-        }
-    }
-    match block {
-        4 => fixed::<1>(a, inverse),
-        8 => fixed::<2>(a, inverse),
-        16 => fixed::<4>(a, inverse),
-        32 => fixed::<8>(a, inverse),
-        _ if inverse => a.chunks_exact_mut(block).for_each(taylor_unstep),
-        _ => a.chunks_exact_mut(block).for_each(taylor_step),
-    }
-}
-
-#[inline(always)]
-fn taylor_step(block: &mut [u64]) {
-    let q = block.len() / 4;
-    let (s01, s23) = block.split_at_mut(2 * q);
-    let s1 = &mut s01[q..];
-    let (s2, s3) = s23.split_at_mut(q);
-    for ((x1, x2), x3) in s1.iter_mut().zip(s2.iter_mut()).zip(s3.iter()) {
-        *x2 ^= *x3;
-        *x1 ^= *x2;
-    }
-}
-
-#[inline(always)]
-fn taylor_unstep(block: &mut [u64]) {
-    let q = block.len() / 4;
-    let (s01, s23) = block.split_at_mut(2 * q);
-    let s1 = &mut s01[q..];
-    let (s2, s3) = s23.split_at_mut(q);
-    for ((x1, x2), x3) in s1.iter_mut().zip(s2.iter_mut()).zip(s3.iter()) {
-        *x1 ^= *x2;
-        *x2 ^= *x3;
-    }
-}
-
-/// Even positions to the first half, odd positions to the second (`scratch`: len / 2).
-fn deinterleave(a: &mut [u64], scratch: &mut [u64]) {
-    let half = a.len() / 2;
-    let scratch = &mut scratch[..half];
-    for (s, pair) in scratch.iter_mut().zip(a.chunks_exact(2)) {
-        *s = pair[1];
-    }
-    for i in 0..half {
-        a[i] = a[2 * i];
-    }
-    a[half..].copy_from_slice(scratch);
-}
-
-/// Inverse of [`deinterleave`].
-fn interleave(a: &mut [u64], scratch: &mut [u64]) {
-    let half = a.len() / 2;
-    let scratch = &mut scratch[..half];
-    scratch.copy_from_slice(&a[half..]);
-    for i in (0..half).rev() {
-        a[2 * i] = a[i];
-    }
-    for (pair, &s) in a.chunks_exact_mut(2).zip(scratch.iter()) {
-        pair[1] = s;
-    }
-}
-
 /// Carry-less multiply path. The only `unsafe` in the crate: calling `#[target_feature]`
 /// functions, which is sound because every call is guarded by run-time detection.
 /// PCLMULQDQ makes a field multiplication a handful of instructions instead of a 64-step
@@ -785,9 +803,10 @@ mod clmul {
         use super::super::{butterflies_forward_with, butterflies_inverse_with, reduce};
         use std::arch::x86_64::{
             __m128i, __m512i, _mm_clmulepi64_si128, _mm_cvtsi64_si128, _mm_cvtsi128_si64,
-            _mm_unpackhi_epi64, _mm512_clmulepi64_epi128, _mm512_loadu_si512, _mm512_set1_epi64,
-            _mm512_slli_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_unpackhi_epi64,
-            _mm512_unpacklo_epi64, _mm512_xor_si512,
+            _mm_unpackhi_epi64, _mm512_clmulepi64_epi128, _mm512_loadu_si512,
+            _mm512_mask_xor_epi64, _mm512_permutexvar_epi64, _mm512_set1_epi64, _mm512_slli_epi64,
+            _mm512_srli_epi64, _mm512_storeu_si512, _mm512_unpackhi_epi64, _mm512_unpacklo_epi64,
+            _mm512_xor_si512,
         };
 
         /// GF(2^64) product with one carry-less multiply and a shift-XOR reduction.
@@ -917,6 +936,231 @@ mod clmul {
             }
         }
 
+        /// One level with `half >= 8` on every block: the eight-lane twiddle offsets are
+        /// the same for every block, so they are computed once.
+        #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
+        fn wide_level_impl(a: &mut [u64], half: usize, steps: &[u64], inverse: bool) {
+            if half < 8 {
+                for block in a.chunks_exact_mut(2 * half) {
+                    let (lo, hi) = block.split_at_mut(half);
+                    wide_impl(lo, hi, steps, inverse);
+                }
+                return;
+            }
+            let mut low_twiddles = [0u64; 8];
+            for r in 1..8 {
+                low_twiddles[r] = low_twiddles[r - 1] ^ steps[r.trailing_zeros() as usize];
+            }
+            // SAFETY: reading 8 u64 from an 8-element array.
+            let low = unsafe { _mm512_loadu_si512(low_twiddles.as_ptr().cast()) };
+            for block in a.chunks_exact_mut(2 * half) {
+                let (lo, hi) = block.split_at_mut(half);
+                let mut twiddle = 0u64;
+                let mut j = 0;
+                while j < half {
+                    if j != 0 {
+                        twiddle ^= steps[j.trailing_zeros() as usize] ^ steps[2];
+                    }
+                    let w = _mm512_xor_si512(_mm512_set1_epi64(twiddle as i64), low);
+                    // SAFETY: j + 8 <= half = lo.len() = hi.len() (half is a multiple of 8).
+                    unsafe {
+                        let pa = lo.as_mut_ptr().add(j);
+                        let pb = hi.as_mut_ptr().add(j);
+                        let mut x = _mm512_loadu_si512(pa.cast());
+                        let mut y = _mm512_loadu_si512(pb.cast());
+                        if inverse {
+                            y = _mm512_xor_si512(y, x);
+                            x = _mm512_xor_si512(x, mul8(w, y));
+                        } else {
+                            x = _mm512_xor_si512(x, mul8(w, y));
+                            y = _mm512_xor_si512(y, x);
+                        }
+                        _mm512_storeu_si512(pa.cast(), x);
+                        _mm512_storeu_si512(pb.cast(), y);
+                    }
+                    j += 8;
+                }
+            }
+        }
+
+        /// Two levels at once on the quarters `q0..q3` of a block (positions `j0..` of
+        /// each quarter): level L-1 pairs (q0, q1) and (q2, q3) with the inner twiddles,
+        /// level L pairs (q0, q2) at positions j and (q1, q3) at j + Q with the outer ones
+        /// (`tw(j + Q) = tw(j) + tw(Q)`, `cq = tw(Q)`). Halves the passes over memory.
+        #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
+        #[allow(clippy::too_many_arguments)]
+        fn wide_radix4_impl(
+            quarters: [&mut [u64]; 4],
+            j0: usize,
+            inner: &[u64],
+            outer: &[u64],
+            start: (u64, u64),
+            cq: u64,
+            inverse: bool,
+        ) {
+            let [q0, q1, q2, q3] = quarters;
+            let len = q0.len();
+            let lanes = |steps: &[u64]| {
+                let mut low = [0u64; 8];
+                for r in 1..8 {
+                    low[r] = low[r - 1] ^ steps[r.trailing_zeros() as usize];
+                }
+                // SAFETY: reading 8 u64 from an 8-element array.
+                unsafe { _mm512_loadu_si512(low.as_ptr().cast()) }
+            };
+            let (low_in, low_out) = (lanes(inner), lanes(outer));
+            let shift_q = _mm512_set1_epi64(cq as i64);
+            let (mut t_in, mut t_out) = start;
+            let mut k = 0;
+            while k + 8 <= len {
+                let j = j0 + k;
+                if k != 0 {
+                    let tz = j.trailing_zeros() as usize;
+                    t_in ^= inner[tz] ^ inner[2];
+                    t_out ^= outer[tz] ^ outer[2];
+                }
+                let w_in = _mm512_xor_si512(_mm512_set1_epi64(t_in as i64), low_in);
+                let w_out = _mm512_xor_si512(_mm512_set1_epi64(t_out as i64), low_out);
+                let w_out_q = _mm512_xor_si512(w_out, shift_q);
+                // SAFETY: k + 8 <= len, the length of every quarter: in bounds, unaligned.
+                unsafe {
+                    let p = [
+                        q0.as_mut_ptr().add(k),
+                        q1.as_mut_ptr().add(k),
+                        q2.as_mut_ptr().add(k),
+                        q3.as_mut_ptr().add(k),
+                    ];
+                    let mut x0 = _mm512_loadu_si512(p[0].cast());
+                    let mut x1 = _mm512_loadu_si512(p[1].cast());
+                    let mut x2 = _mm512_loadu_si512(p[2].cast());
+                    let mut x3 = _mm512_loadu_si512(p[3].cast());
+                    if inverse {
+                        x3 = _mm512_xor_si512(x3, x1);
+                        x1 = _mm512_xor_si512(x1, mul8(w_out_q, x3));
+                        x2 = _mm512_xor_si512(x2, x0);
+                        x0 = _mm512_xor_si512(x0, mul8(w_out, x2));
+                        x3 = _mm512_xor_si512(x3, x2);
+                        x2 = _mm512_xor_si512(x2, mul8(w_in, x3));
+                        x1 = _mm512_xor_si512(x1, x0);
+                        x0 = _mm512_xor_si512(x0, mul8(w_in, x1));
+                    } else {
+                        x0 = _mm512_xor_si512(x0, mul8(w_in, x1));
+                        x1 = _mm512_xor_si512(x1, x0);
+                        x2 = _mm512_xor_si512(x2, mul8(w_in, x3));
+                        x3 = _mm512_xor_si512(x3, x2);
+                        x0 = _mm512_xor_si512(x0, mul8(w_out, x2));
+                        x2 = _mm512_xor_si512(x2, x0);
+                        x1 = _mm512_xor_si512(x1, mul8(w_out_q, x3));
+                        x3 = _mm512_xor_si512(x3, x1);
+                    }
+                    _mm512_storeu_si512(p[0].cast(), x0);
+                    _mm512_storeu_si512(p[1].cast(), x1);
+                    _mm512_storeu_si512(p[2].cast(), x2);
+                    _mm512_storeu_si512(p[3].cast(), x3);
+                }
+                k += 8;
+            }
+        }
+
+        /// Two butterfly levels on four quarters (see `wide_radix4_impl`); every quarter's
+        /// length is a multiple of 8 and `j0` is a multiple of 8.
+        #[allow(clippy::too_many_arguments)]
+        pub fn wide_radix4(
+            quarters: [&mut [u64]; 4],
+            j0: usize,
+            inner: &[u64],
+            outer: &[u64],
+            start: (u64, u64),
+            cq: u64,
+            inverse: bool,
+        ) {
+            assert!(wide_available());
+            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (checked above).
+            unsafe { wide_radix4_impl(quarters, j0, inner, outer, start, cq, inverse) }
+        }
+
+        /// Levels 1 to 3 (blocks of 2, 4 and 8) on every 8-element block of `a`, in one
+        /// register: `tw2` and `tw3` hold the twiddles of levels 2 and 3 in the lanes of the
+        /// lower half of each butterfly (level 1 has twiddle 0). Within a block, level 2
+        /// pairs lanes (0,2), (1,3), (4,6), (5,7) and level 3 pairs lanes (i, i + 4).
+        #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
+        fn wide_low_levels_impl(a: &mut [u64], tw2: &[u64; 8], tw3: &[u64; 8], inverse: bool) {
+            // SAFETY: reading 8 u64 from 8-element arrays.
+            let (w2, w3, up1, down2, up2, down3, up3) = unsafe {
+                (
+                    _mm512_loadu_si512(tw2.as_ptr().cast()),
+                    _mm512_loadu_si512(tw3.as_ptr().cast()),
+                    _mm512_loadu_si512([0u64, 0, 2, 2, 4, 4, 6, 6].as_ptr().cast()),
+                    _mm512_loadu_si512([2u64, 3, 2, 3, 6, 7, 6, 7].as_ptr().cast()),
+                    _mm512_loadu_si512([0u64, 1, 0, 1, 4, 5, 4, 5].as_ptr().cast()),
+                    _mm512_loadu_si512([4u64, 5, 6, 7, 4, 5, 6, 7].as_ptr().cast()),
+                    _mm512_loadu_si512([0u64, 1, 2, 3, 0, 1, 2, 3].as_ptr().cast()),
+                )
+            };
+            // Lanes of the lower (`a ^= t b`) and upper (`b ^= a`) elements of each level.
+            const HI1: u8 = 0xAA;
+            const LO2: u8 = 0x33;
+            const HI2: u8 = 0xCC;
+            const LO3: u8 = 0x0F;
+            const HI3: u8 = 0xF0;
+            for block in a.chunks_exact_mut(8) {
+                // SAFETY: an 8-element block, unaligned access.
+                let mut v = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
+                if inverse {
+                    v = _mm512_mask_xor_epi64(v, HI3, v, _mm512_permutexvar_epi64(up3, v));
+                    let t = mul8(w3, _mm512_permutexvar_epi64(down3, v));
+                    v = _mm512_mask_xor_epi64(v, LO3, v, t);
+                    v = _mm512_mask_xor_epi64(v, HI2, v, _mm512_permutexvar_epi64(up2, v));
+                    let t = mul8(w2, _mm512_permutexvar_epi64(down2, v));
+                    v = _mm512_mask_xor_epi64(v, LO2, v, t);
+                    v = _mm512_mask_xor_epi64(v, HI1, v, _mm512_permutexvar_epi64(up1, v));
+                } else {
+                    v = _mm512_mask_xor_epi64(v, HI1, v, _mm512_permutexvar_epi64(up1, v));
+                    let t = mul8(w2, _mm512_permutexvar_epi64(down2, v));
+                    v = _mm512_mask_xor_epi64(v, LO2, v, t);
+                    v = _mm512_mask_xor_epi64(v, HI2, v, _mm512_permutexvar_epi64(up2, v));
+                    let t = mul8(w3, _mm512_permutexvar_epi64(down3, v));
+                    v = _mm512_mask_xor_epi64(v, LO3, v, t);
+                    v = _mm512_mask_xor_epi64(v, HI3, v, _mm512_permutexvar_epi64(up3, v));
+                }
+                // SAFETY: as above.
+                unsafe { _mm512_storeu_si512(block.as_mut_ptr().cast(), v) };
+            }
+        }
+
+        /// Levels 1 to 3 of the butterflies on every 8-element block of `a` (eight lanes).
+        pub fn wide_low_levels(a: &mut [u64], tw2: &[u64; 8], tw3: &[u64; 8], inverse: bool) {
+            assert!(wide_available());
+            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (checked above).
+            unsafe { wide_low_levels_impl(a, tw2, tw3, inverse) }
+        }
+
+        #[target_feature(enable = "pclmulqdq,sse2")]
+        fn level_impl(a: &mut [u64], half: usize, steps: &[u64], inverse: bool) {
+            for block in a.chunks_exact_mut(2 * half) {
+                let (lo, hi) = block.split_at_mut(half);
+                if inverse {
+                    inverse_impl(lo, hi, steps);
+                } else {
+                    forward_impl(lo, hi, steps);
+                }
+            }
+        }
+
+        /// One level of butterflies on every `2 half`-long block of `a` (eight lanes).
+        pub fn wide_level(a: &mut [u64], half: usize, steps: &[u64], inverse: bool) {
+            assert!(wide_available());
+            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (checked above).
+            unsafe { wide_level_impl(a, half, steps, inverse) }
+        }
+
+        /// One level of butterflies on every `2 half`-long block of `a` (scalar).
+        pub fn level(a: &mut [u64], half: usize, steps: &[u64], inverse: bool) {
+            assert!(available());
+            // SAFETY: the CPU supports pclmulqdq (checked above).
+            unsafe { level_impl(a, half, steps, inverse) }
+        }
+
         pub fn wide_butterflies(lo: &mut [u64], hi: &mut [u64], steps: &[u64], inverse: bool) {
             assert!(wide_available());
             // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (checked above).
@@ -960,6 +1204,27 @@ mod clmul {
         pub fn wide_butterflies(_: &mut [u64], _: &mut [u64], _: &[u64], _: bool) {
             unreachable!("carry-less multiply backend selected without CPU support")
         }
+        pub fn wide_level(_: &mut [u64], _: usize, _: &[u64], _: bool) {
+            unreachable!("carry-less multiply backend selected without CPU support")
+        }
+        pub fn wide_low_levels(_: &mut [u64], _: &[u64; 8], _: &[u64; 8], _: bool) {
+            unreachable!("carry-less multiply backend selected without CPU support")
+        }
+        #[allow(clippy::too_many_arguments)]
+        pub fn wide_radix4(
+            _: [&mut [u64]; 4],
+            _: usize,
+            _: &[u64],
+            _: &[u64],
+            _: (u64, u64),
+            _: u64,
+            _: bool,
+        ) {
+            unreachable!("carry-less multiply backend selected without CPU support")
+        }
+        pub fn level(_: &mut [u64], _: usize, _: &[u64], _: bool) {
+            unreachable!("carry-less multiply backend selected without CPU support")
+        }
         pub fn wide_pointwise_mul(_: &mut [u64], _: &[u64]) {
             unreachable!("carry-less multiply backend selected without CPU support")
         }
@@ -975,8 +1240,8 @@ mod clmul {
     }
 
     pub use imp::{
-        available, butterflies_forward, butterflies_inverse, pointwise_mul, wide_available,
-        wide_butterflies, wide_pointwise_mul,
+        available, butterflies_forward, butterflies_inverse, level, pointwise_mul, wide_available,
+        wide_butterflies, wide_level, wide_low_levels, wide_pointwise_mul, wide_radix4,
     };
 }
 
@@ -1026,31 +1291,41 @@ mod tests {
 
     #[test]
     fn transform_round_trips_and_evaluates() {
+        // Every backend this CPU has, up to 2^14 points: the level-by-level path (up to
+        // 2^11), the recursive radix-2 path and the 512-bit radix-4 path.
         let cantor = cantor_basis(MAX_LOG_LEN + 1);
-        let ctx = Transform {
-            cantor: &cantor,
-            backend: Backend::Portable,
-        };
+        let mut backends = vec![Backend::Portable];
+        if clmul::available() {
+            backends.push(Backend::Clmul);
+        }
+        if clmul::wide_available() {
+            backends.push(Backend::Clmul512);
+        }
         let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(5);
-        for log_len in 0..12 {
-            let len = 1usize << log_len;
-            let coefficients: Vec<u64> = (0..len).map(|_| rng.next_u64()).collect();
-            let mut a = coefficients.clone();
-            let mut scratch = vec![0; len];
-            ctx.forward(&mut a, &mut scratch);
-            // Position p holds f(sum over bits i of p of beta_{k-i}).
-            for p in [0, len / 3, len - 1] {
-                let point = (0..log_len)
-                    .filter(|i| (p >> i) & 1 == 1)
-                    .fold(0, |acc, i| acc ^ cantor[log_len - 1 - i]);
-                let value = coefficients
-                    .iter()
-                    .rev()
-                    .fold(0u64, |acc, &c| gf_mul_portable(acc, point) ^ c);
-                assert_eq!(a[p], value, "len {len} position {p}");
+        for backend in backends {
+            let ctx = Transform {
+                cantor: &cantor,
+                backend,
+            };
+            for log_len in 0..=14 {
+                let len = 1usize << log_len;
+                let coefficients: Vec<u64> = (0..len).map(|_| rng.next_u64()).collect();
+                let mut a = coefficients.clone();
+                let mut scratch = vec![0; len];
+                ctx.forward(&mut a, &mut scratch);
+                // Position p holds f(sum over bits i of p of beta_{k-i}).
+                for p in [0, len / 3, len / 2 + 1, len - 1] {
+                    let p = p.min(len - 1);
+                    let point = ctx.twiddle(log_len.max(1), p);
+                    let value = coefficients
+                        .iter()
+                        .rev()
+                        .fold(0u64, |acc, &c| gf_mul_portable(acc, point) ^ c);
+                    assert_eq!(a[p], value, "{backend:?} len {len} position {p}");
+                }
+                ctx.inverse(&mut a, &mut scratch);
+                assert_eq!(a, coefficients, "{backend:?} round trip at len {len}");
             }
-            ctx.inverse(&mut a, &mut scratch);
-            assert_eq!(a, coefficients, "round trip at len {len}");
         }
     }
 
