@@ -1,6 +1,6 @@
 //! Criterion bench: privacy amplification by Toeplitz hashing (issue 5).
 //!
-//! Input throughput (bits of reconciled key per second) at n = 1e6, 1e7 and 1.28e8 bits,
+//! Input throughput (bits of reconciled key per second) at n = 1e6, 1e7, 1e8 and 1.28e8 bits,
 //! compression l/n = 0.125 and 0.5, on 1 and 2 rayon threads. Anchors: 71 Mbit/s at 128 Mbit
 //! (Tang et al., Sci. Rep. 9, 15733, 2019) and 108 Mbit/s at 1e8 bits (Yuan et al., JLT 36,
 //! 3427, 2018). The machine is shared, so each size also times baselines in the same run:
@@ -9,7 +9,7 @@
 //! Backends are compared at 1e6 (portable shift-XOR, scalar PCLMULQDQ, default 512-bit
 //! VPCLMULQDQ where the CPU has it).
 //!
-//! Run: `cargo bench --bench privacy_amplification -- --noplot` (about 5 minutes; filter
+//! Run: `cargo bench --bench privacy_amplification -- --noplot` (about 6 minutes; filter
 //! with e.g. `-- --noplot n=10000000`).
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use qkdsim::bits::BitVec;
@@ -19,7 +19,7 @@ use rand::Rng;
 use std::hint::black_box;
 use std::time::Duration;
 
-const SIZES: [usize; 3] = [1_000_000, 10_000_000, 128_000_000];
+const SIZES: [usize; 4] = [1_000_000, 10_000_000, 100_000_000, 128_000_000];
 const COMPRESSIONS: [f64; 2] = [0.125, 0.5];
 
 fn random_bits(len: usize, rng: &mut impl Rng) -> BitVec {

@@ -348,19 +348,25 @@ fn check_seed_len(n: usize, seed_len: usize, output_bits: usize) -> Result<()> {
 /// Splits `input` and `seed` into 32-bit chunks, zero-padded to `len` chunks: element `i`
 /// holds input chunk `i` in its low half and seed chunk `i` in its high half.
 fn load_packed_chunks(buf: &mut Vec<u64>, input: &BitVec, seed: &BitVec, len: usize) {
+    use rayon::prelude::*;
     const LOW: u64 = 0xFFFF_FFFF;
-    buf.clear();
+    const PIECE: usize = 1 << 14;
+    // Every element is written below, so the old contents need no clearing.
     buf.resize(len, 0);
     let (iw, sw) = (input.words(), seed.words());
-    for (k, pair) in buf
-        .chunks_exact_mut(2)
-        .enumerate()
-        .take(iw.len().max(sw.len()))
-    {
-        let x = iw.get(k).copied().unwrap_or(0);
-        let s = sw.get(k).copied().unwrap_or(0);
-        pair[0] = (x & LOW) | (s << 32);
-        pair[1] = (x >> 32) | (s & !LOW);
+    let fill = |(p, piece): (usize, &mut [u64])| {
+        for (i, pair) in piece.chunks_exact_mut(2).enumerate() {
+            let k = p * PIECE / 2 + i;
+            let x = iw.get(k).copied().unwrap_or(0);
+            let s = sw.get(k).copied().unwrap_or(0);
+            pair[0] = (x & LOW) | (s << 32);
+            pair[1] = (x >> 32) | (s & !LOW);
+        }
+    };
+    if len >= PARALLEL_MIN_LEN {
+        buf.par_chunks_mut(PIECE).enumerate().for_each(fill);
+    } else {
+        buf.chunks_mut(PIECE).enumerate().for_each(fill);
     }
 }
 
