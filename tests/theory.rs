@@ -122,6 +122,38 @@ fn gys_infinite_decoy_reaches_142_km_with_mu_048() {
 }
 
 #[test]
+fn maximum_distance_does_not_depend_on_where_the_grid_starts() {
+    // A grid that starts past the cutoff (150 km, rate already zero there) must find the
+    // same cutoff, by searching between 0 km and its first point, as one that brackets it
+    // (bisection to 1 m on both sides: agreement within 0.01 km).
+    let s = scenario(GYS);
+    let bracketing = theory_curves(&s, &[0.0, 100.0], false).unwrap();
+    let past = theory_curves(&s, &[150.0, 160.0], false).unwrap();
+    for name in ["decoy_infinite", "decoy_vacuum_weak", "gllp_no_decoy"] {
+        let a = curve(&bracketing, name).max_distance_km.unwrap();
+        let b = curve(&past, name).max_distance_km.unwrap();
+        assert!((a - b).abs() < 0.01, "{name}: {a} km vs {b} km");
+    }
+    // (GLLP without decoys at the decoy-optimal mu = 0.48 has no key at all: both give 0.)
+    assert!(
+        curve(&bracketing, "decoy_infinite")
+            .max_distance_km
+            .unwrap()
+            > 100.0
+    );
+    // Misalignment 0.2 leaves no key at any distance: maximum 0 km, with a note.
+    let bad = with_value(&s, "link.misalignment", 0.2).unwrap();
+    let none = theory_curves(&bad, &[50.0, 100.0], false).unwrap();
+    let c = curve(&none, "decoy_infinite");
+    assert_eq!(c.max_distance_km, Some(0.0));
+    assert!(
+        c.note.as_deref().unwrap().contains("no positive rate"),
+        "{:?}",
+        c.note
+    );
+}
+
+#[test]
 fn gys_vacuum_weak_decoy_is_slightly_shorter_than_infinite() {
     // Ma, Qi, Zhao, Lo 2005: vacuum + weak decoy (here nu = 0.05, mu = 0.48 fixed) comes
     // within a few km of the infinite-decoy limit but never beyond it.

@@ -839,14 +839,20 @@ fn protocol_curve(setup: &Setup, method: Method, distances: &[f64], optimize: bo
         curve.settings = Some(settings);
     }
     curve.max_distance_km = cutoff(setup, method, optimize, last_positive, first_zero);
-    if curve.max_distance_km.is_none() {
-        curve.note = Some(format!("the rate stays positive up to {MAX_SEARCH_KM} km"));
+    match curve.max_distance_km {
+        None => curve.note = Some(format!("the rate stays positive up to {MAX_SEARCH_KM} km")),
+        Some(km) if km <= 0.0 => {
+            curve.note = Some("no positive rate at any distance, not even at 0 km".into())
+        }
+        Some(_) => {}
     }
     curve
 }
 
 /// The fibre length where the rate first reaches zero: bisection between the last positive
-/// and the first zero point (searching beyond the grid when it never reaches zero there).
+/// and the first zero point (searching beyond the grid when it never reaches zero there,
+/// and between 0 km and the first point when the grid starts past the cutoff). 0 when
+/// there is no key even back to back.
 fn cutoff(
     setup: &Setup,
     method: Method,
@@ -855,10 +861,16 @@ fn cutoff(
     first_zero: Option<f64>,
 ) -> Option<f64> {
     let Some((mut lo, mut warm)) = last_positive else {
-        // Zero from the first point on (or no grid points).
-        return first_zero;
+        // Zero from the first grid point on: the cutoff lies below the grid, between 0 km
+        // and that point, unless there is no key even back to back.
+        let z = first_zero?;
+        let origin = evaluate(setup, method, 0.0, optimize, None);
+        if z <= 0.0 || origin.rate <= 0.0 {
+            return Some(0.0);
+        }
+        return Some(bisect(setup, method, optimize, 0.0, z, origin.coordinates));
     };
-    let mut hi = match first_zero {
+    let hi = match first_zero {
         Some(z) if z > lo => z,
         Some(_) => return Some(lo),
         None => {
@@ -878,6 +890,19 @@ fn cutoff(
             }
         }
     };
+    Some(bisect(setup, method, optimize, lo, hi, warm))
+}
+
+/// Bisection for the zero of the rate between `lo` (positive rate, optimiser warm start
+/// `warm`) and `hi` (zero rate), to 1 m.
+fn bisect(
+    setup: &Setup,
+    method: Method,
+    optimize: bool,
+    mut lo: f64,
+    mut hi: f64,
+    mut warm: Option<Vec<f64>>,
+) -> f64 {
     for _ in 0..40 {
         if hi - lo < 1e-3 {
             break;
@@ -891,5 +916,5 @@ fn cutoff(
             hi = mid;
         }
     }
-    Some(0.5 * (lo + hi))
+    0.5 * (lo + hi)
 }
