@@ -1,5 +1,7 @@
 //! Closed-form expected gains and error rates per intensity, for the same link the engine
-//! simulates (dead time and afterpulsing excluded: they are left to the simulation).
+//! simulates: [`expected_per_intensity`] without detector memory (the closed forms of the
+//! literature, DESIGN §2), and [`expected_with_detector_memory`], which adds dead time and
+//! afterpulsing in a stationary mean-field model ([`Detectors::steady_state`]).
 //!
 //! The gain of intensity k is Q_k = 1 - G_k(1 - eta) (1 - p_dc)^2 (Lo, Ma, Chen, PRL 94,
 //! 230504, 2005, Eq. 7, with Y0 = 1 - (1 - p_dc)^2 for two detectors); the sifted error
@@ -11,7 +13,13 @@
 //!
 //! Must never depend on `protocol` (the engine is tested against this, not the reverse).
 //!
+//! With detector memory, each detector j is live with probability L_j and, when live,
+//! clicks on a spontaneous event (the memoryless pattern above) or on a released carrier
+//! (probability A_j); given the pulse, the two detectors are treated as independent:
+//! P(click_j | spontaneous) = L_j and P(click_j | no spontaneous event) = L_j A_j.
+//!
 //! [`SplitTable`]: crate::physics::SplitTable
+//! [`Detectors::steady_state`]: crate::physics::Detectors::steady_state
 
 use crate::physics::{Basis, LinkModel, Preparation, click_pattern};
 use serde::Serialize;
@@ -41,8 +49,69 @@ pub struct IntensityExpectation {
     pub qber_x: f64,
 }
 
-/// The expectation for every intensity class of `model`, in scenario order.
+/// The expectation for every intensity class of `model`, in scenario order, without
+/// detector memory (dead time and afterpulsing left out).
 pub fn expected_per_intensity(model: &LinkModel) -> Vec<IntensityExpectation> {
+    expectations(model, |pattern| pattern)
+}
+
+/// The expectation with dead time and afterpulsing in the stationary mean-field model
+/// (module docs), or `None` when the detectors have no memory (then it equals
+/// [`expected_per_intensity`]).
+pub fn expected_with_detector_memory(model: &LinkModel) -> Option<Vec<IntensityExpectation>> {
+    if model.detectors.memoryless() {
+        return None;
+    }
+    // Mean spontaneous click probability of each detector over all pulses.
+    let eta = model.system_transmittance();
+    let dark = model.detectors.dark_count_probability;
+    let mut spontaneous = [0.0f64; 2];
+    for class in &model.intensities {
+        for prep in Preparation::ALL {
+            for bob in Basis::BOTH {
+                let w = class.probability * model.configuration_probability(prep, bob);
+                let [_, only0, only1, both] = click_pattern(
+                    class.photons,
+                    eta,
+                    model.split.split(prep, bob),
+                    dark,
+                    [true, true],
+                );
+                spontaneous[0] += w * (only0 + both);
+                spontaneous[1] += w * (only1 + both);
+            }
+        }
+    }
+    let state = spontaneous.map(|s| model.detectors.steady_state(s));
+    Some(expectations(model, |[none, only0, only1, both]| {
+        // P(detector j clicks | spontaneous event or not), then mix over the patterns.
+        let on = |j: usize, spont: bool| {
+            let st = &state[j];
+            if spont { st.live } else { st.live * st.release }
+        };
+        let mut out = [0.0f64; 4];
+        for (p, s0, s1) in [
+            (none, false, false),
+            (only0, true, false),
+            (only1, false, true),
+            (both, true, true),
+        ] {
+            let (c0, c1) = (on(0, s0), on(1, s1));
+            out[0] += p * (1.0 - c0) * (1.0 - c1);
+            out[1] += p * c0 * (1.0 - c1);
+            out[2] += p * (1.0 - c0) * c1;
+            out[3] += p * c0 * c1;
+        }
+        out
+    }))
+}
+
+/// Per-class expectations with the click pattern [none, only 0, only 1, both] of each
+/// (class, preparation, Bob's basis) mapped through `detect`.
+fn expectations(
+    model: &LinkModel,
+    detect: impl Fn([f64; 4]) -> [f64; 4],
+) -> Vec<IntensityExpectation> {
     let eta = model.system_transmittance();
     let dark = model.detectors.dark_count_probability;
     model
@@ -64,13 +133,13 @@ pub fn expected_per_intensity(model: &LinkModel) -> Vec<IntensityExpectation> {
             for prep in Preparation::ALL {
                 for bob in Basis::BOTH {
                     let w = model.configuration_probability(prep, bob);
-                    let [none, only0, only1, both] = click_pattern(
+                    let [none, only0, only1, both] = detect(click_pattern(
                         class.photons,
                         eta,
                         model.split.split(prep, bob),
                         dark,
                         [true, true],
-                    );
+                    ));
                     let click = 1.0 - none;
                     e.gain += w * click;
                     e.double_click_probability += w * both;

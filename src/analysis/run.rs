@@ -4,7 +4,9 @@
 //!
 //! Must never depend on `report` (it produces the record; rendering is elsewhere) or do I/O.
 
-use super::expected::{IntensityExpectation, expected_per_intensity};
+use super::expected::{
+    IntensityExpectation, expected_per_intensity, expected_with_detector_memory,
+};
 use super::pipeline::{BlockKeys, BlockReport, PipelineConfig, process_block};
 use crate::bits::BitVec;
 use crate::estimation::scenario_rates;
@@ -57,8 +59,11 @@ pub struct IntensityReport {
     pub errors_x: u64,
     /// errors_x / sifted_x.
     pub qber_x: f64,
-    /// Closed-form expectation for this class.
+    /// Closed-form expectation for this class, without detector memory (DESIGN §2).
     pub expected: IntensityExpectation,
+    /// Expectation with dead time and afterpulsing in the stationary mean-field model
+    /// ([`expected_with_detector_memory`]); `null` when the detectors have no memory.
+    pub expected_detector_memory: Option<IntensityExpectation>,
 }
 
 /// Seconds spent per stage (DESIGN §5 `timings`).
@@ -255,6 +260,7 @@ pub fn simulate(
     }
     let total_s = started.elapsed().as_secs_f64();
     let expected = expected_per_intensity(&model);
+    let with_memory = expected_with_detector_memory(&model);
     let per_intensity: Vec<IntensityReport> = model
         .intensities
         .iter()
@@ -276,6 +282,7 @@ pub fn simulate(
                 errors_x: c.errors_x,
                 qber_x: ratio(c.errors_x, c.sifted_x),
                 expected: expected[k].clone(),
+                expected_detector_memory: with_memory.as_ref().map(|m| m[k].clone()),
             }
         })
         .collect();

@@ -10,7 +10,7 @@ pub mod polarization;
 pub mod source;
 
 pub use channel::Channel;
-pub use detector::Detectors;
+pub use detector::{Detectors, SteadyState};
 pub use polarization::{Basis, Preparation, SplitTable};
 pub use source::PhotonStatistics;
 

@@ -286,10 +286,12 @@ pub fn run_markdown(
         number(report.secret_bits_per_pulse)
     );
     let expected_qber: f64 = {
+        // With detector memory, the stationary model's expectation.
         let (sifted, errors) = report.per_intensity.iter().fold((0.0, 0.0), |(a, b), k| {
+            let e = k.expected_detector_memory.as_ref().unwrap_or(&k.expected);
             (
-                a + k.expected.sifted_z_per_pulse * k.pulses as f64,
-                b + k.expected.errors_z_per_pulse * k.pulses as f64,
+                a + e.sifted_z_per_pulse * k.pulses as f64,
+                b + e.errors_z_per_pulse * k.pulses as f64,
             )
         });
         if sifted > 0.0 { errors / sifted } else { 0.0 }
