@@ -5,7 +5,9 @@
 use qkdsim::Scenario;
 use qkdsim::analysis::pipeline::intensity_counts;
 use qkdsim::analysis::run::{RunOptions, RunOutput, run};
-use qkdsim::estimation::{SecurityParameters, finite_key_length, scenario_rates};
+use qkdsim::estimation::{
+    SecurityParameters, finite_key_length, scenario_rates, single_photon_key_length,
+};
 use qkdsim::scenario::with_value;
 use std::path::Path;
 
@@ -88,9 +90,12 @@ fn check_blocks(s: &Scenario, out: &RunOutput) {
             .collect();
         let counts = intensity_counts(&b.per_intensity, &classes);
         let expect = if b.verified {
-            finite_key_length(&counts, b.leaked_bits as f64, &sec)
-                .key_bits
-                .min(b.sifted_bits)
+            let bound = if sp.source.single_photon {
+                single_photon_key_length(&counts, b.leaked_bits as f64, &sec, true)
+            } else {
+                finite_key_length(&counts, b.leaked_bits as f64, &sec)
+            };
+            bound.key_bits.min(b.sifted_bits)
         } else {
             0
         };
@@ -130,6 +135,36 @@ fn shipped_scenarios_give_identical_keys_of_the_finite_key_length() {
     assert!(
         out.report.secret_bits > 0,
         "the small-block lab link must give key: {:?}",
+        out.report.aborted
+    );
+    check_blocks(&s, &out);
+}
+
+#[test]
+fn an_ideal_single_photon_source_gives_key_of_the_single_photon_length() {
+    // No decoys to estimate from: every detection is a single-photon event, and the blocks
+    // must give key (they gave none while the pipeline only knew the decoy bound).
+    let text = r#"
+name = "single photons, 13 dB"
+[source]
+single_photon = true
+[[source.intensities]]
+label = "single"
+mean_photon_number = 1.0
+probability = 1.0
+[link]
+length_km = 0.0
+extra_loss_db = 13.0
+misalignment = 0.01
+[postprocessing]
+block_bits = 100000
+"#;
+    let s = Scenario::parse(text, "single_photon").unwrap();
+    let out = run_with(&s, 300_000_000, 4);
+    assert!(out.report.blocks >= 2, "blocks {}", out.report.blocks);
+    assert!(
+        out.report.secret_bits > 0,
+        "an ideal single-photon source must give key: {:?}",
         out.report.aborted
     );
     check_blocks(&s, &out);

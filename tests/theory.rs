@@ -154,6 +154,58 @@ fn maximum_distance_does_not_depend_on_where_the_grid_starts() {
 }
 
 #[test]
+fn single_photon_key_length_is_lim_with_exact_counts_and_shor_preskill_in_the_limit() {
+    // Independent evaluation of Lim et al. 2014 Eqs. 1 and 5 with s_{Z,1} = n_Z,
+    // s_{X,1} = n_X, v_{X,1} = m_X (all pulses carry one photon), written out here.
+    let h = |x: f64| -x * x.log2() - (1.0 - x) * (1.0 - x).log2();
+    let (n_z, n_x, m_x, leak) = (1_000_000u64, 300_000u64, 4_500u64, 90_000.0);
+    let (eps_sec, eps_cor) = (1e-10, 1e-15);
+    let counts = [IntensityCounts {
+        mean_photon_number: 1.0,
+        probability: 1.0,
+        z: BasisCounts {
+            pulses: 400_000_000,
+            sifted: n_z,
+            errors: 15_000,
+        },
+        x: BasisCounts {
+            pulses: 400_000_000,
+            sifted: n_x,
+            errors: m_x,
+        },
+    }];
+    let sec = SecurityParameters {
+        epsilon_sec: eps_sec,
+        epsilon_cor: eps_cor,
+        basis_z_probability_alice: 0.5,
+        basis_z_probability_bob: 0.5,
+    };
+    let (c, d, b) = (n_x as f64, n_z as f64, m_x as f64 / n_x as f64);
+    let gamma = ((c + d) * (1.0 - b) * b / (c * d * 2f64.ln())
+        * ((c + d) / (c * d * (1.0 - b) * b) * 21f64.powi(2) / eps_sec.powi(2)).log2())
+    .sqrt();
+    let expect = n_z as f64 * (1.0 - h(b + gamma))
+        - leak
+        - 6.0 * (21.0 / eps_sec).log2()
+        - (2.0 / eps_cor).log2();
+    let r = single_photon_key_length(&counts, leak, &sec, true);
+    assert!(r.rejected.is_none(), "{:?}", r.rejected);
+    // Same formula, same inputs: equal to rounding (1e-6 bits of ~7e5).
+    assert!(
+        (r.key_length_bound - expect).abs() < 1e-6,
+        "{} vs {expect}",
+        r.key_length_bound
+    );
+    assert_eq!(r.key_bits, expect.floor() as u64);
+    // Asymptotically: Shor-Preskill, n_Z (1 - h(e_X)) - leak, exactly.
+    let a = single_photon_key_length(&counts, leak, &sec, false);
+    let shor_preskill = n_z as f64 * (1.0 - h(b)) - leak;
+    assert!((a.key_length_bound - shor_preskill).abs() < 1e-6);
+    // The finite-size cost is positive and shrinks relative to the block.
+    assert!(r.key_length_bound < a.key_length_bound);
+}
+
+#[test]
 fn gys_vacuum_weak_decoy_is_slightly_shorter_than_infinite() {
     // Ma, Qi, Zhao, Lo 2005: vacuum + weak decoy (here nu = 0.05, mu = 0.48 fixed) comes
     // within a few km of the infinite-decoy limit but never beyond it.
@@ -489,8 +541,23 @@ fn one_and_two_intensity_scenarios_are_handled() {
     assert!(curve(&r, "decoy_infinite").bits_per_pulse[0] > 0.0);
     let sp = scenario("[source]\nsingle_photon = true\n[link]\nlength_km = 20.0\n");
     let r = theory_curves(&sp, &[0.0, 20.0], true).unwrap();
-    assert!(curve(&r, "gllp_no_decoy").bits_per_pulse[0] > 0.0);
-    assert!(curve(&r, "finite_key").note.is_some());
+    // An ideal single-photon source: GLLP is Shor-Preskill, and so is the limit of the
+    // single-photon finite-key bound (same expected counts, same f_EC); the finite block
+    // pays gamma and the security cost, so it gives less, but not much less at 20 km.
+    let gllp = curve(&r, "gllp_no_decoy").bits_per_pulse[1];
+    let limit = curve(&r, "finite_key_asymptotic").bits_per_pulse[1];
+    let finite = curve(&r, "finite_key");
+    assert!(
+        gllp > 0.0 && (limit - gllp).abs() <= 1e-9 * gllp,
+        "{limit} vs {gllp}"
+    );
+    assert!(finite.note.is_none(), "{:?}", finite.note);
+    assert!(
+        finite.bits_per_pulse[1] < gllp && finite.bits_per_pulse[1] > 0.9 * gllp,
+        "finite key {} vs {gllp}",
+        finite.bits_per_pulse[1]
+    );
+    assert!(curve(&r, "decoy_infinite").note.is_some());
     assert!(theory_curves(&sp, &[], false).is_err());
     assert!(theory_curves(&sp, &[-1.0], false).is_err());
     assert!(theory_curves(&sp, &[f64::NAN], false).is_err());

@@ -30,6 +30,7 @@
 use crate::bits::BitVec;
 use crate::estimation::{
     BasisCounts, FiniteKeyResult, IntensityCounts, SecurityParameters, finite_key_length,
+    single_photon_key_length,
 };
 use crate::postprocess::cascade::{CascadeVariant, efficiency, reconcile};
 use crate::postprocess::privacy::{ToeplitzHasher, toeplitz_seed};
@@ -60,6 +61,9 @@ pub struct PipelineConfig {
     pub round_trip_s: f64,
     /// Seed of the run (streams for Cascade, verification and PA derive from it).
     pub seed: u64,
+    /// Ideal single-photon source: the key length comes from
+    /// [`single_photon_key_length`] instead of the decoy-state bound.
+    pub single_photon: bool,
 }
 
 impl PipelineConfig {
@@ -85,6 +89,7 @@ impl PipelineConfig {
             qber_abort: s.postprocessing.qber_abort,
             round_trip_s: fibre_rtt + s.postprocessing.message_overhead_us * 1e-6,
             seed,
+            single_photon: s.source.single_photon,
         })
     }
 }
@@ -293,11 +298,12 @@ pub fn process_block(
 
     // Key length from the block's own counts and the bits actually disclosed.
     let t = Instant::now();
-    let fk = finite_key_length(
-        &intensity_counts(&block.per_intensity, &cfg.intensities),
-        ec.leaked_bits as f64,
-        &cfg.security,
-    );
+    let counts = intensity_counts(&block.per_intensity, &cfg.intensities);
+    let fk = if cfg.single_photon {
+        single_photon_key_length(&counts, ec.leaked_bits as f64, &cfg.security, true)
+    } else {
+        finite_key_length(&counts, ec.leaked_bits as f64, &cfg.security)
+    };
     report.stage_seconds[0] = t.elapsed().as_secs_f64();
     let l = fk.key_bits.min(n as u64) as usize;
     let rejected = fk.rejected.clone();

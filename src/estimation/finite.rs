@@ -463,11 +463,7 @@ pub(crate) fn key_length(
         scaled(i3, classes[i3].m_x, -dm),
     );
 
-    r.security_cost_bits = if finite {
-        6.0 * (21.0 / epsilon_sec).log2() + (2.0 / epsilon_cor).log2()
-    } else {
-        0.0
-    };
+    r.security_cost_bits = security_cost(finite, epsilon_sec, epsilon_cor);
     if r.s1_z_lower <= 0.0 || r.s1_x_lower <= 0.0 {
         let basis = if r.s1_z_lower <= 0.0 {
             "key basis Z"
@@ -487,6 +483,23 @@ pub(crate) fn key_length(
         ));
         return r;
     }
+    conclude(r, finite, epsilon_sec)
+}
+
+/// The security cost 6 log2(21/eps_sec) + log2(2/eps_cor) of Lim et al. 2014, Eq. 1 (0 for
+/// the asymptotic limit).
+fn security_cost(finite: bool, epsilon_sec: f64, epsilon_cor: f64) -> f64 {
+    if finite {
+        6.0 * (21.0 / epsilon_sec).log2() + (2.0 / epsilon_cor).log2()
+    } else {
+        0.0
+    }
+}
+
+/// Lim et al. 2014 Eqs. 5 and 1 from the bounds already in `r` (s_{Z,0}, s_{Z,1} and
+/// s_{X,1} > 0, v_{X,1}, the leak and the security cost): phase error, bound, key length.
+fn conclude(mut r: FiniteKeyResult, finite: bool, epsilon_sec: f64) -> FiniteKeyResult {
+    let leaked_ec_bits = r.leaked_ec_bits;
     r.single_photon_error_x_upper = ratio(r.v1_x_upper, r.s1_x_lower);
     r.phase_error_gamma = if finite {
         phase_error_gamma(
@@ -534,4 +547,80 @@ pub(crate) fn key_length(
     // The key cannot be longer than the block it is extracted from.
     r.key_bits = r.key_length_bound.floor().min(r.sifted_z.floor()).max(0.0) as u64;
     r
+}
+
+/// Key length for an ideal single-photon source (`source.single_photon = true`): Lim et
+/// al. 2014, Eqs. 1 and 5, with the decoy estimates replaced by what the source makes
+/// exact. Every pulse carries exactly one photon, so every detection (dark counts
+/// included) is a single-photon event: s_{Z,0} = 0, s_{Z,1} = n_Z, s_{X,1} = n_X and
+/// v_{X,1} = m_X, with no Hoeffding deviations (nothing is estimated from other classes).
+/// What remains of the finite size is gamma, the random-sampling term of Eq. 5 from X to
+/// Z. Keeping Lim's security cost 6 log2(21/eps_sec) + log2(2/eps_cor), whose eps budget
+/// also covers the decoy estimates that are exact here, is conservative. Asymptotically
+/// (`finite = false`) this is the Shor-Preskill length n_Z (1 - h(e_X)) - lambda_EC (Shor
+/// and Preskill, PRL 85, 441, 2000).
+pub fn single_photon_key_length(
+    counts: &[IntensityCounts],
+    leaked_ec_bits: f64,
+    sec: &SecurityParameters,
+    finite: bool,
+) -> FiniteKeyResult {
+    if let Err(reason) = check_security(sec) {
+        return reject(finite, reason);
+    }
+    match to_classes(counts) {
+        Ok(classes) => single_photon_length(
+            &classes,
+            leaked_ec_bits,
+            sec.epsilon_sec,
+            sec.epsilon_cor,
+            finite,
+        ),
+        Err(reason) => reject(finite, reason),
+    }
+}
+
+/// [`single_photon_key_length`] on real-valued counts (observed, or expected for the theory
+/// curves). Never NaN.
+pub(crate) fn single_photon_length(
+    classes: &[ClassCounts],
+    leaked_ec_bits: f64,
+    epsilon_sec: f64,
+    epsilon_cor: f64,
+    finite: bool,
+) -> FiniteKeyResult {
+    let mut r = FiniteKeyResult {
+        finite_size: finite,
+        ..FiniteKeyResult::default()
+    };
+    if !(leaked_ec_bits.is_finite() && leaked_ec_bits >= 0.0) {
+        r.rejected = Some(format!(
+            "leaked error-correction bits must be finite and >= 0, got {leaked_ec_bits}"
+        ));
+        return r;
+    }
+    r.leaked_ec_bits = leaked_ec_bits;
+    let sum = |f: fn(&ClassCounts) -> f64| classes.iter().map(f).sum::<f64>();
+    r.sifted_z = sum(|c| c.n_z);
+    r.sifted_x = sum(|c| c.n_x);
+    r.errors_x = sum(|c| c.m_x);
+    r.qber_x = ratio(r.errors_x, r.sifted_x);
+    r.qber_z = ratio(sum(|c| c.m_z), r.sifted_z);
+    r.tau0 = 0.0;
+    r.tau1 = 1.0;
+    r.intensities_used = [1.0, 0.0, 0.0];
+    if r.sifted_z <= 0.0 {
+        r.rejected = Some("no sifted key-basis (Z) bits: nothing to form a key from".into());
+        return r;
+    }
+    if r.sifted_x <= 0.0 {
+        r.rejected =
+            Some("no sifted test-basis (X) bits: the phase error cannot be bounded".into());
+        return r;
+    }
+    r.s1_z_lower = r.sifted_z;
+    r.s1_x_lower = r.sifted_x;
+    r.v1_x_upper = r.errors_x;
+    r.security_cost_bits = security_cost(finite, epsilon_sec, epsilon_cor);
+    conclude(r, finite, epsilon_sec)
 }

@@ -39,7 +39,7 @@ pub use bounds::{plob_bits_per_pulse, tgw_bits_per_pulse};
 pub use entropy::binary_entropy;
 pub use finite::{
     AsymptoticKeyResult, BasisCounts, FiniteKeyResult, IntensityCounts, SecurityParameters,
-    asymptotic_key_length, finite_key_length, gllp_key_length,
+    asymptotic_key_length, finite_key_length, gllp_key_length, single_photon_key_length,
 };
 pub use theory::{
     Curve, ProtocolSettings, ScenarioRates, TheoryReport, scenario_rates, theory_curves,

@@ -53,7 +53,7 @@ use super::asymptotic::{
 use super::bounds::{plob_bits_per_pulse, tgw_bits_per_pulse};
 use super::decoy::select_intensities;
 use super::entropy::binary_entropy;
-use super::finite::{ClassCounts, FiniteKeyResult, key_length};
+use super::finite::{ClassCounts, FiniteKeyResult, key_length, single_photon_length};
 use super::optimize::{NelderMead, logistic, logit};
 use crate::analysis::expected::expected_per_intensity;
 use crate::error::{Error, Result};
@@ -310,8 +310,22 @@ struct Setup {
 impl Setup {
     fn new(scenario: &Scenario) -> Setup {
         let s = &scenario.spec;
+        let mut model = LinkModel::from_scenario(scenario);
+        if s.source.single_photon {
+            // Every class of an ideal single-photon source sends the same state, so all
+            // pulses are key pulses: one class with probability 1 (the labels' mean photon
+            // numbers mean nothing here, and picking one class as "signal" would count
+            // only its share of the pulses).
+            model.intensities = vec![IntensityClass {
+                label: "single photon".into(),
+                probability: 1.0,
+                mean_photon_number: 1.0,
+                photons: PhotonStatistics::SinglePhoton,
+            }];
+        }
         Setup {
-            model: LinkModel::from_scenario(scenario),
+            signal: signal_index(&model),
+            model,
             afterpulse: s.detector.afterpulse_probability,
             f_ec: s.postprocessing.f_ec,
             block_bits: s.postprocessing.block_bits as f64,
@@ -319,7 +333,6 @@ impl Setup {
             epsilon_cor: s.postprocessing.epsilon_cor,
             rep_rate_hz: s.source.rep_rate_hz,
             single_photon: s.source.single_photon,
-            signal: signal_index(&LinkModel::from_scenario(scenario)),
         }
     }
 
@@ -364,11 +377,16 @@ impl Setup {
             return None;
         }
         if self.single_photon {
-            return Some(
-                "the source is an ideal single-photon source (source.single_photon = true): decoy-state analyses do not \
-                 apply; gllp_no_decoy is exact for it"
-                    .into(),
-            );
+            // The finite-key bound and its limit take the exact single-photon counts
+            // (`single_photon_key_length`); the decoy analyses have nothing to estimate.
+            return match method {
+                Method::Finite | Method::FiniteLimit => None,
+                _ => Some(
+                    "the source is an ideal single-photon source (source.single_photon = true): decoy-state analyses do \
+                     not apply; gllp_no_decoy is exact for it"
+                        .into(),
+                ),
+            };
         }
         let mus: Vec<f64> = self
             .model
@@ -497,10 +515,22 @@ impl Setup {
                 0.0,
             );
         }
-        (
-            key_length(&classes, leak, self.epsilon_sec, self.epsilon_cor, true),
-            pulses,
-        )
+        (self.length(&classes, leak, true), pulses)
+    }
+
+    /// The key length of the finite-key analysis (or its limit, `finite = false`) on
+    /// expected counts, for this setup's source.
+    fn length(&self, classes: &[ClassCounts], leak: f64, finite: bool) -> FiniteKeyResult {
+        let (eps_sec, eps_cor) = if finite {
+            (self.epsilon_sec, self.epsilon_cor)
+        } else {
+            (0.5, 0.5)
+        };
+        if self.single_photon {
+            single_photon_length(classes, leak, eps_sec, eps_cor, finite)
+        } else {
+            key_length(classes, leak, eps_sec, eps_cor, finite)
+        }
     }
 
     /// The asymptotic limit of the finite-key analysis with these settings, per pulse
@@ -513,7 +543,7 @@ impl Setup {
         if pulses <= 0.0 {
             return Some(0.0);
         }
-        let r = key_length(&classes, leak, 0.5, 0.5, false);
+        let r = self.length(&classes, leak, false);
         Some(if r.rejected.is_none() {
             r.key_length_bound.max(0.0) / pulses
         } else {
@@ -528,7 +558,7 @@ impl Setup {
         if pulses <= 0.0 {
             return -1.0;
         }
-        key_length(&classes, leak, 0.5, 0.5, false).key_length_bound / pulses
+        self.length(&classes, leak, false).key_length_bound / pulses
     }
 }
 
