@@ -55,12 +55,46 @@ pub(super) trait XorElem: Copy + Default + Send + Sync {
     /// true when the result is in `dst`, false when it is back in `src`.
     fn columns(src: &mut [Self], dst: &mut [Self], rows: usize, cols: usize, inverse: bool)
     -> bool;
+
+    /// Converts every `row_len`-long row of `a` in place (`row_len <= SMALL_MAX_LEN`).
+    fn small_rows(a: &mut [Self], row_len: usize, inverse: bool) {
+        for row in a.chunks_exact_mut(row_len) {
+            novel_small(row, inverse);
+        }
+    }
 }
 
 impl XorElem for u64 {
     #[inline(always)]
     fn xor_assign(&mut self, other: &Self) {
         *self ^= *other;
+    }
+
+    /// Eight rows at a time side by side in lanes (one transpose in, one out), so that each
+    /// XOR of the plan moves eight words.
+    fn small_rows(a: &mut [u64], row_len: usize, inverse: bool) {
+        if row_len < 4 {
+            return;
+        }
+        let mut tile = [Lanes::default(); SMALL_MAX_LEN];
+        let tile = &mut tile[..row_len];
+        let mut groups = a.chunks_exact_mut(LANES * row_len);
+        for group in &mut groups {
+            for (j, row) in group.chunks_exact(row_len).enumerate() {
+                for (t, &v) in tile.iter_mut().zip(row) {
+                    t.0[j] = v;
+                }
+            }
+            novel_small(tile, inverse);
+            for (j, row) in group.chunks_exact_mut(row_len).enumerate() {
+                for (v, t) in row.iter_mut().zip(tile.iter()) {
+                    *v = t.0[j];
+                }
+            }
+        }
+        for row in groups.into_remainder().chunks_exact_mut(row_len) {
+            novel_small(row, inverse);
+        }
     }
 
     fn columns(src: &mut [u64], dst: &mut [u64], rows: usize, cols: usize, inverse: bool) -> bool {
@@ -258,11 +292,7 @@ fn split(len: usize) -> (usize, usize) {
 fn for_each_row<E: XorElem>(a: &mut [E], scratch: &mut [E], row_len: usize, inverse: bool) -> bool {
     let parallel = a.len() >= PARALLEL_MIN_LEN;
     if row_len <= SMALL_MAX_LEN {
-        let rows = |a: &mut [E]| {
-            for row in a.chunks_exact_mut(row_len) {
-                novel_small(row, inverse);
-            }
-        };
+        let rows = |a: &mut [E]| E::small_rows(a, row_len, inverse);
         if parallel {
             a.par_chunks_mut(PARALLEL_MIN_LEN / 2).for_each(rows);
         } else {
