@@ -78,9 +78,11 @@
 //!
 //! Field multiplication uses VPCLMULQDQ on 512-bit registers (eight products per pair of
 //! instructions) or scalar PCLMULQDQ, whichever the CPU has (detected at run time), else a
-//! portable shift-and-XOR routine with the same results. The `unsafe` this needs (calling
-//! `#[target_feature]` functions, unaligned vector loads) is confined to the `clmul`
-//! submodule; on this module's bench the portable routine is 25-50x slower.
+//! portable shift-and-XOR routine with the same results. The small unrolled XOR kernels of
+//! the basis conversion also get a 512-bit version (eight columns per register). The
+//! `unsafe` this needs (calling `#[target_feature]` functions, unaligned vector loads) is
+//! confined to the `clmul` submodule; on this module's bench the portable multiplication
+//! is 25-50x slower.
 //!
 //! # Speed anchors
 //!
@@ -806,13 +808,15 @@ fn butterflies_inverse_with(
 mod clmul {
     #[cfg(target_arch = "x86_64")]
     mod imp {
+        use super::super::novel::{Lanes, PLAN_4, PLAN_8, PLAN_16, PLAN_32};
         use super::super::{butterflies_forward_with, butterflies_inverse_with, reduce};
+        use seq_macro::seq;
         use std::arch::x86_64::{
             __m128i, __m512i, _mm_clmulepi64_si128, _mm_cvtsi64_si128, _mm_cvtsi128_si64,
             _mm_unpackhi_epi64, _mm512_clmulepi64_epi128, _mm512_loadu_si512,
-            _mm512_mask_xor_epi64, _mm512_permutexvar_epi64, _mm512_set1_epi64, _mm512_slli_epi64,
-            _mm512_srli_epi64, _mm512_storeu_si512, _mm512_unpackhi_epi64, _mm512_unpacklo_epi64,
-            _mm512_xor_si512,
+            _mm512_mask_xor_epi64, _mm512_permutexvar_epi64, _mm512_set1_epi64,
+            _mm512_setzero_si512, _mm512_slli_epi64, _mm512_srli_epi64, _mm512_storeu_si512,
+            _mm512_unpackhi_epi64, _mm512_unpacklo_epi64, _mm512_xor_si512,
         };
 
         /// GF(2^64) product with one carry-less multiply and a shift-XOR reduction.
@@ -1153,6 +1157,62 @@ mod clmul {
             }
         }
 
+        /// Applies a [`SmallPlan`](super::super::novel) to `$len` lanes held in 512-bit
+        /// registers, every op written out.
+        macro_rules! zmm_plan {
+            ($a:ident, $inverse:ident, $plan:path, $len:literal, $ops:literal) => {{
+                let p = $a.as_mut_ptr().cast::<u64>();
+                let mut x = [_mm512_setzero_si512(); $len];
+                if $inverse {
+                    seq!(I in 0..$len {
+                        // SAFETY: element I of `a` (checked length $len) is 8 u64 at 8 I.
+                        x[$plan.perm[I] as usize] = unsafe { _mm512_loadu_si512(p.add(8 * I).cast()) };
+                    });
+                    seq!(K in 0..$ops {
+                        let (d, s) = $plan.ops[$ops - 1 - K];
+                        x[d as usize] = _mm512_xor_si512(x[d as usize], x[s as usize]);
+                    });
+                    seq!(I in 0..$len {
+                        // SAFETY: as above.
+                        unsafe { _mm512_storeu_si512(p.add(8 * I).cast(), x[I]) };
+                    });
+                } else {
+                    seq!(I in 0..$len {
+                        // SAFETY: as above.
+                        x[I] = unsafe { _mm512_loadu_si512(p.add(8 * I).cast()) };
+                    });
+                    seq!(K in 0..$ops {
+                        let (d, s) = $plan.ops[K];
+                        x[d as usize] = _mm512_xor_si512(x[d as usize], x[s as usize]);
+                    });
+                    seq!(I in 0..$len {
+                        // SAFETY: as above.
+                        unsafe { _mm512_storeu_si512(p.add(8 * I).cast(), x[$plan.perm[I] as usize]) };
+                    });
+                }
+            }};
+        }
+
+        #[target_feature(enable = "avx512f")]
+        fn lanes_small_impl(a: &mut [Lanes], inverse: bool) -> bool {
+            match a.len() {
+                0..=2 => {}
+                4 => zmm_plan!(a, inverse, PLAN_4, 4, 2),
+                8 => zmm_plan!(a, inverse, PLAN_8, 8, 12),
+                16 => zmm_plan!(a, inverse, PLAN_16, 16, 48),
+                32 => zmm_plan!(a, inverse, PLAN_32, 32, 160),
+                _ => return false,
+            }
+            true
+        }
+
+        /// The novel-basis conversion of a short tile of lanes, compiled for AVX-512.
+        pub fn lanes_small(a: &mut [Lanes], inverse: bool) -> bool {
+            assert!(wide_available());
+            // SAFETY: the CPU supports avx512f (checked above).
+            unsafe { lanes_small_impl(a, inverse) }
+        }
+
         /// One level of butterflies on every `2 half`-long block of `a` (eight lanes).
         pub fn wide_level(a: &mut [u64], half: usize, steps: &[u64], inverse: bool) {
             assert!(wide_available());
@@ -1213,6 +1273,9 @@ mod clmul {
         pub fn wide_level(_: &mut [u64], _: usize, _: &[u64], _: bool) {
             unreachable!("carry-less multiply backend selected without CPU support")
         }
+        pub fn lanes_small(_: &mut [super::super::novel::Lanes], _: bool) -> bool {
+            unreachable!("AVX-512 kernel selected without CPU support")
+        }
         pub fn wide_low_levels(_: &mut [u64], _: &[u64; 8], _: &[u64; 8], _: bool) {
             unreachable!("carry-less multiply backend selected without CPU support")
         }
@@ -1246,8 +1309,9 @@ mod clmul {
     }
 
     pub use imp::{
-        available, butterflies_forward, butterflies_inverse, level, pointwise_mul, wide_available,
-        wide_butterflies, wide_level, wide_low_levels, wide_pointwise_mul, wide_radix4,
+        available, butterflies_forward, butterflies_inverse, lanes_small, level, pointwise_mul,
+        wide_available, wide_butterflies, wide_level, wide_low_levels, wide_pointwise_mul,
+        wide_radix4,
     };
 }
 

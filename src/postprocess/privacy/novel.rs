@@ -36,6 +36,7 @@
 
 use super::{PARALLEL_MIN_LEN, join_if};
 use rayon::prelude::*;
+use seq_macro::seq;
 
 /// Arrays up to this length are converted by an unrolled [`SmallPlan`] in place.
 const SMALL_MAX_LEN: usize = 32;
@@ -55,6 +56,13 @@ pub(super) trait XorElem: Copy + Default + Send + Sync {
     /// true when the result is in `dst`, false when it is back in `src`.
     fn columns(src: &mut [Self], dst: &mut [Self], rows: usize, cols: usize, inverse: bool)
     -> bool;
+
+    /// [`novel_small`] on this element type (the lanes use 512-bit XORs where the CPU has
+    /// them).
+    #[inline]
+    fn small(a: &mut [Self], inverse: bool) -> bool {
+        novel_small_generic(a, inverse)
+    }
 
     /// Converts every `row_len`-long row of `a` in place (`row_len <= SMALL_MAX_LEN`).
     fn small_rows(a: &mut [Self], row_len: usize, inverse: bool) {
@@ -191,6 +199,17 @@ impl XorElem for Lanes {
     fn xor_assign(&mut self, other: &Self) {
         for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
             *a ^= *b;
+        }
+    }
+
+    /// Compiled for AVX-512 where the CPU has it: one register per element, one XOR per
+    /// op (without, each op is eight scalar XORs).
+    #[inline]
+    fn small(a: &mut [Lanes], inverse: bool) -> bool {
+        if super::clmul::wide_available() {
+            super::clmul::lanes_small(a, inverse)
+        } else {
+            novel_small_generic(a, inverse)
         }
     }
 
@@ -415,9 +434,9 @@ fn taylor_unexpand_sparse<E: XorElem>(a: &mut [E], tau: usize) {
 /// permutation (position `i` ends up holding original element `perm[i]`). Applying the ops
 /// forwards and then the permutation is [`to_novel_basis_two_term`]; the inverse loads
 /// through the permutation and applies the ops backwards (each op is its own inverse).
-struct SmallPlan<const L: usize, const OPS: usize> {
-    ops: [(u8, u8); OPS],
-    perm: [u8; L],
+pub(super) struct SmallPlan<const L: usize, const OPS: usize> {
+    pub(super) ops: [(u8, u8); OPS],
+    pub(super) perm: [u8; L],
 }
 
 /// Number of XORs of the two-term recursion on `len` elements.
@@ -476,53 +495,69 @@ const fn small_plan<const L: usize, const OPS: usize>() -> SmallPlan<L, OPS> {
     SmallPlan { ops, perm: pos }
 }
 
-const PLAN_4: SmallPlan<4, { small_ops(4) }> = small_plan();
-const PLAN_8: SmallPlan<8, { small_ops(8) }> = small_plan();
-const PLAN_16: SmallPlan<16, { small_ops(16) }> = small_plan();
-const PLAN_32: SmallPlan<32, { small_ops(32) }> = small_plan();
+pub(super) const PLAN_4: SmallPlan<4, { small_ops(4) }> = small_plan();
+pub(super) const PLAN_8: SmallPlan<8, { small_ops(8) }> = small_plan();
+pub(super) const PLAN_16: SmallPlan<16, { small_ops(16) }> = small_plan();
+pub(super) const PLAN_32: SmallPlan<32, { small_ops(32) }> = small_plan();
 
 /// Converts a short `a` (at most [`SMALL_MAX_LEN`] elements) in place with its
 /// [`SmallPlan`]; returns false, doing nothing, when `a` is longer.
 #[inline]
 fn novel_small<E: XorElem>(a: &mut [E], inverse: bool) -> bool {
+    E::small(a, inverse)
+}
+
+/// [`novel_small`] for any element type, compiled for the caller's target features.
+#[inline(always)]
+pub(super) fn novel_small_generic<E: XorElem>(a: &mut [E], inverse: bool) -> bool {
     match a.len() {
         0..=2 => {}
-        4 => apply_plan(a, &PLAN_4, inverse),
-        8 => apply_plan(a, &PLAN_8, inverse),
-        16 => apply_plan(a, &PLAN_16, inverse),
-        32 => apply_plan(a, &PLAN_32, inverse),
+        4 => apply_plan_4(a, inverse),
+        8 => apply_plan_8(a, inverse),
+        16 => apply_plan_16(a, inverse),
+        32 => apply_plan_32(a, inverse),
         _ => return false,
     }
     true
 }
 
-#[inline(always)]
-fn apply_plan<E: XorElem, const L: usize, const OPS: usize>(
-    a: &mut [E],
-    plan: &SmallPlan<L, OPS>,
-    inverse: bool,
-) {
-    let mut x = [E::default(); L];
-    if inverse {
-        for (i, v) in a[..L].iter().enumerate() {
-            x[plan.perm[i] as usize] = *v;
+/// `apply_plan_L`: the plan of `L` elements with every op written out (`seq!`), so that the
+/// element indices are constants and the elements stay in registers.
+macro_rules! apply_plan {
+    ($name:ident, $plan:ident, $len:literal, $ops:literal) => {
+        #[inline(always)]
+        fn $name<E: XorElem>(a: &mut [E], inverse: bool) {
+            let a: &mut [E; $len] = (&mut a[..$len]).try_into().expect("length checked");
+            let mut x = [E::default(); $len];
+            if inverse {
+                seq!(I in 0..$len {
+                    x[$plan.perm[I] as usize] = a[I];
+                });
+                seq!(K in 0..$ops {
+                    let (d, s) = $plan.ops[$ops - 1 - K];
+                    let v = x[s as usize];
+                    x[d as usize].xor_assign(&v);
+                });
+                *a = x;
+            } else {
+                x = *a;
+                seq!(K in 0..$ops {
+                    let (d, s) = $plan.ops[K];
+                    let v = x[s as usize];
+                    x[d as usize].xor_assign(&v);
+                });
+                seq!(I in 0..$len {
+                    a[I] = x[$plan.perm[I] as usize];
+                });
+            }
         }
-        for &(d, s) in plan.ops.iter().rev() {
-            let v = x[s as usize];
-            x[d as usize].xor_assign(&v);
-        }
-        a[..L].copy_from_slice(&x);
-    } else {
-        x.copy_from_slice(&a[..L]);
-        for &(d, s) in plan.ops.iter() {
-            let v = x[s as usize];
-            x[d as usize].xor_assign(&v);
-        }
-        for (i, out) in a[..L].iter_mut().enumerate() {
-            *out = x[plan.perm[i] as usize];
-        }
-    }
+    };
 }
+
+apply_plan!(apply_plan_4, PLAN_4, 4, 2);
+apply_plan!(apply_plan_8, PLAN_8, 8, 12);
+apply_plan!(apply_plan_16, PLAN_16, 16, 48);
+apply_plan!(apply_plan_32, PLAN_32, 32, 160);
 
 /// [`to_novel_basis`] by the plain two-term recursion (module docs); always in place.
 /// `scratch` needs `a.len() / 2` elements.
@@ -644,6 +679,23 @@ mod tests {
         let b = one.install(|| fast(input.clone()));
         assert_eq!(a, b);
         assert_eq!(two.install(|| fast_inverse(a)), input);
+    }
+
+    #[test]
+    fn lane_kernels_agree_with_the_portable_plans() {
+        // Lanes::small may take the AVX-512 kernel; the portable plans are the reference.
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(14);
+        for len in [4, 8, 16, 32] {
+            for inverse in [false, true] {
+                let tile: Vec<Lanes> = (0..len)
+                    .map(|_| Lanes(std::array::from_fn(|_| rng.next_u64())))
+                    .collect();
+                let (mut a, mut b) = (tile.clone(), tile);
+                assert!(novel_small_generic(&mut a, inverse));
+                assert!(Lanes::small(&mut b, inverse));
+                assert_eq!(a, b, "len {len} inverse {inverse}");
+            }
+        }
     }
 
     #[test]
