@@ -401,6 +401,7 @@ impl PulseEngine {
                 span_end - t,
                 &table.click_end_hi,
                 &mut counts,
+                #[inline(always)]
                 |offset, u| {
                     let entry = table.lut[u as usize];
                     let code = if entry & AMBIGUOUS == 0 {

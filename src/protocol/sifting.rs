@@ -212,32 +212,7 @@ impl Sifter {
                 0 => usize::MAX,
                 b => b - self.bits,
             };
-            let mut kept = 0usize;
-            let mut used = rest.len();
-            for (i, d) in rest.iter().enumerate() {
-                let flags = d.flags as usize & (FLAG_VALUES - 1);
-                self.histogram[d.intensity as usize * FLAG_VALUES + flags] += 1;
-                // Both chose Z: Alice's and Bob's basis flags are 0.
-                let keep = (flags & (Detection::FLAG_ALICE_X | Detection::FLAG_BOB_X) as usize == 0)
-                    as u64;
-                let a = (flags as u64 >> 1) & keep;
-                let b = (flags as u64 >> 3) & keep;
-                self.alice_tail |= a << self.tail_bits;
-                self.bob_tail |= b << self.tail_bits;
-                self.tail_bits += keep as u32;
-                if self.tail_bits == 64 {
-                    self.alice_words.push(self.alice_tail);
-                    self.bob_words.push(self.bob_tail);
-                    self.alice_tail = 0;
-                    self.bob_tail = 0;
-                    self.tail_bits = 0;
-                }
-                kept += keep as usize;
-                if kept == need {
-                    used = i + 1;
-                    break;
-                }
-            }
+            let (kept, used) = self.sift_run(rest, need);
             self.bits += kept;
             if kept == need {
                 let end = rest[used - 1].pulse + 1;
@@ -247,6 +222,41 @@ impl Sifter {
         }
         self.fold_histogram();
         done
+    }
+
+    /// Sifts detections from the start of `run` until `need` key bits are kept or `run`
+    /// ends; returns (bits kept, detections used).
+    #[inline]
+    fn sift_run(&mut self, run: &[Detection], need: usize) -> (usize, usize) {
+        let histogram = &mut self.histogram[..];
+        let (mut alice_tail, mut bob_tail, mut tail_bits) =
+            (self.alice_tail, self.bob_tail, self.tail_bits);
+        let mut kept = 0usize;
+        let mut used = run.len();
+        for (i, d) in run.iter().enumerate() {
+            let flags = d.flags as usize & (FLAG_VALUES - 1);
+            histogram[d.intensity as usize * FLAG_VALUES + flags] += 1;
+            // Both chose Z: Alice's and Bob's basis flags are 0.
+            let keep =
+                (flags & (Detection::FLAG_ALICE_X | Detection::FLAG_BOB_X) as usize == 0) as u64;
+            alice_tail |= ((flags as u64 >> 1) & keep) << tail_bits;
+            bob_tail |= ((flags as u64 >> 3) & keep) << tail_bits;
+            tail_bits += keep as u32;
+            if tail_bits == 64 {
+                self.alice_words.push(alice_tail);
+                self.bob_words.push(bob_tail);
+                alice_tail = 0;
+                bob_tail = 0;
+                tail_bits = 0;
+            }
+            kept += keep as usize;
+            if kept == need {
+                used = i + 1;
+                break;
+            }
+        }
+        (self.alice_tail, self.bob_tail, self.tail_bits) = (alice_tail, bob_tail, tail_bits);
+        (kept, used)
     }
 
     /// Ends the run: the remaining bits (fewer than `block_bits`), if any, as a partial
