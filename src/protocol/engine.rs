@@ -3,20 +3,34 @@
 //! misalignment, basis choices, dark counts, dead time, afterpulsing, double clicks).
 //!
 //! # Exactness with few random bits per pulse
-//! A pulse's fate is decided by one uniform U in [0, 2^64) read lazily. The unit interval
-//! is cut into one region per intensity class k (width p_k), and each region starts with a
-//! *click* sub-region of width p_k * P(click | k, which detectors are live). The hot loop
-//! reads only the top 16 bits u of U (one [`Word`] per pulse): comparing u with the top 16
-//! bits of the region boundaries decides both the intensity and "no click" whenever u is
-//! strictly inside a 2^-16 cell; only if u could still fall in a click region (a click, or
-//! one of the few boundary cells, probability about 2^-16 each) are the low 48 bits drawn
-//! and everything re-decided with the full U. Reading 16 rather than 32 bits per pulse
-//! halves the ChaCha8 work, the floor of the loop at long distance; the boundary cells add
-//! about 1e-4 candidates per pulse, negligible beside the clicks at metropolitan distances.
-//! The result has the exact law of the model with probabilities rounded to 2^-64, i.e. as
-//! exact as the f64 probabilities themselves. Given a click, the preparation, Bob's basis
-//! and the click pattern are drawn from their exact conditional law (enumerated: 8
-//! configurations x 3 patterns).
+//! A pulse's whole fate (intensity class, whether it clicks, and for a click Alice's basis
+//! and bit, Bob's basis, which detectors click and Bob's squashed bit) is decided by one
+//! uniform U in [0, 2^64), read lazily. For the current set of live detectors, the unit
+//! interval is cut into one region per intensity class k (width p_k), and each region into
+//! consecutive *outcome sub-intervals*: first one per (configuration c, click pattern s)
+//! of width p_k w_c P(s | k, c) (c: Alice's basis and bit and Bob's basis, weight w_c;
+//! s: only detector 0, only detector 1, both; the "both" one halved for Bob's fair
+//! squashing bit), then the no-click rest of the region. The boundaries are
+//! start_k + fixed(p_k C_i), C_i the f64 cumulative weights and fixed() the rounding to
+//! 0.64 fixed point, so every outcome has its model probability rounded to 2^-64 (the
+//! squashing halves differ from 1/2 by at most 2^-64): as exact as the f64 probabilities
+//! themselves. The pulse's outcome is the sub-interval that holds U.
+//!
+//! The hot loop reads only the top 16 bits u of U (one [`Word`] per pulse). Comparing u
+//! with the top 16 bits of the click regions' ends flags the *candidates* (pulses whose
+//! 2^-16 cell meets a click sub-interval or a class boundary); every other pulse is a
+//! no-click pulse of the class its word's compares give, exactly. A candidate is decided
+//! by a per-mask lookup table indexed by u: when the cell lies inside one sub-interval the
+//! outcome is known without another bit (the low bits of U could not change it); only a
+//! cell that straddles a boundary (at most one per boundary: about a hundred of the 65536
+//! cells with three classes) draws the low 48 bits of U and finds the sub-interval by a
+//! short search. Reading 16 rather than 32 bits per
+//! pulse halves the ChaCha8 work, the floor of the loop at long distance; at metropolitan
+//! distances a click costs one table load and one record.
+//!
+//! Candidates are collected from blocks of 64 words as one bit mask (vectorised compares)
+//! and processed in pulse order, so the vectorised scan is not restarted per click
+//! (without detector memory; with it, the scan stops after the first click, see below).
 //!
 //! # Detector memory
 //! Dead time and afterpulses (see [`crate::physics::detector`]) make a click change later
@@ -26,13 +40,19 @@
 //! marginal law for the same pulse).
 //!
 //! # Chunks, streams, threads
-//! Pulses are cut into chunks of [`CHUNK_PULSES`]; chunk c reads only its own ChaCha8
-//! stream (seed, c). Chunks run in parallel (rayon) from a *quiet* detector state (all
-//! live, nothing trapped). Their outputs are then taken in order: when the previous chunk
-//! really ended with a detector still blind or a carrier still trapped, the chunk is run
-//! again, sequentially, from that true state with the same stream. Detector memory thus
-//! crosses chunk boundaries exactly, and the result is a function of (scenario, seed)
-//! alone, whatever the number of threads.
+//! Pulses are cut into chunks of [`CHUNK_PULSES`]; chunk c reads only its own two ChaCha8
+//! streams: the word stream (seed, c), exactly one word per scanned pulse, in pulse order,
+//! and the auxiliary stream (seed, 2^62 + c) for everything else (the low bits of
+//! boundary cells, forced afterpulse gates, trapping and release delays), drawn in the
+//! order the engine needs them. A scan that stops after a click leaves the words after it
+//! unread for the next pulses, so each word decides exactly one pulse and each auxiliary
+//! draw is used once: the pulses stay independent and the law exact. Chunks run in
+//! parallel (rayon) from a *quiet* detector state (all live, nothing trapped). Their
+//! outputs are then taken in order: when the previous chunk really ended with a detector
+//! still blind or a carrier still trapped, the chunk is run again, sequentially, from that
+//! true state with the same streams. Detector memory thus crosses chunk boundaries
+//! exactly, and the result is a function of (scenario, seed) alone, whatever the number of
+//! threads.
 //!
 //! Must never depend on `estimation`, `postprocess`, `analysis` or `report`.
 

@@ -1,5 +1,6 @@
 //! A buffered source of 16-bit uniform words over one ChaCha8 stream, for the engines' hot
-//! loops: the pulse engine reads one word per pulse and more only when a pulse may click.
+//! loops: the pulse engine reads one word per pulse from one source and takes any further
+//! bits from a second, auxiliary source.
 
 use crate::rng::ChaCha8Rng;
 use rand::RngExt;
