@@ -729,8 +729,9 @@ const BLOCK: usize = 64;
 /// (this also catches every word in a boundary cell, so non-candidates are decided
 /// exactly). Per block, one vectorised pass flags the candidates; they go, in order, to
 /// `on_candidate` (which decides them exactly, with the lookup table and if need be more
-/// bits from the auxiliary stream, never from this stream), and the non-candidates are only
-/// counted per intensity (`NB` compares per pulse). When `on_candidate` asks to stop (a
+/// bits from the auxiliary stream, never from this stream); every pulse is also counted by
+/// its word's class compares (`NB` per pulse, vectorised), and the candidates are taken
+/// off those counts again, as their class is the one `on_candidate` returns. When `on_candidate` asks to stop (a
 /// click that changes the detectors' law), the block ends after that pulse: the words
 /// after it stay unread for the next scan.
 #[inline(always)]
@@ -757,6 +758,8 @@ where
     let mut done = 0u64;
     let mut at_least = [0u64; NB];
     let mut candidates_by_class = [0u64; MAX_INTENSITIES];
+    // Candidates among the pulses counted in at_least (taken off at the end).
+    let mut candidate_above = [0u64; NB];
     let mut stopped = false;
     while done < n && !stopped {
         let avail = src.available();
@@ -774,7 +777,11 @@ where
                 while mask != 0 {
                     let i = mask.trailing_zeros() as usize;
                     mask &= mask - 1;
-                    let (k, stop) = on_candidate(first + i as u64, block[i]);
+                    let u = block[i];
+                    for j in 0..NB {
+                        candidate_above[j] += (u >= start_hi[j + 1]) as u64;
+                    }
+                    let (k, stop) = on_candidate(first + i as u64, u);
                     candidates_by_class[k] += 1;
                     if stop {
                         len = i + 1;
@@ -786,8 +793,8 @@ where
             for j in 0..NB {
                 let s = start_hi[j + 1];
                 let mut above = 0u16;
-                for (&u, &f) in block[..len].iter().zip(&flags[..len]) {
-                    above += (u >= s) as u16 & (f ^ 1) as u16;
+                for &u in &block[..len] {
+                    above += (u >= s) as u16;
                 }
                 at_least[j] += above as u64;
             }
@@ -798,6 +805,9 @@ where
         }
         src.consume(used);
         done += used as u64;
+    }
+    for j in 0..NB {
+        at_least[j] -= candidate_above[j];
     }
     // at_least[j] counts non-candidate pulses of class > j, so class k has
     // at_least[k-1] - at_least[k] of them; candidates were classified exactly.
