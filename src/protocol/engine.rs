@@ -935,6 +935,112 @@ mod tests {
         }
     }
 
+    /// The engine written plainly: pulse by pulse, one word each, the same streams.
+    fn plain_chunk(
+        e: &PulseEngine,
+        chunk: u64,
+        first_pulse: u64,
+        n_pulses: u64,
+        mut state: DetectorState,
+    ) -> (ChunkOutput, DetectorState) {
+        let mut src = WordSource::new(rng::stream(e.seed, Purpose::EngineChunk, chunk));
+        let mut aux = WordSource::new(rng::stream(
+            e.seed,
+            Purpose::EngineChunk,
+            AUX_STREAM_OFFSET.wrapping_add(chunk),
+        ));
+        let mut counts = [0u64; MAX_INTENSITIES];
+        let mut detections = Vec::new();
+        let dead = e.model.detectors.dead_gates;
+        for t in first_pulse..first_pulse + n_pulses {
+            let (live, forced) = state.enter_gate(t);
+            if forced[0] || forced[1] {
+                e.forced_gate(
+                    t,
+                    live,
+                    forced,
+                    &mut aux,
+                    &mut counts,
+                    &mut state,
+                    &mut detections,
+                    dead,
+                );
+                continue;
+            }
+            let table = &e.masks[live[0] as usize | (live[1] as usize) << 1];
+            let u = src.next_word();
+            let full = (u as u64) << WORD_SHIFT;
+            let entry = table.lut[u as usize];
+            let code = if entry & AMBIGUOUS == 0 {
+                assert_eq!(search(table, full), entry);
+                entry
+            } else {
+                table.refine(u, entry, &mut aux)
+            };
+            let k = (code >> 8) as usize;
+            counts[k] += 1;
+            let flags = code as u8;
+            if flags & CLICK_FLAGS != 0 {
+                detections.push(Detection {
+                    pulse: t,
+                    intensity: k as u8,
+                    flags,
+                });
+                // Without memory the engine keeps no state (a click changes no later
+                // gate, and live_from = t + 1 would be quiet anyway).
+                if !e.model.detectors.memoryless() {
+                    let clicks = [flags & 0x10 != 0, flags & 0x20 != 0];
+                    e.after_click(t, clicks, &mut aux, &mut state, dead);
+                }
+            }
+        }
+        let out = ChunkOutput {
+            index: chunk,
+            first_pulse,
+            pulses: n_pulses,
+            pulses_per_intensity: counts[..e.n_intensities].to_vec(),
+            detections,
+        };
+        (out, state)
+    }
+
+    #[test]
+    fn scan_gives_the_same_records_as_the_plain_engine() {
+        let eight: String = (0..8)
+            .map(|k| {
+                format!(
+                    "[[source.intensities]]\nlabel = \"i{k}\"\nmean_photon_number = {}\nprobability = 0.125\n",
+                    0.1 * k as f64
+                )
+            })
+            .collect();
+        for body in [
+            "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.2\n".to_string(),
+            "[link]\nlength_km = 60.0\n[detector]\ndark_count_probability = 1e-3\n".to_string(),
+            "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\ndead_time_ns = 20.0\n\
+             afterpulse_probability = 0.1\n"
+                .to_string(),
+            format!("[link]\nlength_km = 5.0\n{eight}"),
+            "[link]\nlength_km = 0.0\n[[source.intensities]]\nlabel = \"b\"\n\
+             mean_photon_number = 3.0\nprobability = 1.0\n[detector]\nefficiency = 1.0\n"
+                .to_string(),
+        ] {
+            let e = engine(&body);
+            let mut state = DetectorState::default();
+            let mut plain_state = DetectorState::default();
+            for chunk in 0..3 {
+                let (n, p0) = (100_003, chunk * 100_003);
+                let (out, next) = e.simulate_chunk(chunk, p0, n, state);
+                let (want, plain_next) = plain_chunk(&e, chunk, p0, n, plain_state);
+                assert_eq!(out, want, "{body}");
+                assert_eq!(next, plain_next);
+                assert_eq!(out.pulses_per_intensity.iter().sum::<u64>(), n);
+                assert!(!out.detections.is_empty());
+                (state, plain_state) = (next, plain_next);
+            }
+        }
+    }
+
     #[test]
     fn flags_pack_into_a_bit_mask() {
         let mut flags = [0u8; BLOCK];
