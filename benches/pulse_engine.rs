@@ -9,11 +9,12 @@
 //! Run: `cargo bench --bench pulse_engine -- --noplot` (criterion's plots need fonts).
 //!
 //! Measured on the shared 2-core machine (November 2026, point estimates of one run at
-//! load ~5, baseline ChaCha8 343 M u64/s in the same run), pulses per second with
-//! sifting, pulse / event engine: 0 km 104 M / 282 M, 25 km 209 M / 592 M, 50 km 218 M /
-//! 1.65 G, 100 km 319 M / 18.2 G, 150 km 323 M / 169 G. Whole runs at 100 km, event
-//! engine: 33.4 G/s on 1 thread, 68.2 G/s on 2 (2.0x) in that run; at load 6 to 8 from
-//! other jobs the second core gives nothing (1.0x), so repeat before comparing.
+//! load ~3.5, baseline ChaCha8 317 M u64/s in the same run), pulses per second with
+//! sifting, pulse / event engine: 0 km 471 M / 244 M, 25 km 582 M / 923 M, 50 km 878 M /
+//! 2.56 G, 100 km 798 M / 22.0 G, 150 km 696 M / 228 G (pulse-engine ratios 1.49, 1.84,
+//! 2.77, 2.52, 2.20; see BENCHMARKS.md for the spread between runs). Whole runs at 100 km,
+//! event engine: 33.4 G/s on 1 thread, 68.2 G/s on 2 (2.0x) in an earlier run; at load 6
+//! to 8 from other jobs the second core gives nothing (1.0x), so repeat before comparing.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use qkdsim::Scenario;

@@ -3,20 +3,34 @@
 //! misalignment, basis choices, dark counts, dead time, afterpulsing, double clicks).
 //!
 //! # Exactness with few random bits per pulse
-//! A pulse's fate is decided by one uniform U in [0, 2^64) read lazily. The unit interval
-//! is cut into one region per intensity class k (width p_k), and each region starts with a
-//! *click* sub-region of width p_k * P(click | k, which detectors are live). The hot loop
-//! reads only the top 16 bits u of U (one [`Word`] per pulse): comparing u with the top 16
-//! bits of the region boundaries decides both the intensity and "no click" whenever u is
-//! strictly inside a 2^-16 cell; only if u could still fall in a click region (a click, or
-//! one of the few boundary cells, probability about 2^-16 each) are the low 48 bits drawn
-//! and everything re-decided with the full U. Reading 16 rather than 32 bits per pulse
-//! halves the ChaCha8 work, the floor of the loop at long distance; the boundary cells add
-//! about 1e-4 candidates per pulse, negligible beside the clicks at metropolitan distances.
-//! The result has the exact law of the model with probabilities rounded to 2^-64, i.e. as
-//! exact as the f64 probabilities themselves. Given a click, the preparation, Bob's basis
-//! and the click pattern are drawn from their exact conditional law (enumerated: 8
-//! configurations x 3 patterns).
+//! A pulse's whole fate (intensity class, whether it clicks, and for a click Alice's basis
+//! and bit, Bob's basis, which detectors click and Bob's squashed bit) is decided by one
+//! uniform U in [0, 2^64), read lazily. For the current set of live detectors, the unit
+//! interval is cut into one region per intensity class k (width p_k), and each region into
+//! consecutive *outcome sub-intervals*: first one per (configuration c, click pattern s)
+//! of width p_k w_c P(s | k, c) (c: Alice's basis and bit and Bob's basis, weight w_c;
+//! s: only detector 0, only detector 1, both; the "both" one halved for Bob's fair
+//! squashing bit), then the no-click rest of the region. The boundaries are
+//! start_k + fixed(p_k C_i), C_i the f64 cumulative weights and fixed() the rounding to
+//! 0.64 fixed point, so every outcome has its model probability rounded to 2^-64 (the
+//! squashing halves differ from 1/2 by at most 2^-64): as exact as the f64 probabilities
+//! themselves. The pulse's outcome is the sub-interval that holds U.
+//!
+//! The hot loop reads only the top 16 bits u of U (one [`Word`] per pulse). Comparing u
+//! with the top 16 bits of the click regions' ends flags the *candidates* (pulses whose
+//! 2^-16 cell meets a click sub-interval or a class boundary); every other pulse is a
+//! no-click pulse of the class its word's compares give, exactly. A candidate is decided
+//! by a per-mask lookup table indexed by u: when the cell lies inside one sub-interval the
+//! outcome is known without another bit (the low bits of U could not change it); only a
+//! cell that straddles a boundary (at most one per boundary: about a hundred of the 65536
+//! cells with three classes) draws the low 48 bits of U and finds the sub-interval by a
+//! short search. Reading 16 rather than 32 bits per
+//! pulse halves the ChaCha8 work, the floor of the loop at long distance; at metropolitan
+//! distances a click costs one table load and one record.
+//!
+//! Candidates are collected from blocks of 64 words as one bit mask (vectorised compares)
+//! and processed in pulse order, so the vectorised scan is not restarted per click
+//! (without detector memory; with it, the scan stops after the first click, see below).
 //!
 //! # Detector memory
 //! Dead time and afterpulses (see [`crate::physics::detector`]) make a click change later
@@ -26,13 +40,19 @@
 //! marginal law for the same pulse).
 //!
 //! # Chunks, streams, threads
-//! Pulses are cut into chunks of [`CHUNK_PULSES`]; chunk c reads only its own ChaCha8
-//! stream (seed, c). Chunks run in parallel (rayon) from a *quiet* detector state (all
-//! live, nothing trapped). Their outputs are then taken in order: when the previous chunk
-//! really ended with a detector still blind or a carrier still trapped, the chunk is run
-//! again, sequentially, from that true state with the same stream. Detector memory thus
-//! crosses chunk boundaries exactly, and the result is a function of (scenario, seed)
-//! alone, whatever the number of threads.
+//! Pulses are cut into chunks of [`CHUNK_PULSES`]; chunk c reads only its own two ChaCha8
+//! streams: the word stream (seed, c), exactly one word per scanned pulse, in pulse order,
+//! and the auxiliary stream (seed, 2^62 + c) for everything else (the low bits of
+//! boundary cells, forced afterpulse gates, trapping and release delays), drawn in the
+//! order the engine needs them. A scan that stops after a click leaves the words after it
+//! unread for the next pulses, so each word decides exactly one pulse and each auxiliary
+//! draw is used once: the pulses stay independent and the law exact. Chunks run in
+//! parallel (rayon) from a *quiet* detector state (all live, nothing trapped). Their
+//! outputs are then taken in order: when the previous chunk really ended with a detector
+//! still blind or a carrier still trapped, the chunk is run again, sequentially, from that
+//! true state with the same streams. Detector memory thus crosses chunk boundaries
+//! exactly, and the result is a function of (scenario, seed) alone, whatever the number of
+//! threads.
 //!
 //! Must never depend on `estimation`, `postprocess`, `analysis` or `report`.
 
@@ -68,14 +88,63 @@ pub(crate) fn config_parts(c: usize) -> (Preparation, Basis) {
     (Preparation::ALL[c / 2], Basis::BOTH[c % 2])
 }
 
-/// Per live-detector mask: click regions and the conditional law of a click.
+/// Bit of a [`MaskTable::lut`] entry marking a cell that straddles a sub-interval boundary;
+/// the other bits then hold the index of the first sub-interval the cell meets.
+const AMBIGUOUS: u16 = 0x8000;
+/// Flags of a detection with at least one click.
+const CLICK_FLAGS: u8 = Detection::FLAG_CLICK0 | Detection::FLAG_CLICK1;
+/// Entries of a [`MaskTable::lut`]: one per value of the hot loop's word.
+const LUT_LEN: usize = 1 << Word::BITS;
+/// First stream index of the pulse engine's auxiliary streams: chunk c draws its extra
+/// bits from stream `AUX_STREAM_OFFSET + c` (disjoint from the word stream c and from the
+/// event engine's streams `2^63 + c`).
+const AUX_STREAM_OFFSET: u64 = 1 << 62;
+
+/// Outcome code of a sub-interval: the detection flags in the low byte (no click flag set
+/// means no click) and the intensity class in bits 8..11.
+fn outcome_code(k: usize, flags: u8) -> u16 {
+    (k as u16) << 8 | flags as u16
+}
+
+/// Per live-detector mask: click regions and the exact law of a clicking pulse.
+///
+/// The unit interval (as 0.64 fixed point) is cut into sub-intervals, one per outcome:
+/// per intensity class k, in order, one per (configuration c, click pattern s) of width
+/// p_k w_c P(s | k, c, mask) (cumulated in f64 and rounded to 2^-64 at each boundary),
+/// the double-click one split in two halves for Bob's squashed bit, then the no-click
+/// rest of the class region. A pulse's outcome is the sub-interval holding its uniform U.
 #[derive(Debug, Clone)]
 pub(crate) struct MaskTable {
-    click_end: [u64; MAX_INTENSITIES],
     click_end_hi: [Word; MAX_INTENSITIES],
     /// Per intensity: cumulative weights over (configuration, pattern), 24 entries;
     /// pattern 0 = only detector 0, 1 = only detector 1, 2 = both.
     pub(crate) cond: Vec<[f64; 24]>,
+    /// Exclusive upper ends of the sub-intervals, ascending; the last one is open (it
+    /// takes every U above the previous end).
+    ends: Vec<u64>,
+    /// Outcome code of each sub-interval (see [`outcome_code`]).
+    codes: Vec<u16>,
+    /// Per top word u of U (the cell [u 2^48, (u + 1) 2^48)): the outcome code when the
+    /// cell lies inside one sub-interval, else [`AMBIGUOUS`] | the index of the first
+    /// sub-interval that meets the cell.
+    lut: Box<[u16; LUT_LEN]>,
+}
+
+impl MaskTable {
+    /// The outcome code of a pulse whose top word is `u` and whose table entry `entry`
+    /// is ambiguous: the low 48 bits of U are drawn from `aux` and the sub-interval
+    /// holding U is found by a linear search from the first one meeting the cell.
+    #[cold]
+    #[inline(never)]
+    fn refine(&self, u: Word, entry: u16, aux: &mut WordSource) -> u16 {
+        let full = (u as u64) << WORD_SHIFT | aux.next_u64() >> Word::BITS;
+        let last = self.ends.len() - 1;
+        let mut i = (entry & !AMBIGUOUS) as usize;
+        while i < last && self.ends[i] <= full {
+            i += 1;
+        }
+        self.codes[i]
+    }
 }
 
 /// State of the two detectors carried from gate to gate (and chunk to chunk).
@@ -193,9 +262,10 @@ impl PulseEngine {
 
         let masks = std::array::from_fn(|m| {
             let live = [m & 1 != 0, m & 2 != 0];
-            let mut click_end = [0u64; MAX_INTENSITIES];
             let mut click_end_hi = [0 as Word; MAX_INTENSITIES];
             let mut cond = Vec::with_capacity(nk);
+            let mut ends = Vec::with_capacity(nk * 33);
+            let mut codes = Vec::with_capacity(nk * 33);
             for (k, class) in model.intensities.iter().enumerate() {
                 let mut table = [0.0; 24];
                 let mut acc = 0.0;
@@ -208,15 +278,47 @@ impl PulseEngine {
                         table[c * 3 + p] = acc;
                     }
                 }
-                let width = fixed(class.probability * acc);
-                click_end[k] = start[k].saturating_add(width).min(region_end(k));
-                click_end_hi[k] = (click_end[k] >> WORD_SHIFT) as Word;
+                // Sub-interval ends: start_k + fixed(p_k * cumulative weight), so each
+                // outcome has probability p_k w_c P(s | k, c) rounded to 2^-64.
+                let region = region_end(k);
+                let mut prev = start[k];
+                for (i, &w) in table.iter().enumerate() {
+                    let end = start[k]
+                        .saturating_add(fixed(class.probability * w))
+                        .min(region)
+                        .max(prev);
+                    let (prep, bob) = config_parts(i / 3);
+                    match i % 3 {
+                        0 | 1 => {
+                            let one = i % 3 == 1;
+                            ends.push(end);
+                            let flags = detection_flags(prep, bob, [!one, one], one, false);
+                            codes.push(outcome_code(k, flags));
+                        }
+                        _ => {
+                            // Both clicked: Bob's bit is a fair coin (squashing), the
+                            // lower half of the sub-interval for 0, the upper for 1.
+                            for (bit, e) in [(false, prev + (end - prev) / 2), (true, end)] {
+                                ends.push(e);
+                                let flags = detection_flags(prep, bob, [true, true], bit, false);
+                                codes.push(outcome_code(k, flags));
+                            }
+                        }
+                    }
+                    prev = end;
+                }
+                click_end_hi[k] = (prev >> WORD_SHIFT) as Word;
+                ends.push(region);
+                codes.push(outcome_code(k, 0));
                 cond.push(table);
             }
+            let lut = build_lut(&ends, &codes);
             MaskTable {
-                click_end,
                 click_end_hi,
                 cond,
+                ends,
+                codes,
+                lut,
             }
         });
 
@@ -279,12 +381,20 @@ impl PulseEngine {
         mut state: DetectorState,
     ) -> (ChunkOutput, DetectorState) {
         let mut src = WordSource::new(rng::stream(self.seed, Purpose::EngineChunk, chunk));
+        let mut aux = WordSource::new(rng::stream(
+            self.seed,
+            Purpose::EngineChunk,
+            AUX_STREAM_OFFSET.wrapping_add(chunk),
+        ));
         let mut counts = [0u64; MAX_INTENSITIES];
         let expected_clicks =
             (n_pulses as f64 * self.model.system_transmittance() * 0.6).min(n_pulses as f64);
         let mut detections = Vec::with_capacity(expected_clicks as usize + 16);
         let end = first_pulse + n_pulses;
         let dead = self.model.detectors.dead_gates;
+        // Without detector memory a click changes nothing for later gates, so the scan
+        // goes on through clicks; otherwise it stops after the first click.
+        let memoryless = self.model.detectors.memoryless();
         let mut t = first_pulse;
         while t < end {
             let (live, forced) = state.enter_gate(t);
@@ -293,7 +403,7 @@ impl PulseEngine {
                     t,
                     live,
                     forced,
-                    &mut src,
+                    &mut aux,
                     &mut counts,
                     &mut state,
                     &mut detections,
@@ -305,40 +415,40 @@ impl PulseEngine {
             let span_end = state.next_change(t, end);
             let mask = live[0] as usize | (live[1] as usize) << 1;
             let table = &self.masks[mask];
-            // Without detector memory a click changes nothing for later gates, so the scan
-            // goes on through clicks; otherwise it stops after the first click.
-            let memoryless = self.model.detectors.memoryless();
             let span_start = t;
             let processed = self.scan(
                 &mut src,
                 span_end - t,
                 &table.click_end_hi,
                 &mut counts,
-                |src, offset, u| {
-                    let gate = span_start + offset;
-                    let low = src.next_u64() >> (64 - WORD_SHIFT);
-                    let full = (u as u64) << WORD_SHIFT | low;
-                    let k = self.intensity_of(full);
-                    if full >= table.click_end[k] {
+                #[inline(always)]
+                |offset, u| {
+                    let entry = table.lut[u as usize];
+                    let code = if entry & AMBIGUOUS == 0 {
+                        entry
+                    } else {
+                        table.refine(u, entry, &mut aux)
+                    };
+                    let k = (code >> 8) as usize;
+                    let flags = code as u8;
+                    if flags & CLICK_FLAGS == 0 {
                         return (k, false);
                     }
-                    let cond = &table.cond[k];
-                    let r = src.uniform() * cond[23];
-                    let idx = cond.iter().position(|&w| r < w).unwrap_or(23);
-                    let pattern = idx % 3;
-                    let clicks = [pattern != 1, pattern != 0];
-                    self.record_click(
-                        gate,
-                        k,
-                        idx / 3,
-                        clicks,
-                        false,
-                        src,
-                        &mut state,
-                        &mut detections,
-                        dead,
-                    );
-                    (k, !memoryless)
+                    let gate = span_start + offset;
+                    detections.push(Detection {
+                        pulse: gate,
+                        intensity: k as u8,
+                        flags,
+                    });
+                    if memoryless {
+                        return (k, false);
+                    }
+                    let clicks = [
+                        flags & Detection::FLAG_CLICK0 != 0,
+                        flags & Detection::FLAG_CLICK1 != 0,
+                    ];
+                    self.after_click(gate, clicks, &mut aux, &mut state, dead);
+                    (k, true)
                 },
             );
             t += processed;
@@ -361,8 +471,8 @@ impl PulseEngine {
             .count()
     }
 
-    /// Scans up to `n` pulses, calling `on_candidate(src, offset, top_word)` for every
-    /// pulse that may click; it returns that pulse's intensity class and whether to stop.
+    /// Scans up to `n` pulses, calling `on_candidate(offset, top_word)` for every pulse
+    /// that may click; it returns that pulse's intensity class and whether to stop.
     /// Returns the number of pulses processed (all counted).
     #[inline]
     fn scan<F>(
@@ -374,7 +484,7 @@ impl PulseEngine {
         on_candidate: F,
     ) -> u64
     where
-        F: FnMut(&mut WordSource, u64, Word) -> (usize, bool),
+        F: FnMut(u64, Word) -> (usize, bool),
     {
         let s = &self.start_hi;
         match self.n_intensities {
@@ -435,33 +545,24 @@ impl PulseEngine {
         } else {
             clicks[1]
         };
-        let mut flags = 0u8;
-        if prep.basis == Basis::X {
-            flags |= Detection::FLAG_ALICE_X;
-        }
-        if prep.bit {
-            flags |= Detection::FLAG_ALICE_BIT;
-        }
-        if bob == Basis::X {
-            flags |= Detection::FLAG_BOB_X;
-        }
-        if bob_bit {
-            flags |= Detection::FLAG_BOB_BIT;
-        }
-        if clicks[0] {
-            flags |= Detection::FLAG_CLICK0;
-        }
-        if clicks[1] {
-            flags |= Detection::FLAG_CLICK1;
-        }
-        if afterpulse {
-            flags |= Detection::FLAG_AFTERPULSE;
-        }
         detections.push(Detection {
             pulse: t,
             intensity: k as u8,
-            flags,
+            flags: detection_flags(prep, bob, clicks, bob_bit, afterpulse),
         });
+        self.after_click(t, clicks, src, state, dead);
+    }
+
+    /// Dead time and trapped carriers after the clicks `clicks` at gate `t`.
+    #[inline]
+    fn after_click(
+        &self,
+        t: u64,
+        clicks: [bool; 2],
+        src: &mut WordSource,
+        state: &mut DetectorState,
+        dead: u64,
+    ) {
         let with_afterpulses = self.model.detectors.afterpulse_probability > 0.0;
         for j in 0..2 {
             if clicks[j] {
@@ -494,6 +595,65 @@ impl PulseEngine {
             pending.insert(at, release);
         }
     }
+}
+
+/// The flags of a detection record.
+fn detection_flags(
+    prep: Preparation,
+    bob: Basis,
+    clicks: [bool; 2],
+    bob_bit: bool,
+    afterpulse: bool,
+) -> u8 {
+    let mut flags = 0u8;
+    if prep.basis == Basis::X {
+        flags |= Detection::FLAG_ALICE_X;
+    }
+    if prep.bit {
+        flags |= Detection::FLAG_ALICE_BIT;
+    }
+    if bob == Basis::X {
+        flags |= Detection::FLAG_BOB_X;
+    }
+    if bob_bit {
+        flags |= Detection::FLAG_BOB_BIT;
+    }
+    if clicks[0] {
+        flags |= Detection::FLAG_CLICK0;
+    }
+    if clicks[1] {
+        flags |= Detection::FLAG_CLICK1;
+    }
+    if afterpulse {
+        flags |= Detection::FLAG_AFTERPULSE;
+    }
+    flags
+}
+
+/// The lookup table of a mask: for each top word u, the first sub-interval whose end lies
+/// above the cell's start; the cell is decided when it ends inside that sub-interval (or
+/// that sub-interval is the last, open one).
+fn build_lut(ends: &[u64], codes: &[u16]) -> Box<[u16; LUT_LEN]> {
+    let mut lut: Box<[u16; LUT_LEN]> = vec![0u16; LUT_LEN]
+        .into_boxed_slice()
+        .try_into()
+        .expect("LUT_LEN entries");
+    let last = ends.len() - 1;
+    assert!(last < AMBIGUOUS as usize, "too many outcomes");
+    let mut j = 0;
+    for (u, entry) in lut.iter_mut().enumerate() {
+        let lo = (u as u64) << WORD_SHIFT;
+        let hi = lo | ((1u64 << WORD_SHIFT) - 1);
+        while j < last && ends[j] <= lo {
+            j += 1;
+        }
+        *entry = if j == last || ends[j] > hi {
+            codes[j]
+        } else {
+            AMBIGUOUS | j as u16
+        };
+    }
+    lut
 }
 
 /// The chunk scheme shared by both engines: chunks of `chunk_pulses` run in parallel
@@ -547,12 +707,33 @@ pub(crate) fn run_stitched(
     stats
 }
 
-/// The hot loop for `NB + 1` intensity classes, in blocks of up to 64 pulses so the
+/// The candidate flags (0 or 1 per byte, 8 words' worth per `u64`) of a block as a bit
+/// mask, bit i for word i: the multiplication gathers the low bit of each byte into the top
+/// byte without carries (the partial products land on distinct bits).
+#[inline(always)]
+fn pack_flags(flags: &[u8; BLOCK]) -> u64 {
+    let mut mask = 0u64;
+    for (g, bytes) in flags.chunks_exact(8).enumerate() {
+        let x = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+        mask |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * g);
+    }
+    mask
+}
+
+/// Words per block of the hot loop (one bit each in the candidate mask).
+const BLOCK: usize = 64;
+
+/// The hot loop for `NB + 1` intensity classes, in blocks of up to [`BLOCK`] pulses so the
 /// compiler can vectorise it: per pulse one 16-bit word; a pulse is a *candidate* when its
 /// word lies in the top-word range of some click region, `start_hi[k] ..= click_hi[k]`
 /// (this also catches every word in a boundary cell, so non-candidates are decided
-/// exactly). Blocks without a candidate only count intensities (`NB` compares per pulse);
-/// candidates go to `on_candidate`, which decides them with more random bits.
+/// exactly). Per block, one vectorised pass flags the candidates; they go, in order, to
+/// `on_candidate` (which decides them exactly, with the lookup table and if need be more
+/// bits from the auxiliary stream, never from this stream); every pulse is also counted by
+/// its word's class compares (`NB` per pulse, vectorised), and the candidates are taken
+/// off those counts again, as their class is the one `on_candidate` returns. When `on_candidate` asks to stop (a
+/// click that changes the detectors' law), the block ends after that pulse: the words
+/// after it stay unread for the next scan.
 #[inline(always)]
 fn scan_kernel<const NB: usize, F>(
     start_hi: &[Word; MAX_INTENSITIES],
@@ -563,7 +744,7 @@ fn scan_kernel<const NB: usize, F>(
     mut on_candidate: F,
 ) -> u64
 where
-    F: FnMut(&mut WordSource, u64, Word) -> (usize, bool),
+    F: FnMut(u64, Word) -> (usize, bool),
 {
     let mut width = [0 as Word; MAX_INTENSITIES];
     for k in 0..=NB {
@@ -577,50 +758,56 @@ where
     let mut done = 0u64;
     let mut at_least = [0u64; NB];
     let mut candidates_by_class = [0u64; MAX_INTENSITIES];
-    'outer: while done < n {
+    // Candidates among the pulses counted in at_least (taken off at the end).
+    let mut candidate_above = [0u64; NB];
+    let mut stopped = false;
+    while done < n && !stopped {
         let avail = src.available();
         let take = (avail.len() as u64).min(n - done) as usize;
         let mut used = 0usize;
-        let mut hit: Option<Word> = None;
-        for block in avail[..take].chunks(32) {
-            let n_candidates: u32 = block.iter().map(|&u| is_candidate(u) as u32).sum();
-            let prefix = if n_candidates == 0 {
-                block.len()
-            } else {
-                block
-                    .iter()
-                    .position(|&u| is_candidate(u))
-                    .unwrap_or(block.len())
-            };
+        for block in avail[..take].chunks(BLOCK) {
+            let mut flags = [0u8; BLOCK];
+            for (f, &u) in flags.iter_mut().zip(block) {
+                *f = is_candidate(u) as u8;
+            }
+            let mut len = block.len();
+            if flags.iter().fold(0u8, |a, &f| a | f) != 0 {
+                let mut mask = pack_flags(&flags);
+                let first = done + used as u64;
+                while mask != 0 {
+                    let i = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    let u = block[i];
+                    for j in 0..NB {
+                        candidate_above[j] += (u >= start_hi[j + 1]) as u64;
+                    }
+                    let (k, stop) = on_candidate(first + i as u64, u);
+                    candidates_by_class[k] += 1;
+                    if stop {
+                        len = i + 1;
+                        stopped = true;
+                        break;
+                    }
+                }
+            }
             for j in 0..NB {
-                let mut above = 0u32;
-                for &u in &block[..prefix] {
-                    above += (u >= start_hi[j + 1]) as u32;
+                let s = start_hi[j + 1];
+                let mut above = 0u16;
+                for &u in &block[..len] {
+                    above += (u >= s) as u16;
                 }
                 at_least[j] += above as u64;
             }
-            used += prefix;
-            if n_candidates != 0 {
-                hit = Some(block[prefix]);
+            used += len;
+            if stopped {
                 break;
             }
         }
-        match hit {
-            None => {
-                src.consume(used);
-                done += used as u64;
-            }
-            Some(u) => {
-                src.consume(used + 1);
-                done += used as u64;
-                let (k, stop) = on_candidate(src, done, u);
-                candidates_by_class[k] += 1;
-                done += 1;
-                if stop {
-                    break 'outer;
-                }
-            }
-        }
+        src.consume(used);
+        done += used as u64;
+    }
+    for j in 0..NB {
+        at_least[j] -= candidate_above[j];
     }
     // at_least[j] counts non-candidate pulses of class > j, so class k has
     // at_least[k-1] - at_least[k] of them; candidates were classified exactly.
@@ -634,4 +821,236 @@ where
         counts[k] += candidates_by_class[k];
     }
     done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Scenario;
+
+    fn engine(body: &str) -> PulseEngine {
+        let s = Scenario::parse(body, "test").expect("valid scenario");
+        PulseEngine::new(&LinkModel::from_scenario(&s), 1)
+    }
+
+    /// The outcome code of U by a plain search over the sub-intervals.
+    fn search(table: &MaskTable, full: u64) -> u16 {
+        let last = table.ends.len() - 1;
+        let i = table.ends[..last]
+            .iter()
+            .position(|&e| e > full)
+            .unwrap_or(last);
+        table.codes[i]
+    }
+
+    #[test]
+    fn lookup_table_agrees_with_the_full_search() {
+        for body in [
+            "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.2\n",
+            "[link]\nlength_km = 100.0\n",
+            "[link]\nlength_km = 0.0\n[detector]\nefficiency = 1.0\n[[source.intensities]]\n\
+             label = \"bright\"\nmean_photon_number = 3.0\nprobability = 1.0\n",
+        ] {
+            let e = engine(body);
+            for table in &e.masks {
+                assert!(table.ends.windows(2).all(|w| w[0] <= w[1]));
+                for u in 0..LUT_LEN as u64 {
+                    let lo = u << WORD_SHIFT;
+                    let hi = lo | ((1 << WORD_SHIFT) - 1);
+                    let entry = table.lut[u as usize];
+                    if entry & AMBIGUOUS == 0 {
+                        assert_eq!(search(table, lo), entry, "{body} word {u}");
+                        assert_eq!(search(table, hi), entry, "{body} word {u}");
+                    } else {
+                        assert_ne!(search(table, lo), search(table, hi));
+                        // The search from the entry's index finds the same as a full one.
+                        let last = table.ends.len() - 1;
+                        for full in [lo, lo + (hi - lo) / 3, hi] {
+                            let mut i = (entry & !AMBIGUOUS) as usize;
+                            while i < last && table.ends[i] <= full {
+                                i += 1;
+                            }
+                            assert_eq!(table.codes[i], search(table, full));
+                        }
+                    }
+                    // Non-candidate words are never a click and have the class of the
+                    // top-word compare.
+                    let w = u as Word;
+                    let candidate = (0..e.n_intensities)
+                        .any(|k| (e.start_hi[k]..=table.click_end_hi[k]).contains(&w));
+                    if !candidate {
+                        assert_eq!(entry & AMBIGUOUS, 0);
+                        assert_eq!(entry as u8 & CLICK_FLAGS, 0);
+                        let k = (1..e.n_intensities).filter(|&k| w >= e.start_hi[k]).count();
+                        assert_eq!((entry >> 8) as usize, k);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sub_intervals_have_the_exact_probabilities() {
+        let e = engine(
+            "[link]\nlength_km = 10.0\nmisalignment = 0.03\n[detector]\nefficiency = 0.3\ndark_count_probability = 1e-3\n",
+        );
+        let model = e.model();
+        let eta = model.system_transmittance();
+        let dark = model.detectors.dark_count_probability;
+        for (m, table) in e.masks.iter().enumerate() {
+            let live = [m & 1 != 0, m & 2 != 0];
+            let mut prob = std::collections::HashMap::<u16, f64>::new();
+            let mut prev = 0u64;
+            for (&end, &code) in table.ends.iter().zip(&table.codes) {
+                let end = if end == *table.ends.last().unwrap() {
+                    u64::MAX
+                } else {
+                    end
+                };
+                *prob.entry(code).or_default() += (end - prev) as f64 / TWO_POW_64;
+                prev = end;
+            }
+            for (k, class) in model.intensities.iter().enumerate() {
+                for c in 0..8 {
+                    let (prep, bob) = config_parts(c);
+                    let w = class.probability * model.configuration_probability(prep, bob);
+                    let [_, only0, only1, both] =
+                        click_pattern(class.photons, eta, model.split.split(prep, bob), dark, live);
+                    for (clicks, bit, p) in [
+                        ([true, false], false, only0),
+                        ([false, true], true, only1),
+                        ([true, true], false, both / 2.0),
+                        ([true, true], true, both / 2.0),
+                    ] {
+                        let code = outcome_code(k, detection_flags(prep, bob, clicks, bit, false));
+                        let got = prob.get(&code).copied().unwrap_or(0.0);
+                        assert!(
+                            (got - w * p).abs() < 1e-15,
+                            "mask {m} class {k} config {c}: {got} vs {}",
+                            w * p
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The engine written plainly: pulse by pulse, one word each, the same streams.
+    fn plain_chunk(
+        e: &PulseEngine,
+        chunk: u64,
+        first_pulse: u64,
+        n_pulses: u64,
+        mut state: DetectorState,
+    ) -> (ChunkOutput, DetectorState) {
+        let mut src = WordSource::new(rng::stream(e.seed, Purpose::EngineChunk, chunk));
+        let mut aux = WordSource::new(rng::stream(
+            e.seed,
+            Purpose::EngineChunk,
+            AUX_STREAM_OFFSET.wrapping_add(chunk),
+        ));
+        let mut counts = [0u64; MAX_INTENSITIES];
+        let mut detections = Vec::new();
+        let dead = e.model.detectors.dead_gates;
+        for t in first_pulse..first_pulse + n_pulses {
+            let (live, forced) = state.enter_gate(t);
+            if forced[0] || forced[1] {
+                e.forced_gate(
+                    t,
+                    live,
+                    forced,
+                    &mut aux,
+                    &mut counts,
+                    &mut state,
+                    &mut detections,
+                    dead,
+                );
+                continue;
+            }
+            let table = &e.masks[live[0] as usize | (live[1] as usize) << 1];
+            let u = src.next_word();
+            let full = (u as u64) << WORD_SHIFT;
+            let entry = table.lut[u as usize];
+            let code = if entry & AMBIGUOUS == 0 {
+                assert_eq!(search(table, full), entry);
+                entry
+            } else {
+                table.refine(u, entry, &mut aux)
+            };
+            let k = (code >> 8) as usize;
+            counts[k] += 1;
+            let flags = code as u8;
+            if flags & CLICK_FLAGS != 0 {
+                detections.push(Detection {
+                    pulse: t,
+                    intensity: k as u8,
+                    flags,
+                });
+                // Without memory the engine keeps no state (a click changes no later
+                // gate, and live_from = t + 1 would be quiet anyway).
+                if !e.model.detectors.memoryless() {
+                    let clicks = [flags & 0x10 != 0, flags & 0x20 != 0];
+                    e.after_click(t, clicks, &mut aux, &mut state, dead);
+                }
+            }
+        }
+        let out = ChunkOutput {
+            index: chunk,
+            first_pulse,
+            pulses: n_pulses,
+            pulses_per_intensity: counts[..e.n_intensities].to_vec(),
+            detections,
+        };
+        (out, state)
+    }
+
+    #[test]
+    fn scan_gives_the_same_records_as_the_plain_engine() {
+        let eight: String = (0..8)
+            .map(|k| {
+                format!(
+                    "[[source.intensities]]\nlabel = \"i{k}\"\nmean_photon_number = {}\nprobability = 0.125\n",
+                    0.1 * k as f64
+                )
+            })
+            .collect();
+        for body in [
+            "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.2\n".to_string(),
+            "[link]\nlength_km = 60.0\n[detector]\ndark_count_probability = 1e-3\n".to_string(),
+            "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\ndead_time_ns = 20.0\n\
+             afterpulse_probability = 0.1\n"
+                .to_string(),
+            format!("[link]\nlength_km = 5.0\n{eight}"),
+            "[link]\nlength_km = 0.0\n[[source.intensities]]\nlabel = \"b\"\n\
+             mean_photon_number = 3.0\nprobability = 1.0\n[detector]\nefficiency = 1.0\n"
+                .to_string(),
+        ] {
+            let e = engine(&body);
+            let mut state = DetectorState::default();
+            let mut plain_state = DetectorState::default();
+            for chunk in 0..3 {
+                let (n, p0) = (100_003, chunk * 100_003);
+                let (out, next) = e.simulate_chunk(chunk, p0, n, state);
+                let (want, plain_next) = plain_chunk(&e, chunk, p0, n, plain_state);
+                assert_eq!(out, want, "{body}");
+                assert_eq!(next, plain_next);
+                assert_eq!(out.pulses_per_intensity.iter().sum::<u64>(), n);
+                assert!(!out.detections.is_empty());
+                (state, plain_state) = (next, plain_next);
+            }
+        }
+    }
+
+    #[test]
+    fn flags_pack_into_a_bit_mask() {
+        let mut flags = [0u8; BLOCK];
+        for i in [0, 1, 7, 8, 13, 31, 32, 55, 63] {
+            flags[i] = 1;
+        }
+        let want = [0, 1, 7, 8, 13, 31, 32, 55, 63]
+            .iter()
+            .fold(0u64, |m, &i| m | 1 << i);
+        assert_eq!(pack_flags(&flags), want);
+        assert_eq!(pack_flags(&[1; BLOCK]), u64::MAX);
+    }
 }

@@ -1,8 +1,9 @@
 //! A buffered source of 16-bit uniform words over one ChaCha8 stream, for the engines' hot
-//! loops: the pulse engine reads one word per pulse and more only when a pulse may click.
+//! loops: the pulse engine reads one word per pulse from one source and takes any further
+//! bits from a second, auxiliary source.
 
 use crate::rng::ChaCha8Rng;
-use rand::Rng;
+use rand::RngExt;
 
 const BUF_WORDS: usize = 1024;
 
@@ -27,11 +28,8 @@ impl WordSource {
     }
 
     fn refill(&mut self) {
-        let mut bytes = [0u8; BUF_WORDS * 2];
-        self.rng.fill_bytes(&mut bytes);
-        for (w, b) in self.buf.iter_mut().zip(bytes.chunks_exact(2)) {
-            *w = Word::from_le_bytes([b[0], b[1]]);
-        }
+        // Little-endian words of the byte stream, filled in place.
+        self.rng.fill(&mut self.buf[..]);
         self.pos = 0;
     }
 

@@ -32,18 +32,24 @@ pub struct SiftCounts {
 }
 
 impl SiftCounts {
-    fn add(&mut self, d: &Detection) {
-        self.detections += 1;
-        self.double_clicks += d.double_click() as u64;
+    /// Adds `n` detections with the flags `flags` (see [`Detection`]).
+    fn add_flags(&mut self, flags: u8, n: u64) {
+        let d = Detection {
+            pulse: 0,
+            intensity: 0,
+            flags,
+        };
+        self.detections += n;
+        self.double_clicks += d.double_click() as u64 * n;
         if d.sifted() {
-            let err = d.error() as u64;
+            let err = d.error() as u64 * n;
             match d.alice_basis() {
                 Basis::Z => {
-                    self.sifted_z += 1;
+                    self.sifted_z += n;
                     self.errors_z += err;
                 }
                 Basis::X => {
-                    self.sifted_x += 1;
+                    self.sifted_x += n;
                     self.errors_x += err;
                 }
             }
@@ -88,8 +94,15 @@ impl SiftedBlock {
     }
 }
 
+/// Distinct flag values of a [`Detection`] (7 flag bits).
+const FLAG_VALUES: usize = 128;
+
 /// Turns chunk outputs, in order, into blocks of `block_bits` sifted Z bits, and keeps the
 /// run's totals.
+///
+/// Per detection the hot loop only bumps a histogram cell (intensity, flags) and appends
+/// the two key bits, branch-free, to 64-bit accumulators; the histogram is folded into the
+/// counts when a block closes and at the end of every chunk.
 #[derive(Debug)]
 pub struct Sifter {
     block_bits: usize,
@@ -102,6 +115,17 @@ pub struct Sifter {
     /// Pulses seen.
     pub pulses: u64,
     next_index: u64,
+    /// Detections per (intensity, flags) not yet folded into the counts.
+    histogram: Vec<u64>,
+    /// Whole words of the current block's Alice and Bob bits.
+    alice_words: Vec<u64>,
+    bob_words: Vec<u64>,
+    /// The current block's bits past its whole words, and how many.
+    alice_tail: u64,
+    bob_tail: u64,
+    tail_bits: u32,
+    /// Bits in the current block.
+    bits: usize,
 }
 
 impl Sifter {
@@ -110,24 +134,68 @@ impl Sifter {
         Sifter {
             block_bits,
             n_intensities,
-            current: Self::empty_block(0, 0, n_intensities, block_bits),
+            current: Self::empty_block(0, 0, n_intensities),
             totals: vec![SiftCounts::default(); n_intensities],
             pulses_per_intensity: vec![0; n_intensities],
             pulses: 0,
             next_index: 1,
+            histogram: vec![0; n_intensities * FLAG_VALUES],
+            alice_words: Vec::with_capacity(block_bits.div_ceil(64)),
+            bob_words: Vec::with_capacity(block_bits.div_ceil(64)),
+            alice_tail: 0,
+            bob_tail: 0,
+            tail_bits: 0,
+            bits: 0,
         }
     }
 
-    fn empty_block(index: u64, first_pulse: u64, nk: usize, block_bits: usize) -> SiftedBlock {
+    fn empty_block(index: u64, first_pulse: u64, nk: usize) -> SiftedBlock {
         SiftedBlock {
             index,
             first_pulse,
             end_pulse: first_pulse,
-            alice: BitVec::with_capacity(block_bits),
-            bob: BitVec::with_capacity(block_bits),
+            alice: BitVec::new(),
+            bob: BitVec::new(),
             per_intensity: vec![SiftCounts::default(); nk],
             partial: false,
         }
+    }
+
+    /// Folds the histogram into the current block's counts and the run totals.
+    fn fold_histogram(&mut self) {
+        for (k, cells) in self.histogram.chunks_exact_mut(FLAG_VALUES).enumerate() {
+            for (flags, n) in cells.iter_mut().enumerate() {
+                if *n != 0 {
+                    self.current.per_intensity[k].add_flags(flags as u8, *n);
+                    self.totals[k].add_flags(flags as u8, *n);
+                    *n = 0;
+                }
+            }
+        }
+    }
+
+    /// Closes the current block at `end_pulse` and starts the next one there.
+    fn close_block(&mut self, end_pulse: u64, partial: bool) -> SiftedBlock {
+        self.fold_histogram();
+        let words = self.block_bits.div_ceil(64);
+        let mut alice = std::mem::replace(&mut self.alice_words, Vec::with_capacity(words));
+        let mut bob = std::mem::replace(&mut self.bob_words, Vec::with_capacity(words));
+        if self.tail_bits > 0 {
+            alice.push(self.alice_tail);
+            bob.push(self.bob_tail);
+        }
+        let next = Self::empty_block(self.next_index, end_pulse, self.n_intensities);
+        self.next_index += 1;
+        let mut block = std::mem::replace(&mut self.current, next);
+        block.end_pulse = end_pulse;
+        block.partial = partial;
+        block.alice = BitVec::from_words(alice, self.bits);
+        block.bob = BitVec::from_words(bob, self.bits);
+        self.alice_tail = 0;
+        self.bob_tail = 0;
+        self.tail_bits = 0;
+        self.bits = 0;
+        block
     }
 
     /// Sifts one chunk (chunks must come in pulse order); returns the blocks it completed.
@@ -137,43 +205,166 @@ impl Sifter {
             self.pulses_per_intensity[k] += n;
         }
         self.pulses += chunk.pulses;
-        for d in &chunk.detections {
-            let k = d.intensity as usize;
-            self.totals[k].add(d);
-            self.current.per_intensity[k].add(d);
-            if d.sifted() && d.alice_basis() == Basis::Z {
-                self.current.alice.push(d.alice_bit());
-                self.current.bob.push(d.bob_bit());
-                if self.current.alice.len() == self.block_bits {
-                    let end = d.pulse + 1;
-                    let next = Self::empty_block(
-                        self.next_index,
-                        end,
-                        self.n_intensities,
-                        self.block_bits,
-                    );
-                    self.next_index += 1;
-                    let mut block = std::mem::replace(&mut self.current, next);
-                    block.end_pulse = end;
-                    done.push(block);
-                }
+        let mut rest = &chunk.detections[..];
+        while !rest.is_empty() {
+            // Bits still missing to close the block (block_bits 0: never closes).
+            let need = match self.block_bits {
+                0 => usize::MAX,
+                b => b - self.bits,
+            };
+            let (kept, used) = self.sift_run(rest, need);
+            self.bits += kept;
+            if kept == need {
+                let end = rest[used - 1].pulse + 1;
+                done.push(self.close_block(end, false));
+            }
+            rest = &rest[used..];
+        }
+        self.fold_histogram();
+        done
+    }
+
+    /// Sifts detections from the start of `run` until `need` key bits are kept or `run`
+    /// ends; returns (bits kept, detections used).
+    #[inline]
+    fn sift_run(&mut self, run: &[Detection], need: usize) -> (usize, usize) {
+        let histogram = &mut self.histogram[..];
+        let (mut alice_tail, mut bob_tail, mut tail_bits) =
+            (self.alice_tail, self.bob_tail, self.tail_bits);
+        let mut kept = 0usize;
+        let mut used = run.len();
+        for (i, d) in run.iter().enumerate() {
+            let flags = d.flags as usize & (FLAG_VALUES - 1);
+            histogram[d.intensity as usize * FLAG_VALUES + flags] += 1;
+            // Both chose Z: Alice's and Bob's basis flags are 0.
+            let keep =
+                (flags & (Detection::FLAG_ALICE_X | Detection::FLAG_BOB_X) as usize == 0) as u64;
+            alice_tail |= ((flags as u64 >> 1) & keep) << tail_bits;
+            bob_tail |= ((flags as u64 >> 3) & keep) << tail_bits;
+            tail_bits += keep as u32;
+            if tail_bits == 64 {
+                self.alice_words.push(alice_tail);
+                self.bob_words.push(bob_tail);
+                alice_tail = 0;
+                bob_tail = 0;
+                tail_bits = 0;
+            }
+            kept += keep as usize;
+            if kept == need {
+                used = i + 1;
+                break;
             }
         }
-        done
+        (self.alice_tail, self.bob_tail, self.tail_bits) = (alice_tail, bob_tail, tail_bits);
+        (kept, used)
     }
 
     /// Ends the run: the remaining bits (fewer than `block_bits`), if any, as a partial
     /// block covering the pulses up to the end of the run.
     pub fn finish(&mut self) -> Option<SiftedBlock> {
         let end = self.pulses;
-        let next = Self::empty_block(self.next_index, end, self.n_intensities, 0);
-        let mut block = std::mem::replace(&mut self.current, next);
-        block.end_pulse = end;
-        block.partial = true;
+        let block = self.close_block(end, true);
         if block.alice.is_empty() {
             None
         } else {
             Some(block)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sifter written plainly, one detection at a time.
+    fn reference(chunks: &[ChunkOutput], nk: usize, block_bits: usize) -> Vec<SiftedBlock> {
+        let mut blocks = Vec::new();
+        let empty = |index, first| SiftedBlock {
+            index,
+            first_pulse: first,
+            end_pulse: first,
+            alice: BitVec::new(),
+            bob: BitVec::new(),
+            per_intensity: vec![SiftCounts::default(); nk],
+            partial: false,
+        };
+        let mut cur = empty(0, 0);
+        let mut pulses = 0;
+        for chunk in chunks {
+            pulses += chunk.pulses;
+            for d in &chunk.detections {
+                cur.per_intensity[d.intensity as usize].add_flags(d.flags, 1);
+                if d.sifted() && d.alice_basis() == Basis::Z {
+                    cur.alice.push(d.alice_bit());
+                    cur.bob.push(d.bob_bit());
+                    if cur.alice.len() == block_bits {
+                        let next = empty(cur.index + 1, d.pulse + 1);
+                        let mut b = std::mem::replace(&mut cur, next);
+                        b.end_pulse = d.pulse + 1;
+                        blocks.push(b);
+                    }
+                }
+            }
+        }
+        cur.end_pulse = pulses;
+        cur.partial = true;
+        if !cur.alice.is_empty() {
+            blocks.push(cur);
+        }
+        blocks
+    }
+
+    #[test]
+    fn matches_the_plain_sifter() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let nk = 3;
+        let mut chunks = Vec::new();
+        let mut pulse = 0;
+        for c in 0..5 {
+            let n = (next() % 3000) as usize;
+            let first = pulse;
+            let detections = (0..n)
+                .map(|_| {
+                    pulse += 1 + next() % 5;
+                    let r = next();
+                    Detection {
+                        pulse,
+                        intensity: (r % nk as u64) as u8,
+                        flags: (r >> 8) as u8 & 0x7f | 0x10,
+                    }
+                })
+                .collect();
+            pulse += 10;
+            chunks.push(ChunkOutput {
+                index: c,
+                first_pulse: first,
+                pulses: pulse - first,
+                pulses_per_intensity: vec![0; nk],
+                detections,
+            });
+        }
+        for block_bits in [64, 100, 1000, 1 << 20] {
+            let mut s = Sifter::new(nk, block_bits);
+            let mut got = Vec::new();
+            for chunk in &chunks {
+                got.extend(s.push_chunk(chunk));
+            }
+            got.extend(s.finish());
+            let want = reference(&chunks, nk, block_bits);
+            assert_eq!(got, want, "block_bits {block_bits}");
+            let mut totals = vec![SiftCounts::default(); nk];
+            for b in &want {
+                for (t, c) in totals.iter_mut().zip(&b.per_intensity) {
+                    t.merge(c);
+                }
+            }
+            assert_eq!(s.totals, totals);
         }
     }
 }
