@@ -95,17 +95,18 @@ pub const MAX_CHUNK_SHIFT: u32 = 12;
 /// when the per-pulse click probability with both detectors live, c = sum_k p_k Q_k, is at
 /// most this, and always when the detectors have memory.
 ///
-/// Measured (`cargo bench --bench pulse_engine -- --noplot`, groups `pulse_engine` and
-/// `crossover_0km`, one thread, noisy shared 2-core machine, November 2026): the event
-/// engine costs a roughly constant time per click, the pulse engine a time per pulse that
-/// grows with c. Event/pulse speed ratio with sifting, default source, detector
-/// efficiency 0.2: 2.7 at 0 km (c = 0.071), 2.8 at 25 km, 7.6 at 50 km, 57 at 100 km, 520
-/// at 150 km. At 0 km, engines alone, no dead time: 2.9 (c = 0.071), 1.7 (c = 0.165),
-/// 2.2 (c = 0.29), 1.12 (c = 0.95, a bright source); with a 50 ns dead time 5.6, 5.4,
-/// 2.9 and 2.5 (the pulse engine stops its scan at every click there). No crossover was
-/// found; the two meet only as c approaches 1 without detector memory, so the threshold
-/// sits well on the safe side of parity, at c = 0.5.
-pub const AUTO_EVENT_MAX_CLICK_PROBABILITY: f64 = 0.5;
+/// Measured (`cargo bench --bench pulse_engine -- --noplot crossover`, group
+/// `crossover_0km`, engines alone, one thread, shared 2-core machine, 23 November 2026,
+/// after the pulse engine's lookup-table rewrite): the event engine costs a roughly
+/// constant ~50-70 ns per click and nothing per silent pulse, the pulse engine ~1.5 ns per
+/// pulse plus ~8 ns per click. Without detector memory, pulses per second pulse / event:
+/// c = 0.012: 647 M / 1.79 G; 0.018: 646 M / 1.18 G; 0.029: 718 M / 850 M; 0.045: 682 M /
+/// 545 M; 0.071: 653 M / 361 M; 0.165: 539 M / 133 M; 0.95: 82 M / 20 M. The engines
+/// cross near c = 0.036; the threshold sits on the event engine's side of it, where that
+/// engine is still at least 1.15x faster. With a 50 ns dead time the pulse engine stops
+/// its scan at every click and the event engine wins everywhere measured: c = 0.071: 259 M
+/// / 699 M; 0.29: 175 M / 630 M; 0.95: 247 M / 363 M.
+pub const AUTO_EVENT_MAX_CLICK_PROBABILITY: f64 = 0.03;
 
 /// Which engine simulates the pulses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -583,11 +584,16 @@ mod tests {
     #[test]
     fn auto_rule_picks_event_for_long_links_and_pulse_for_short_ones() {
         let far = model("[link]\nlength_km = 100.0\n");
+        let mid = model("[link]\nlength_km = 30.0\n[detector]\nefficiency = 0.2\n");
         let near = model("[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\n");
         let bright = "[link]\nlength_km = 0.0\n[[source.intensities]]\nlabel = \"b\"\n\
                       mean_photon_number = 3.0\nprobability = 1.0\n[detector]\nefficiency = 1.0\n";
         assert_eq!(choose_engine(&far), EngineKind::Event);
-        assert_eq!(choose_engine(&near), EngineKind::Event);
+        assert_eq!(choose_engine(&mid), EngineKind::Event);
+        assert_eq!(choose_engine(&near), EngineKind::Pulse);
+        let near_dead =
+            model("[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\ndead_time_ns = 20.0\n");
+        assert_eq!(choose_engine(&near_dead), EngineKind::Event);
         assert_eq!(choose_engine(&model(bright)), EngineKind::Pulse);
         let with_dead_time = format!("{bright}dead_time_ns = 50.0\n");
         assert_eq!(choose_engine(&model(&with_dead_time)), EngineKind::Event);
