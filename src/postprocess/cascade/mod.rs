@@ -32,7 +32,7 @@ pub use experiment::{
     ErrorModel, ExperimentConfig, ExperimentSummary, RunResult, plant_errors, random_key,
     run_experiment, run_one,
 };
-pub use shuffle::Shuffle;
+pub use shuffle::{Shuffle, ShuffleScratch};
 pub use variant::{BiconfRule, CascadeVariant, MIN_QBER_ESTIMATE, Schedule};
 
 use rand::Rng;

@@ -127,6 +127,11 @@ pub(crate) struct Bob {
     sub_block_reuse: bool,
     /// Odd ranges waiting for a binary search, smallest first: (length, pass, node).
     pending: BinaryHeap<Reverse<(u32, u32, u32)>>,
+    /// The odd top-level blocks of the current pass, sorted the same way, consumed from
+    /// `started_next`: they come in order, so they need no heap (a pass of small blocks can
+    /// start thousands of searches at once). [`Bob::next_pending`] merges the two.
+    started: Vec<(u32, u32, u32)>,
+    started_next: usize,
     flips: u64,
     /// Buffers for applying the shuffles, reused by every pass.
     scratch: ShuffleScratch,
@@ -140,6 +145,8 @@ impl Bob {
             alice_total_parity: None,
             sub_block_reuse,
             pending: BinaryHeap::new(),
+            started: Vec::new(),
+            started_next: 0,
             flips: 0,
             scratch: ShuffleScratch::default(),
         }
@@ -191,6 +198,9 @@ impl Bob {
             let start = b * block_size;
             parity(&bob_shuffled, start, (start + block_size).min(n))
         };
+        debug_assert!(self.started_next >= self.started.len() && self.pending.is_empty());
+        self.started.clear();
+        self.started_next = 0;
         let mut nodes = Vec::with_capacity(n_blocks + 64);
         let mut xor = false;
         let mut any_odd = false;
@@ -206,8 +216,8 @@ impl Bob {
             let odd = alice_parity ^ bob_parity(b);
             if odd {
                 any_odd = true;
-                self.pending
-                    .push(Reverse(((end - start) as u32, pass_idx, b as u32)));
+                self.started
+                    .push(((end - start) as u32, pass_idx, b as u32));
             }
             nodes.push(Node {
                 start: start as u32,
@@ -235,7 +245,11 @@ impl Bob {
     /// cheapest search first, so an error found there can make a larger block even before it
     /// is searched).
     fn correct(&mut self, alice: &mut Alice<'_>, channel: &mut Channel) {
-        while let Some(Reverse((_, pass, node))) = self.pending.pop() {
+        if !self.started.is_sorted() {
+            // Only a shorter last block can be out of order.
+            self.started.sort_unstable();
+        }
+        while let Some((_, pass, node)) = self.next_pending() {
             let (pass, node) = (pass as usize, node as usize);
             // A range queued earlier may have become even through another correction.
             if !self.passes[pass].nodes[node].odd {
@@ -244,6 +258,20 @@ impl Bob {
             let (position, round) = self.binary_search(pass, node, alice, channel);
             let x = self.passes[pass].shuffle.source_of(position);
             self.flip(x, round);
+        }
+    }
+
+    /// The smallest pending range of the heap and the pass-start list, as one heap of both
+    /// would pop it.
+    fn next_pending(&mut self) -> Option<(u32, u32, u32)> {
+        let started = self.started.get(self.started_next).copied();
+        match (self.pending.peek(), started) {
+            (Some(&Reverse(h)), Some(s)) if h < s => self.pending.pop().map(|r| r.0),
+            (_, Some(s)) => {
+                self.started_next += 1;
+                Some(s)
+            }
+            (_, None) => self.pending.pop().map(|r| r.0),
         }
     }
 

@@ -255,27 +255,38 @@ impl Shuffle {
             masks,
             row,
         } = scratch;
-        // The key, zero past n and padded so every window read stays inside.
+        // Every buffer starts with one zero word, so a row's bits start at bit 64 or later
+        // and a window may reach back a few bits before them; the end is padded so every
+        // window stays inside.
         src.clear();
+        src.push(0);
         src.extend_from_slice(key.words());
-        src.resize(cells.div_ceil(64) + 2, 0);
+        src.resize(cells.div_ceil(64) + 3, 0);
         grid.clear();
         grid.resize(a * w + 2, 0);
         spare.clear();
         spare.resize(a * w + 2, 0);
-        // Round 0: row l rotates by f0(l).
-        for (l, dst) in grid[..a * w].chunks_exact_mut(w).enumerate() {
+        // Round 0: row l (key bits l b .. l b + b) rotates by f0(l).
+        for (l, dst) in grid[1..1 + a * w].chunks_exact_mut(w).enumerate() {
             let s = Self::round(self.keys[0], l as u32, self.b) as usize;
-            rotate_row(src, l * b, b, s, dst, tail_mask);
+            rotate_row(src, 64 + l * b, b, s, dst, tail_mask);
         }
-        // Round 1: column r moves down by f1(r) rows (mod a), in stages of 2^j rows.
+        // Round 1: column r moves down by f1(r) rows (mod a), in stages of 2^j rows; the mask
+        // of stage j holds the columns whose f1 has bit j set.
         let stages = (usize::BITS - (a - 1).leading_zeros()) as usize;
         masks.clear();
         masks.resize(stages * w, 0);
-        for r in 0..b {
-            let shift = Self::round(self.keys[1], r as u32, self.a);
-            for j in 0..stages {
-                masks[j * w + r / 64] |= u64::from((shift >> j) & 1) << (r % 64);
+        for i in 0..w {
+            let mut acc = [0u64; usize::BITS as usize];
+            for (k, r) in (64 * i..b.min(64 * i + 64)).enumerate() {
+                let mut f = Self::round(self.keys[1], r as u32, self.a);
+                for plane in &mut acc[..stages] {
+                    *plane |= u64::from(f & 1) << k;
+                    f >>= 1;
+                }
+            }
+            for (j, &plane) in acc[..stages].iter().enumerate() {
+                masks[j * w + i] = plane;
             }
         }
         for j in 0..stages {
@@ -284,19 +295,11 @@ impl Shuffle {
                 continue;
             }
             let d = 1usize << j;
-            for l in 0..a {
-                let from = if l >= d { l - d } else { l + a - d };
-                let stay = &grid[l * w..(l + 1) * w];
-                let moved = &grid[from * w..(from + 1) * w];
-                for (((o, &s), &v), &m) in spare[l * w..(l + 1) * w]
-                    .iter_mut()
-                    .zip(stay)
-                    .zip(moved)
-                    .zip(m)
-                {
-                    *o = (s & !m) | (v & m);
-                }
-            }
+            let g = &grid[1..1 + a * w];
+            let (low, high) = spare[1..1 + a * w].split_at_mut(d * w);
+            // Rows d.. receive rows 0..a-d; rows 0..d receive rows a-d.. (cyclic).
+            blend_rows(high, &g[d * w..], &g[..(a - d) * w], m);
+            blend_rows(low, &g[..d * w], &g[(a - d) * w..], m);
             std::mem::swap(grid, spare);
         }
         // Round 2: row l rotates by f2(l); the rows, b bits each, make the shuffled key.
@@ -305,19 +308,15 @@ impl Shuffle {
         let mut out = vec![0u64; cells.div_ceil(64) + 2];
         for l in 0..a {
             let s = Self::round(self.keys[2], l as u32, self.b) as usize;
-            rotate_row(grid, l * w * 64, b, s, row, tail_mask);
+            rotate_row(grid, 64 + l * w * 64, b, s, row, tail_mask);
             let off = l * b;
-            let (ow, sh) = (off / 64, off % 64);
-            if sh == 0 {
-                for (o, &v) in out[ow..ow + w].iter_mut().zip(row.iter()) {
-                    *o |= v;
-                }
-            } else {
-                for (i, &v) in row.iter().enumerate() {
-                    out[ow + i] |= v << sh;
-                    out[ow + i + 1] |= v >> (64 - sh);
-                }
+            let (ow, sh) = (off / 64, (off % 64) as u32);
+            let mut carry = 0u64;
+            for (o, &v) in out[ow..ow + w].iter_mut().zip(row.iter()) {
+                *o |= (v << sh) | carry;
+                carry = (v >> 1) >> (63 - sh);
             }
+            out[ow + w] |= carry;
         }
         let mut shuffled = BitVec::from_words(out, n);
         // Cycle walking: a position whose grid source is past n takes its value from the
@@ -342,36 +341,72 @@ pub struct ShuffleScratch {
     row: Vec<u64>,
 }
 
-/// The 64 bits of `src` from bit `off` (the caller keeps word `off / 64 + 1` inside `src`).
+/// The 64 bits of `src` from bit `off` (word `off / 64 + 1` must exist).
 #[inline(always)]
 fn window(src: &[u64], off: usize) -> u64 {
-    let (i, sh) = (off >> 6, off & 63);
-    if sh == 0 {
-        src[i]
-    } else {
-        (src[i] >> sh) | (src[i + 1] << (64 - sh))
+    let (i, sh) = (off >> 6, (off & 63) as u32);
+    (src[i] >> sh) | ((src[i + 1] << 1) << (63 - sh))
+}
+
+/// `dst[i]` = the 64 bits of `src` from bit `off + 64 i`: one shift pair per word, no
+/// branches.
+#[inline(always)]
+fn shifted_copy(dst: &mut [u64], src: &[u64], off: usize) {
+    let (q, sh) = (off >> 6, (off & 63) as u32);
+    let src = &src[q..q + dst.len() + 1];
+    for (d, p) in dst.iter_mut().zip(src.windows(2)) {
+        *d = (p[0] >> sh) | ((p[1] << 1) << (63 - sh));
     }
 }
 
 /// Writes into `dst` (ceil(b/64) words) the `b` bits of `src` from bit `base`, rotated
 /// cyclically by `s < b`: bit r of the result is bit `base + (r - s) mod b` of `src`. Bits
 /// past `b` of the result are zero (`tail_mask` keeps the last word's first b % 64 bits).
-/// `src` must hold one word past bit `base + b + 63`.
+/// `src` must hold bits from `base - 63` (so `base >= 63`) to one word past `base + b`.
 #[inline]
 fn rotate_row(src: &[u64], base: usize, b: usize, s: usize, dst: &mut [u64], tail_mask: u64) {
-    for (i, d) in dst.iter_mut().enumerate() {
-        let r0 = 64 * i;
-        *d = if r0 >= s {
-            window(src, base + r0 - s)
-        } else if r0 + 64 <= s {
-            window(src, base + r0 + b - s)
-        } else {
-            let t = s - r0;
-            (window(src, base + r0 + b - s) & ((1u64 << t) - 1)) | (window(src, base) << t)
-        };
+    let w = dst.len();
+    let (i0, t) = (s >> 6, s & 63);
+    // Words before i0 hold only wrapped bits (r < s: from base + b - s + r), words after it
+    // only straight ones (r >= s: from base + r - s); word i0 holds both, split at bit t.
+    shifted_copy(&mut dst[..i0], src, base + b - s);
+    shifted_copy(&mut dst[i0 + 1..], src, base + 64 * (i0 + 1) - s);
+    let lo = (1u64 << t) - 1;
+    dst[i0] = (window(src, base + b - s + 64 * i0) & lo) | (window(src, base - t) & !lo);
+    dst[w - 1] &= tail_mask;
+}
+
+/// One barrel stage over whole rows of `m.len()` words: `out = stay` outside the mask `m`,
+/// `moved` inside it.
+#[inline]
+fn blend_rows(out: &mut [u64], stay: &[u64], moved: &[u64], m: &[u64]) {
+    fn fixed<const W: usize>(out: &mut [u64], stay: &[u64], moved: &[u64], m: &[u64]) {
+        let m: [u64; W] = m.try_into().expect("mask of one row");
+        let (out, _) = out.as_chunks_mut::<W>();
+        let (stay, _) = stay.as_chunks::<W>();
+        let (moved, _) = moved.as_chunks::<W>();
+        for ((o, s), v) in out.iter_mut().zip(stay).zip(moved) {
+            for i in 0..W {
+                o[i] = (s[i] & !m[i]) | (v[i] & m[i]);
+            }
+        }
     }
-    if let Some(last) = dst.last_mut() {
-        *last &= tail_mask;
+    match m.len() {
+        1 => fixed::<1>(out, stay, moved, m),
+        2 => fixed::<2>(out, stay, moved, m),
+        3 => fixed::<3>(out, stay, moved, m),
+        4 => fixed::<4>(out, stay, moved, m),
+        w => {
+            for ((o, s), v) in out
+                .chunks_exact_mut(w)
+                .zip(stay.chunks_exact(w))
+                .zip(moved.chunks_exact(w))
+            {
+                for (((o, &s), &v), &m) in o.iter_mut().zip(s).zip(v).zip(m) {
+                    *o = (s & !m) | (v & m);
+                }
+            }
+        }
     }
 }
 
