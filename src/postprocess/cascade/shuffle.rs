@@ -252,6 +252,7 @@ impl Shuffle {
             src,
             grid,
             spare,
+            columns,
             masks,
             row,
         } = scratch;
@@ -274,19 +275,36 @@ impl Shuffle {
         // Round 1: column r moves down by f1(r) rows (mod a), in stages of 2^j rows; the mask
         // of stage j holds the columns whose f1 has bit j set.
         let stages = (usize::BITS - (a - 1).leading_zeros()) as usize;
+        // f1 < a <= 2^16: its low and high bytes, one byte per column (zero past b), give the
+        // masks eight columns at a time: (x >> j) & 0x01..01 has bit j of eight columns as
+        // bytes, and the multiply gathers those eight bits into the top byte (no carries: the
+        // partial products land on distinct bits).
+        columns.clear();
+        columns.resize(2 * 64 * w, 0);
+        let (lo, hi) = columns.split_at_mut(64 * w);
+        for r in 0..b {
+            let f = Self::round(self.keys[1], r as u32, self.a);
+            lo[r] = f as u8;
+            hi[r] = (f >> 8) as u8;
+        }
         masks.clear();
         masks.resize(stages * w, 0);
-        for i in 0..w {
-            let mut acc = [0u64; usize::BITS as usize];
-            for (k, r) in (64 * i..b.min(64 * i + 64)).enumerate() {
-                let mut f = Self::round(self.keys[1], r as u32, self.a);
-                for plane in &mut acc[..stages] {
-                    *plane |= u64::from(f & 1) << k;
-                    f >>= 1;
+        for j in 0..stages {
+            let bytes = if j < 8 { &*lo } else { &*hi };
+            let shift = j % 8;
+            for (mask, chunk) in masks[j * w..(j + 1) * w]
+                .iter_mut()
+                .zip(bytes.chunks_exact(64))
+            {
+                let mut m = 0u64;
+                for (g, eight) in chunk.chunks_exact(8).enumerate() {
+                    let x = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+                    let bits = ((x >> shift) & 0x0101_0101_0101_0101)
+                        .wrapping_mul(0x0102_0408_1020_4080)
+                        >> 56;
+                    m |= bits << (8 * g);
                 }
-            }
-            for (j, &plane) in acc[..stages].iter().enumerate() {
-                masks[j * w + i] = plane;
+                *mask = m;
             }
         }
         for j in 0..stages {
@@ -337,6 +355,7 @@ pub struct ShuffleScratch {
     src: Vec<u64>,
     grid: Vec<u64>,
     spare: Vec<u64>,
+    columns: Vec<u8>,
     masks: Vec<u64>,
     row: Vec<u64>,
 }
@@ -366,6 +385,25 @@ fn shifted_copy(dst: &mut [u64], src: &[u64], off: usize) {
 #[inline]
 fn rotate_row(src: &[u64], base: usize, b: usize, s: usize, dst: &mut [u64], tail_mask: u64) {
     let w = dst.len();
+    if w <= 2 {
+        // Rows of at most 128 bits (n up to about 16000): one rotation of a u128.
+        let mut v = u128::from(window(src, base));
+        if w == 2 {
+            v |= u128::from(window(src, base + 64)) << 64;
+        }
+        let m = u128::MAX >> (128 - b);
+        let v = v & m;
+        let r = if s == 0 {
+            v
+        } else {
+            ((v << s) | (v >> (b - s))) & m
+        };
+        dst[0] = r as u64;
+        if w == 2 {
+            dst[1] = (r >> 64) as u64;
+        }
+        return;
+    }
     let (i0, t) = (s >> 6, s & 63);
     // Words before i0 hold only wrapped bits (r < s: from base + b - s + r), words after it
     // only straight ones (r >= s: from base + r - s); word i0 holds both, split at bit t.
