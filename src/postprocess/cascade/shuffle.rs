@@ -2,7 +2,9 @@
 //! every pass both parties apply the same random permutation to their strings).
 //!
 //! A shuffle is public information (in a real link Bob would send its three round keys), so
-//! one copy is built and both parties read it. Must never depend on keys, channels or parties.
+//! one copy is built and both parties read it; each party applies it to its own key with
+//! [`Shuffle::apply_with`]. Must never depend on channels or parties, nor look at a key
+//! other than the one it is asked to permute.
 
 use rand::Rng;
 
@@ -22,6 +24,8 @@ const ROUNDS: usize = 3;
 /// domains", CT-RSA 2002). Since a*b - n < a, a walk step is needed for fewer than
 /// 1/sqrt(n) of the values. Nothing of size n is stored, so a pass costs no permutation tables
 /// and the cascade effect maps a bit to its block in any pass with a few multiplications.
+/// Every round is a cyclic rotation of the rows or of the columns of the a x b grid, so a
+/// whole key is permuted with word operations ([`Shuffle::apply_with`]), not bit by bit.
 ///
 /// Cascade only needs its shuffles to scatter errors that sit together, independently per
 /// pass; a keyed 3-round Feistel network with a multiply round function does that as
@@ -135,7 +139,9 @@ impl Shuffle {
         }
     }
 
-    /// The whole source table: entry `p` is `source_of(p)`.
+    /// The whole source table: entry `p` is `source_of(p)` (4 bytes per bit; Cascade itself
+    /// uses [`Self::apply_with`], which needs no table, and the tests check one against the
+    /// other).
     ///
     /// Works row by row of the (a, b) domain: the sources of a row come from a branch-free
     /// loop, and the rare values that must walk are fixed up after.
