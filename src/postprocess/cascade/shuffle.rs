@@ -388,7 +388,7 @@ fn shifted_copy(dst: &mut [u64], src: &[u64], off: usize) {
 /// cyclically by `s < b`: bit r of the result is bit `base + (r - s) mod b` of `src`. Bits
 /// past `b` of the result are zero (`tail_mask` keeps the last word's first b % 64 bits).
 /// `src` must hold bits from `base - 63` (so `base >= 63`) to one word past `base + b`.
-#[inline]
+#[inline(always)]
 fn rotate_row(src: &[u64], base: usize, b: usize, s: usize, dst: &mut [u64], tail_mask: u64) {
     let w = dst.len();
     if w <= 2 {
