@@ -14,7 +14,7 @@ use rand::Rng;
 use crate::bits::BitVec;
 
 use super::channel::Channel;
-use super::shuffle::{Shuffle, ShuffleScratch};
+use super::shuffle::{Divisor, Shuffle, ShuffleScratch};
 
 /// Parity (XOR) of bits `start..end` of `bits`: the words are XOR-folded (vectorised), then
 /// one popcount.
@@ -38,6 +38,47 @@ fn parity(bits: &BitVec, start: usize, end: usize) -> bool {
     x.count_ones() & 1 == 1
 }
 
+/// Parities of the first `count` blocks of `block_size` bits of `bits` (the last may be
+/// shorter), from one sweep: the running parity of the whole vector, word by word (a
+/// prefix XOR inside each word by six shifts), so a block's parity is the XOR of two running
+/// parities. `prefix` is scratch.
+fn block_parities(bits: &BitVec, block_size: usize, count: usize, prefix: &mut Vec<u64>) -> BitVec {
+    let n = bits.len();
+    prefix.clear();
+    let mut carry = 0u64;
+    prefix.extend(bits.words().iter().map(|&x| {
+        let mut p = x;
+        p ^= p << 1;
+        p ^= p << 2;
+        p ^= p << 4;
+        p ^= p << 8;
+        p ^= p << 16;
+        p ^= p << 32;
+        p ^= carry;
+        carry = 0u64.wrapping_sub(p >> 63);
+        p
+    }));
+    // Bit b of `through` is the running parity through the end of block b; a block's parity
+    // is that XOR the running parity through the end of the block before.
+    let bit = |j: usize| -> u64 { (prefix[j >> 6] >> (j & 63)) & 1 };
+    let mut words = Vec::with_capacity(count.div_ceil(64));
+    let mut before = 0u64;
+    let mut last = block_size - 1; // last bit of the current block
+    let mut b = 0;
+    while b < count {
+        let m = (count - b).min(64);
+        let mut through = 0u64;
+        for i in 0..m {
+            through |= bit(last.min(n - 1)) << i;
+            last += block_size;
+        }
+        words.push(through ^ ((through << 1) | before));
+        before = (through >> (m - 1)) & 1;
+        b += m;
+    }
+    BitVec::from_words(words, count)
+}
+
 /// Alice: answers parity queries about her key under the announced shuffles.
 #[derive(Debug)]
 pub(crate) struct Alice<'a> {
@@ -46,6 +87,8 @@ pub(crate) struct Alice<'a> {
     shuffled: Vec<BitVec>,
     /// Buffers for applying the shuffles.
     scratch: ShuffleScratch,
+    /// Scratch of [`block_parities`].
+    prefix: Vec<u64>,
 }
 
 impl<'a> Alice<'a> {
@@ -54,6 +97,7 @@ impl<'a> Alice<'a> {
             key,
             shuffled: Vec::new(),
             scratch: ShuffleScratch::default(),
+            prefix: Vec::new(),
         }
     }
 
@@ -66,12 +110,7 @@ impl<'a> Alice<'a> {
         asked_blocks: usize,
     ) -> BitVec {
         let shuffled = shuffle.apply_with(self.key, &mut self.scratch);
-        let n = shuffled.len();
-        let mut parities = BitVec::with_capacity(asked_blocks);
-        for b in 0..asked_blocks {
-            let start = b * block_size;
-            parities.push(parity(&shuffled, start, (start + block_size).min(n)));
-        }
+        let parities = block_parities(&shuffled, block_size, asked_blocks, &mut self.prefix);
         self.shuffled.push(shuffled);
         parities
     }
@@ -110,7 +149,8 @@ impl Node {
 #[derive(Debug)]
 struct Pass {
     shuffle: Shuffle,
-    block_size: usize,
+    /// Division by the top-level block size.
+    block_div: Divisor,
     /// Bob's key in this pass's shuffled order, kept in step with his corrections.
     key: BitVec,
     /// Known ranges: top-level blocks at indices `0..n_blocks`, then split children in pairs.
@@ -135,6 +175,8 @@ pub(crate) struct Bob {
     flips: u64,
     /// Buffers for applying the shuffles, reused by every pass.
     scratch: ShuffleScratch,
+    /// Scratch of [`block_parities`].
+    prefix: Vec<u64>,
 }
 
 impl Bob {
@@ -149,6 +191,7 @@ impl Bob {
             started_next: 0,
             flips: 0,
             scratch: ShuffleScratch::default(),
+            prefix: Vec::new(),
         }
     }
 
@@ -194,10 +237,7 @@ impl Bob {
         // Each side applies the public shuffle to its own key.
         let bob_shuffled = shuffle.apply_with(&self.key, &mut self.scratch);
         let reply = channel.start_pass(alice, pass_idx, &shuffle, block_size, asked, round);
-        let bob_parity = |b: usize| -> bool {
-            let start = b * block_size;
-            parity(&bob_shuffled, start, (start + block_size).min(n))
-        };
+        let bob_parities = block_parities(&bob_shuffled, block_size, n_blocks, &mut self.prefix);
         debug_assert!(self.started_next >= self.started.len() && self.pending.is_empty());
         self.started.clear();
         self.started_next = 0;
@@ -213,7 +253,7 @@ impl Bob {
                 self.alice_total_parity.unwrap_or(false) ^ xor
             };
             xor ^= alice_parity;
-            let odd = alice_parity ^ bob_parity(b);
+            let odd = alice_parity ^ bob_parities.get(b);
             if odd {
                 any_odd = true;
                 self.started
@@ -233,7 +273,7 @@ impl Bob {
         }
         self.passes.push(Pass {
             shuffle,
-            block_size,
+            block_div: Divisor::new(block_size as u32),
             key: bob_shuffled,
             nodes,
         });
@@ -347,7 +387,7 @@ impl Bob {
         for (pass_idx, pass) in self.passes.iter_mut().enumerate() {
             let position = pass.shuffle.position_of(x);
             pass.key.flip(position);
-            let mut cur = position / pass.block_size;
+            let mut cur = pass.block_div.div(position as u32) as usize;
             let mut is_root = true;
             loop {
                 let node = &mut pass.nodes[cur];
@@ -360,13 +400,43 @@ impl Bob {
                 if node.left == 0 {
                     break;
                 }
+                // The left child ends where the bisection put it (see `binary_search`).
+                let mid = node.start + node.len().div_ceil(2);
                 let left = node.left as usize;
-                cur = if (pass.nodes[left].end as usize) > position {
+                cur = if (position as u32) < mid {
                     left
                 } else {
                     left + 1
                 };
                 is_root = false;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Purpose, stream};
+
+    #[test]
+    fn block_parities_match_range_parities() {
+        let mut rng = stream(11, Purpose::Auxiliary, 0);
+        let mut prefix = Vec::new();
+        for n in (1usize..300).chain([1000, 4097, 10_000]) {
+            let words = (0..n.div_ceil(64)).map(|_| rng.next_u64()).collect();
+            let bits = BitVec::from_words(words, n);
+            for k in [1, 2, 3, 10, 63, 64, 65, 73, 200, n.div_ceil(2), n] {
+                let k = k.clamp(1, n);
+                let blocks = n.div_ceil(k);
+                for count in [blocks, blocks - 1] {
+                    let got = block_parities(&bits, k, count, &mut prefix);
+                    assert_eq!(got.len(), count);
+                    for b in 0..count {
+                        let expect = parity(&bits, b * k, ((b + 1) * k).min(n));
+                        assert_eq!(got.get(b), expect, "n {n} k {k} block {b}");
+                    }
+                }
             }
         }
     }

@@ -37,7 +37,43 @@ pub struct Shuffle {
     a: u32,
     /// Radix of the low half.
     b: u32,
+    /// Division by `b`.
+    b_div: Divisor,
     keys: [u32; ROUNDS],
+}
+
+/// Division by a fixed 32-bit divisor with multiplications instead of a `div` (Lemire, Kaser
+/// and Kurz, "Faster remainder by direct computation", Softw. Pract. Exp. 49, 2019): with
+/// c = ceil(2^64 / d), x / d = (c x) >> 64 for every 32-bit x and d.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Divisor {
+    d: u32,
+    c: u128,
+}
+
+impl Divisor {
+    /// Division by `d` (at least 1).
+    pub(crate) fn new(d: u32) -> Divisor {
+        assert!(d > 0, "division by zero");
+        let d128 = u128::from(d);
+        Divisor {
+            d,
+            c: ((1u128 << 64) + d128 - 1) / d128,
+        }
+    }
+
+    /// x / d.
+    #[inline(always)]
+    pub(crate) fn div(&self, x: u32) -> u32 {
+        ((self.c * u128::from(x)) >> 64) as u32
+    }
+
+    /// (x / d, x % d).
+    #[inline(always)]
+    pub(crate) fn div_rem(&self, x: u32) -> (u32, u32) {
+        let q = self.div(x);
+        (q, x - q * self.d)
+    }
 }
 
 impl Shuffle {
@@ -54,7 +90,13 @@ impl Shuffle {
         for k in &mut keys {
             *k = rng.next_u32();
         }
-        Shuffle { n, a, b, keys }
+        Shuffle {
+            n,
+            a,
+            b,
+            b_div: Divisor::new(b),
+            keys,
+        }
     }
 
     /// Number of positions.
@@ -120,7 +162,8 @@ impl Shuffle {
     pub fn source_of(&self, p: usize) -> usize {
         let mut x = p as u32;
         loop {
-            x = self.backward_pair(x / self.b, x % self.b);
+            let (l, r) = self.b_div.div_rem(x);
+            x = self.backward_pair(l, r);
             if x < self.n {
                 return x as usize;
             }
@@ -132,7 +175,8 @@ impl Shuffle {
     pub fn position_of(&self, x: usize) -> usize {
         let mut y = x as u32;
         loop {
-            y = self.forward_pair(y / self.b, y % self.b);
+            let (l, r) = self.b_div.div_rem(y);
+            y = self.forward_pair(l, r);
             if y < self.n {
                 return y as usize;
             }
@@ -537,6 +581,50 @@ mod tests {
                     "n = {n}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn divisor_matches_integer_division() {
+        let mut rng = stream(6, Purpose::Auxiliary, 0);
+        let ds = [
+            1u32,
+            2,
+            3,
+            7,
+            10,
+            64,
+            100,
+            316,
+            1000,
+            65_535,
+            65_536,
+            65_537,
+            u32::MAX,
+        ];
+        let xs = [
+            0u32,
+            1,
+            2,
+            63,
+            64,
+            65,
+            999_999,
+            1 << 31,
+            u32::MAX - 1,
+            u32::MAX,
+        ];
+        for &d in &ds {
+            let div = Divisor::new(d);
+            for &x in &xs {
+                assert_eq!(div.div_rem(x), (x / d, x % d), "{x} / {d}");
+            }
+        }
+        for _ in 0..100_000 {
+            let d = rng.next_u32().max(1) >> (rng.next_u32() % 32);
+            let d = d.max(1);
+            let x = rng.next_u32() >> (rng.next_u32() % 32);
+            assert_eq!(Divisor::new(d).div_rem(x), (x / d, x % d), "{x} / {d}");
         }
     }
 
