@@ -58,7 +58,7 @@ impl Divisor {
         let d128 = u128::from(d);
         Divisor {
             d,
-            c: ((1u128 << 64) + d128 - 1) / d128,
+            c: (1u128 << 64).div_ceil(d128),
         }
     }
 
