@@ -279,8 +279,9 @@ impl Shuffle {
     /// the columns by a barrel shifter (stage j moves the columns whose shift has bit j set
     /// down by 2^j rows, a masked blend of two rows), rotate each row again and concatenate
     /// the rows. Values the cycle walk moves (grid cells past n, fewer than a) are fixed up
-    /// one by one. About ten word operations per 64 bits and barrel stage, against one
-    /// random read per bit for a gather through [`Self::source_table`].
+    /// one by one. That is a few word operations per 64 bits for each of the ceil(log2 a)
+    /// barrel stages and each row rotation, against one random read per bit for a gather
+    /// through [`Self::source_table`].
     ///
     /// # Panics
     /// If `key` does not have [`Self::len`] bits.
