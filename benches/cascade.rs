@@ -6,14 +6,15 @@
 //! `cargo bench --bench cascade -- --noplot 'cascade/yanetal/n=1000000'`.
 //!
 //! `QKDSIM_BENCH_QUICK=1` limits the sweep to the points with targets (yanetal at every n,
-//! original at n = 1e4, option8 at n = 1e5 and 1e6).
+//! original at n = 1e4, option8 at n = 1e5 and 1e6). The `shuffle` group times one party's
+//! shuffled key (`Shuffle::apply_with`) alone.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use qkdsim::postprocess::cascade::{
-    CascadeVariant, ErrorModel, plant_errors, random_key, reconcile,
+    CascadeVariant, ErrorModel, Shuffle, ShuffleScratch, plant_errors, random_key, reconcile,
 };
 use qkdsim::postprocess::verify::verify;
 use qkdsim::rng::{Purpose, stream};
@@ -72,6 +73,22 @@ fn bench_cascade(c: &mut Criterion) {
     }
 }
 
+/// One party's shuffled key for one pass: what every pass costs each side before any search.
+fn bench_shuffle(c: &mut Criterion) {
+    let mut group = c.benchmark_group("shuffle");
+    for n in SIZES {
+        let mut rng = stream(9, Purpose::Auxiliary, n as u64);
+        let key = random_key(n, &mut rng);
+        let shuffle = Shuffle::random(n, &mut rng);
+        let mut scratch = ShuffleScratch::default();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("apply", format!("n={n}")), |b| {
+            b.iter(|| black_box(shuffle.apply_with(&key, &mut scratch)))
+        });
+    }
+    group.finish();
+}
+
 fn bench_verify(c: &mut Criterion) {
     let n = 1_000_000;
     let mut key_rng = stream(8, Purpose::Auxiliary, 0);
@@ -86,5 +103,5 @@ fn bench_verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_cascade, bench_verify);
+criterion_group!(benches, bench_cascade, bench_shuffle, bench_verify);
 criterion_main!(benches);

@@ -179,7 +179,6 @@ impl Channel {
         alice: &mut Alice<'_>,
         pass: u32,
         shuffle: &Shuffle,
-        source_table: &[u32],
         block_size: usize,
         asked_blocks: usize,
         round: u32,
@@ -190,7 +189,7 @@ impl Channel {
             asked_blocks: asked_blocks as u32,
             round,
         });
-        let parities = alice.on_pass_start(shuffle, source_table, block_size, asked_blocks);
+        let parities = alice.on_pass_start(shuffle, block_size, asked_blocks);
         if asked_blocks > 0 {
             self.record(Message::Parities {
                 bits: asked_blocks as u32,
@@ -199,19 +198,6 @@ impl Channel {
         }
         self.mark(round, asked_blocks > 0);
         parities
-    }
-
-    /// Bob lends Alice the rest of the source table of pass `pass` (after the prefix lent at
-    /// the pass start). It is public (Alice can compute it from the pass announcement), so it
-    /// is neither a message nor a disclosure: lending it only spares the simulation computing
-    /// it twice.
-    pub(crate) fn lend_source_table_rest(
-        &mut self,
-        alice: &mut Alice<'_>,
-        pass: u32,
-        rest: &[u32],
-    ) {
-        alice.on_source_table_rest(pass as usize, rest);
     }
 
     /// Bob asks, in round `round`, for the parity of shuffled positions `start..end` of pass

@@ -7,11 +7,14 @@
 //! classical [`Channel`], which counts every message, every round trip and every disclosed
 //! parity bit. Round trips are counted as a real link would spend them: queries that do not
 //! wait for each other's answers share one exchange, so the count is the critical path of
-//! the protocol, not the number of queries (see the `channel` module). Keys are bit-packed ([`BitVec`]); block parities are popcounts over word
-//! ranges. Each pass uses a fresh public shuffle drawn from the caller's generator, and every
-//! pass keeps an index from each bit to its block (the shuffle's inverse plus a tree of the
-//! known sub-blocks), so the cascade effect re-checks earlier passes in O(passes x depth) per
-//! corrected bit.
+//! the protocol, not the number of queries (see the `channel` module). Keys are bit-packed
+//! ([`BitVec`]); block parities are XORs over word ranges. Each pass uses a fresh public
+//! shuffle drawn from the caller's generator (a keyed Feistel permutation, [`Shuffle`]); each
+//! party permutes its own key with word operations on the permutation's grid (three rounds
+//! of row and column rotations, no table of n entries and no bit-by-bit gather), and keeps
+//! it for the pass. Every pass keeps an index from each bit to its block (the shuffle's
+//! inverse plus a tree of the known sub-blocks), so the cascade effect re-checks earlier
+//! passes in O(passes x depth) per corrected bit.
 //!
 //! Leakage is exact: it is the number of parity bits Alice actually sends. Parities Bob can
 //! infer are never asked: the right half in a bisection (parent XOR left), the last
@@ -32,7 +35,7 @@ pub use experiment::{
     ErrorModel, ExperimentConfig, ExperimentSummary, RunResult, plant_errors, random_key,
     run_experiment, run_one,
 };
-pub use shuffle::Shuffle;
+pub use shuffle::{Shuffle, ShuffleScratch};
 pub use variant::{BiconfRule, CascadeVariant, MIN_QBER_ESTIMATE, Schedule};
 
 use rand::Rng;

@@ -14,70 +14,110 @@ use rand::Rng;
 use crate::bits::BitVec;
 
 use super::channel::Channel;
-use super::shuffle::{Shuffle, gather_bytes, unpack_bits};
+use super::shuffle::{Divisor, Shuffle, ShuffleScratch};
+
+/// Parity (XOR) of bits `start..end` of `bits`: the words are XOR-folded (vectorised), then
+/// one popcount.
+#[inline]
+fn parity(bits: &BitVec, start: usize, end: usize) -> bool {
+    debug_assert!(start <= end && end <= bits.len());
+    if start >= end {
+        return false;
+    }
+    let words = bits.words();
+    let (ws, we) = (start >> 6, (end - 1) >> 6);
+    let lo = !0u64 << (start & 63);
+    let hi = !0u64 >> (63 - ((end - 1) & 63));
+    let x = if ws == we {
+        words[ws] & lo & hi
+    } else {
+        words[ws + 1..we]
+            .iter()
+            .fold((words[ws] & lo) ^ (words[we] & hi), |x, &w| x ^ w)
+    };
+    x.count_ones() & 1 == 1
+}
+
+/// Parities of the first `count` blocks of `block_size` bits of `bits` (the last may be
+/// shorter), from one sweep: the running parity of the whole vector, word by word (a
+/// prefix XOR inside each word by six shifts), so a block's parity is the XOR of two running
+/// parities. `prefix` is scratch.
+fn block_parities(bits: &BitVec, block_size: usize, count: usize, prefix: &mut Vec<u64>) -> BitVec {
+    let n = bits.len();
+    prefix.clear();
+    let mut carry = 0u64;
+    prefix.extend(bits.words().iter().map(|&x| {
+        let mut p = x;
+        p ^= p << 1;
+        p ^= p << 2;
+        p ^= p << 4;
+        p ^= p << 8;
+        p ^= p << 16;
+        p ^= p << 32;
+        p ^= carry;
+        carry = 0u64.wrapping_sub(p >> 63);
+        p
+    }));
+    // Bit b of `through` is the running parity through the end of block b; a block's parity
+    // is that XOR the running parity through the end of the block before.
+    let bit = |j: usize| -> u64 { (prefix[j >> 6] >> (j & 63)) & 1 };
+    let mut words = Vec::with_capacity(count.div_ceil(64));
+    let mut before = 0u64;
+    let mut last = block_size - 1; // last bit of the current block
+    let mut b = 0;
+    while b < count {
+        let m = (count - b).min(64);
+        let mut through = 0u64;
+        for i in 0..m {
+            through |= bit(last.min(n - 1)) << i;
+            last += block_size;
+        }
+        words.push(through ^ ((through << 1) | before));
+        before = (through >> (m - 1)) & 1;
+        b += m;
+    }
+    BitVec::from_words(words, count)
+}
 
 /// Alice: answers parity queries about her key under the announced shuffles.
 #[derive(Debug)]
 pub(crate) struct Alice<'a> {
     key: &'a BitVec,
-    /// Her key, one byte per bit (the fast form to gather from).
-    bytes: Vec<u8>,
-    /// The public shuffle of each announced pass.
-    shuffles: Vec<Shuffle>,
-    /// Her key in the shuffled order of each pass, possibly only a prefix of it until a
-    /// query needs the rest (see [`Bob::run_pass`] on two-block passes).
+    /// Her key in the shuffled order of each announced pass.
     shuffled: Vec<BitVec>,
+    /// Buffers for applying the shuffles.
+    scratch: ShuffleScratch,
+    /// Scratch of [`block_parities`].
+    prefix: Vec<u64>,
 }
 
 impl<'a> Alice<'a> {
     pub(crate) fn new(key: &'a BitVec) -> Alice<'a> {
         Alice {
             key,
-            bytes: unpack_bits(key),
-            shuffles: Vec::new(),
             shuffled: Vec::new(),
+            scratch: ShuffleScratch::default(),
+            prefix: Vec::new(),
         }
     }
 
-    /// A new pass with public shuffle `shuffle`; `source_table` is its public expansion for
-    /// the first `table.len()` positions (all of them, or just the first block, rounded up to
-    /// whole words, when that is the only parity asked). Returns the parities of the first `asked_blocks` top-level
-    /// blocks of `block_size` bits, from popcounts over word ranges.
+    /// A new pass with public shuffle `shuffle`. Returns the parities of the first
+    /// `asked_blocks` top-level blocks of `block_size` bits, from her key in shuffled order.
     pub(crate) fn on_pass_start(
         &mut self,
         shuffle: &Shuffle,
-        source_table: &[u32],
         block_size: usize,
         asked_blocks: usize,
     ) -> BitVec {
-        let mut parities = BitVec::with_capacity(asked_blocks);
-        let shuffled = gather_bytes(source_table, &self.bytes);
-        for b in 0..asked_blocks {
-            let start = b * block_size;
-            parities.push(shuffled.parity_range(start, (start + block_size).min(shuffled.len())));
-        }
-        self.shuffles.push(shuffle.clone());
+        let shuffled = shuffle.apply_with(self.key, &mut self.scratch);
+        let parities = block_parities(&shuffled, block_size, asked_blocks, &mut self.prefix);
         self.shuffled.push(shuffled);
         parities
     }
 
-    /// The rest of the public source table of pass `pass`, from where her shuffled key ends
-    /// (a whole number of words): complete her shuffled key with it.
-    pub(crate) fn on_source_table_rest(&mut self, pass: usize, rest: &[u32]) {
-        let shuffled = &mut self.shuffled[pass];
-        if shuffled.len() + rest.len() == self.key.len() {
-            shuffled.extend_from(&gather_bytes(rest, &self.bytes));
-        }
-    }
-
     /// Parity of shuffled positions `start..end` of pass `pass`.
     pub(crate) fn on_sub_block_query(&mut self, pass: usize, start: usize, end: usize) -> bool {
-        let have = self.shuffled[pass].len();
-        if end > have {
-            let rest = self.shuffles[pass].source_table_range(have, self.key.len());
-            self.on_source_table_rest(pass, &rest);
-        }
-        self.shuffled[pass].parity_range(start, end)
+        parity(&self.shuffled[pass], start, end)
     }
 }
 
@@ -109,10 +149,9 @@ impl Node {
 #[derive(Debug)]
 struct Pass {
     shuffle: Shuffle,
-    block_size: usize,
-    /// Bob's key in this pass's shuffled order, kept in step with his corrections; for a
-    /// two-block pass only its first block (rounded up to whole words) until a search needs
-    /// the rest.
+    /// Division by the top-level block size.
+    block_div: Divisor,
+    /// Bob's key in this pass's shuffled order, kept in step with his corrections.
     key: BitVec,
     /// Known ranges: top-level blocks at indices `0..n_blocks`, then split children in pairs.
     nodes: Vec<Node>,
@@ -122,31 +161,37 @@ struct Pass {
 #[derive(Debug)]
 pub(crate) struct Bob {
     key: BitVec,
-    /// His key, one byte per bit, kept in step with `key` (the fast form to gather from).
-    bytes: Vec<u8>,
     passes: Vec<Pass>,
     /// Parity of Alice's whole key, known once every top-level parity of the first pass is.
     alice_total_parity: Option<bool>,
     sub_block_reuse: bool,
     /// Odd ranges waiting for a binary search, smallest first: (length, pass, node).
     pending: BinaryHeap<Reverse<(u32, u32, u32)>>,
+    /// The odd top-level blocks of the current pass, sorted the same way, consumed from
+    /// `started_next`: they come in order, so they need no heap (a pass of small blocks can
+    /// start thousands of searches at once). [`Bob::next_pending`] merges the two.
+    started: Vec<(u32, u32, u32)>,
+    started_next: usize,
     flips: u64,
-    /// Scratch buffer for the public source tables, reused by every pass (a table of a
-    /// 1e6-bit key is 4 MB; allocating it afresh each pass costs page faults).
-    table: Vec<u32>,
+    /// Buffers for applying the shuffles, reused by every pass.
+    scratch: ShuffleScratch,
+    /// Scratch of [`block_parities`].
+    prefix: Vec<u64>,
 }
 
 impl Bob {
     pub(crate) fn new(key: &BitVec, sub_block_reuse: bool) -> Bob {
         Bob {
             key: key.clone(),
-            bytes: unpack_bits(key),
             passes: Vec::new(),
             alice_total_parity: None,
             sub_block_reuse,
             pending: BinaryHeap::new(),
+            started: Vec::new(),
+            started_next: 0,
             flips: 0,
-            table: Vec::new(),
+            scratch: ShuffleScratch::default(),
+            prefix: Vec::new(),
         }
     }
 
@@ -185,37 +230,17 @@ impl Bob {
             Some(_) => n_blocks.saturating_sub(1),
             None => n_blocks,
         };
-        // A two-block pass (k = n/2, most passes of yanetal, option7/8 and BICONF) needs only
-        // the first block's parity: each side shuffles just that half, and the shuffled keys
-        // are completed only if a search ever enters the pass (about one pass in seven at
-        // n = 1e6, Q = 2 %, yanetal). Same protocol, less work.
-        let lazy = n_blocks == 2 && asked == 1;
         // The pass starts once everything before it has settled; a pass asking nothing is a
         // one-way notice riding with the next round's queries (module `channel`).
         let round = channel.last_round() + 1;
         let known_at = if asked > 0 { round } else { round - 1 };
-        // Whole words, so the rest can be appended word by word if a search needs it.
-        let table_len = if lazy {
-            block_size.next_multiple_of(64).min(n)
-        } else {
-            n
-        };
-        // The source table is public (a function of the shuffle's round keys); it is built
-        // once into a buffer reused by every pass, and lent to Alice with the announcement.
-        let mut table = std::mem::take(&mut self.table);
-        shuffle.source_table_range_into(0, table_len, &mut table);
-        let bob_shuffled = gather_bytes(&table, &self.bytes);
-        let reply = channel.start_pass(alice, pass_idx, &shuffle, &table, block_size, asked, round);
-        self.table = table;
-        let bob_parity = |b: usize| -> bool {
-            if lazy && b == 1 {
-                // Bob's whole-key parity XOR his first-block parity.
-                (self.key.count_ones() & 1 == 1) ^ bob_shuffled.parity_range(0, block_size)
-            } else {
-                let start = b * block_size;
-                bob_shuffled.parity_range(start, (start + block_size).min(n))
-            }
-        };
+        // Each side applies the public shuffle to its own key.
+        let bob_shuffled = shuffle.apply_with(&self.key, &mut self.scratch);
+        let reply = channel.start_pass(alice, pass_idx, &shuffle, block_size, asked, round);
+        let bob_parities = block_parities(&bob_shuffled, block_size, n_blocks, &mut self.prefix);
+        debug_assert!(self.started_next >= self.started.len() && self.pending.is_empty());
+        self.started.clear();
+        self.started_next = 0;
         let mut nodes = Vec::with_capacity(n_blocks + 64);
         let mut xor = false;
         let mut any_odd = false;
@@ -228,11 +253,11 @@ impl Bob {
                 self.alice_total_parity.unwrap_or(false) ^ xor
             };
             xor ^= alice_parity;
-            let odd = alice_parity ^ bob_parity(b);
+            let odd = alice_parity ^ bob_parities.get(b);
             if odd {
                 any_odd = true;
-                self.pending
-                    .push(Reverse(((end - start) as u32, pass_idx, b as u32)));
+                self.started
+                    .push(((end - start) as u32, pass_idx, b as u32));
             }
             nodes.push(Node {
                 start: start as u32,
@@ -248,7 +273,7 @@ impl Bob {
         }
         self.passes.push(Pass {
             shuffle,
-            block_size,
+            block_div: Divisor::new(block_size as u32),
             key: bob_shuffled,
             nodes,
         });
@@ -260,7 +285,11 @@ impl Bob {
     /// cheapest search first, so an error found there can make a larger block even before it
     /// is searched).
     fn correct(&mut self, alice: &mut Alice<'_>, channel: &mut Channel) {
-        while let Some(Reverse((_, pass, node))) = self.pending.pop() {
+        if !self.started.is_sorted() {
+            // Only a shorter last block can be out of order.
+            self.started.sort_unstable();
+        }
+        while let Some((_, pass, node)) = self.next_pending() {
             let (pass, node) = (pass as usize, node as usize);
             // A range queued earlier may have become even through another correction.
             if !self.passes[pass].nodes[node].odd {
@@ -269,6 +298,20 @@ impl Bob {
             let (position, round) = self.binary_search(pass, node, alice, channel);
             let x = self.passes[pass].shuffle.source_of(position);
             self.flip(x, round);
+        }
+    }
+
+    /// The smallest pending range of the heap and the pass-start list, as one heap of both
+    /// would pop it.
+    fn next_pending(&mut self) -> Option<(u32, u32, u32)> {
+        let started = self.started.get(self.started_next).copied();
+        match (self.pending.peek(), started) {
+            (Some(&Reverse(h)), Some(s)) if h < s => self.pending.pop().map(|r| r.0),
+            (_, Some(s)) => {
+                self.started_next += 1;
+                Some(s)
+            }
+            (_, None) => self.pending.pop().map(|r| r.0),
         }
     }
 
@@ -285,21 +328,6 @@ impl Bob {
         alice: &mut Alice<'_>,
         channel: &mut Channel,
     ) -> (usize, u32) {
-        let n = self.key.len();
-        let have = self.passes[pass].key.len();
-        if have < n {
-            // First search in a two-block pass: complete the shuffled keys now, from where the
-            // pass start left them. The rest of the table is public (a function of the
-            // announced shuffle), so it is built once and lent.
-            let mut rest = std::mem::take(&mut self.table);
-            self.passes[pass]
-                .shuffle
-                .source_table_range_into(have, n, &mut rest);
-            let rest_bits = gather_bytes(&rest, &self.bytes);
-            self.passes[pass].key.extend_from(&rest_bits);
-            channel.lend_source_table_rest(alice, pass as u32, &rest);
-            self.table = rest;
-        }
         let mut round = 0;
         loop {
             let p = &self.passes[pass];
@@ -325,7 +353,7 @@ impl Bob {
                 round,
             );
             let p = &mut self.passes[pass];
-            let bob_left = p.key.parity_range(node.start as usize, mid as usize);
+            let bob_left = parity(&p.key, node.start as usize, mid as usize);
             let left_odd = alice_left ^ bob_left;
             let left = p.nodes.len();
             p.nodes.push(Node {
@@ -355,14 +383,11 @@ impl Bob {
     /// so no range holding it is known before then.
     fn flip(&mut self, x: usize, round: u32) {
         self.key.flip(x);
-        self.bytes[x] ^= 1;
         self.flips += 1;
         for (pass_idx, pass) in self.passes.iter_mut().enumerate() {
             let position = pass.shuffle.position_of(x);
-            if position < pass.key.len() {
-                pass.key.flip(position);
-            }
-            let mut cur = position / pass.block_size;
+            pass.key.flip(position);
+            let mut cur = pass.block_div.div(position as u32) as usize;
             let mut is_root = true;
             loop {
                 let node = &mut pass.nodes[cur];
@@ -375,13 +400,43 @@ impl Bob {
                 if node.left == 0 {
                     break;
                 }
+                // The left child ends where the bisection put it (see `binary_search`).
+                let mid = node.start + node.len().div_ceil(2);
                 let left = node.left as usize;
-                cur = if (pass.nodes[left].end as usize) > position {
+                cur = if (position as u32) < mid {
                     left
                 } else {
                     left + 1
                 };
                 is_root = false;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Purpose, stream};
+
+    #[test]
+    fn block_parities_match_range_parities() {
+        let mut rng = stream(11, Purpose::Auxiliary, 0);
+        let mut prefix = Vec::new();
+        for n in (1usize..300).chain([1000, 4097, 10_000]) {
+            let words = (0..n.div_ceil(64)).map(|_| rng.next_u64()).collect();
+            let bits = BitVec::from_words(words, n);
+            for k in [1, 2, 3, 10, 63, 64, 65, 73, 200, n.div_ceil(2), n] {
+                let k = k.clamp(1, n);
+                let blocks = n.div_ceil(k);
+                for count in [blocks, blocks - 1] {
+                    let got = block_parities(&bits, k, count, &mut prefix);
+                    assert_eq!(got.len(), count);
+                    for b in 0..count {
+                        let expect = parity(&bits, b * k, ((b + 1) * k).min(n));
+                        assert_eq!(got.get(b), expect, "n {n} k {k} block {b}");
+                    }
+                }
             }
         }
     }

@@ -2,7 +2,9 @@
 //! every pass both parties apply the same random permutation to their strings).
 //!
 //! A shuffle is public information (in a real link Bob would send its three round keys), so
-//! one copy is built and both parties read it. Must never depend on keys, channels or parties.
+//! one copy is built and both parties read it; each party applies it to its own key with
+//! [`Shuffle::apply_with`]. Must never depend on channels or parties, nor look at a key
+//! other than the one it is asked to permute.
 
 use rand::Rng;
 
@@ -22,6 +24,8 @@ const ROUNDS: usize = 3;
 /// domains", CT-RSA 2002). Since a*b - n < a, a walk step is needed for fewer than
 /// 1/sqrt(n) of the values. Nothing of size n is stored, so a pass costs no permutation tables
 /// and the cascade effect maps a bit to its block in any pass with a few multiplications.
+/// Every round is a cyclic rotation of the rows or of the columns of the a x b grid, so a
+/// whole key is permuted with word operations ([`Shuffle::apply_with`]), not bit by bit.
 ///
 /// Cascade only needs its shuffles to scatter errors that sit together, independently per
 /// pass; a keyed 3-round Feistel network with a multiply round function does that as
@@ -33,7 +37,43 @@ pub struct Shuffle {
     a: u32,
     /// Radix of the low half.
     b: u32,
+    /// Division by `b`.
+    b_div: Divisor,
     keys: [u32; ROUNDS],
+}
+
+/// Division by a fixed 32-bit divisor with multiplications instead of a `div` (Lemire, Kaser
+/// and Kurz, "Faster remainder by direct computation", Softw. Pract. Exp. 49, 2019): with
+/// c = ceil(2^64 / d), x / d = (c x) >> 64 for every 32-bit x and d.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Divisor {
+    d: u32,
+    c: u128,
+}
+
+impl Divisor {
+    /// Division by `d` (at least 1).
+    pub(crate) fn new(d: u32) -> Divisor {
+        assert!(d > 0, "division by zero");
+        let d128 = u128::from(d);
+        Divisor {
+            d,
+            c: (1u128 << 64).div_ceil(d128),
+        }
+    }
+
+    /// x / d.
+    #[inline(always)]
+    pub(crate) fn div(&self, x: u32) -> u32 {
+        ((self.c * u128::from(x)) >> 64) as u32
+    }
+
+    /// (x / d, x % d).
+    #[inline(always)]
+    pub(crate) fn div_rem(&self, x: u32) -> (u32, u32) {
+        let q = self.div(x);
+        (q, x - q * self.d)
+    }
 }
 
 impl Shuffle {
@@ -50,7 +90,13 @@ impl Shuffle {
         for k in &mut keys {
             *k = rng.next_u32();
         }
-        Shuffle { n, a, b, keys }
+        Shuffle {
+            n,
+            a,
+            b,
+            b_div: Divisor::new(b),
+            keys,
+        }
     }
 
     /// Number of positions.
@@ -116,7 +162,8 @@ impl Shuffle {
     pub fn source_of(&self, p: usize) -> usize {
         let mut x = p as u32;
         loop {
-            x = self.backward_pair(x / self.b, x % self.b);
+            let (l, r) = self.b_div.div_rem(x);
+            x = self.backward_pair(l, r);
             if x < self.n {
                 return x as usize;
             }
@@ -128,14 +175,17 @@ impl Shuffle {
     pub fn position_of(&self, x: usize) -> usize {
         let mut y = x as u32;
         loop {
-            y = self.forward_pair(y / self.b, y % self.b);
+            let (l, r) = self.b_div.div_rem(y);
+            y = self.forward_pair(l, r);
             if y < self.n {
                 return y as usize;
             }
         }
     }
 
-    /// The whole source table: entry `p` is `source_of(p)`.
+    /// The whole source table: entry `p` is `source_of(p)` (4 bytes per bit; Cascade itself
+    /// uses [`Self::apply_with`], which needs no table, and the tests check one against the
+    /// other).
     ///
     /// Works row by row of the (a, b) domain: the sources of a row come from a branch-free
     /// loop, and the rare values that must walk are fixed up after.
@@ -216,13 +266,243 @@ impl Shuffle {
 
     /// `key` in shuffled order: bit `p` of the result is bit `source_of(p)` of `key`.
     pub fn apply(&self, key: &BitVec) -> BitVec {
-        gather(&self.source_table(), key)
+        self.apply_with(key, &mut ShuffleScratch::default())
+    }
+
+    /// [`Self::apply`] with reusable buffers.
+    ///
+    /// Read the a x b domain as a grid, row `x / b`, column `x % b`: each Feistel round adds
+    /// a function of one half to the other, so it is a cyclic rotation of every row (rounds
+    /// 0 and 2, by an amount depending on the row) or of every column (round 1, by an amount
+    /// depending on the column). The shuffled key is therefore built with word operations
+    /// on the bit grid, with no table and no random reads: rotate each row of the key, rotate
+    /// the columns by a barrel shifter (stage j moves the columns whose shift has bit j set
+    /// down by 2^j rows, a masked blend of two rows), rotate each row again and concatenate
+    /// the rows. Values the cycle walk moves (grid cells past n, fewer than a) are fixed up
+    /// one by one. That is a few word operations per 64 bits for each of the ceil(log2 a)
+    /// barrel stages and each row rotation, against one random read per bit for a gather
+    /// through [`Self::source_table`].
+    ///
+    /// # Panics
+    /// If `key` does not have [`Self::len`] bits.
+    pub fn apply_with(&self, key: &BitVec, scratch: &mut ShuffleScratch) -> BitVec {
+        let n = self.n as usize;
+        assert_eq!(key.len(), n, "Shuffle::apply: key of the wrong length");
+        if n == 0 {
+            return BitVec::new();
+        }
+        let (a, b) = (self.a as usize, self.b as usize);
+        let w = b.div_ceil(64);
+        let cells = a * b;
+        let tail_mask = if b % 64 == 0 {
+            !0u64
+        } else {
+            (1u64 << (b % 64)) - 1
+        };
+        let ShuffleScratch {
+            src,
+            grid,
+            spare,
+            columns,
+            masks,
+            row,
+        } = scratch;
+        // Every buffer starts with one zero word, so a row's bits start at bit 64 or later
+        // and a window may reach back a few bits before them; the end is padded so every
+        // window stays inside.
+        src.clear();
+        src.push(0);
+        src.extend_from_slice(key.words());
+        src.resize(cells.div_ceil(64) + 3, 0);
+        grid.clear();
+        grid.resize(a * w + 2, 0);
+        spare.clear();
+        spare.resize(a * w + 2, 0);
+        // Round 0: row l (key bits l b .. l b + b) rotates by f0(l).
+        for (l, dst) in grid[1..1 + a * w].chunks_exact_mut(w).enumerate() {
+            let s = Self::round(self.keys[0], l as u32, self.b) as usize;
+            rotate_row(src, 64 + l * b, b, s, dst, tail_mask);
+        }
+        // Round 1: column r moves down by f1(r) rows (mod a), in stages of 2^j rows; the mask
+        // of stage j holds the columns whose f1 has bit j set.
+        let stages = (usize::BITS - (a - 1).leading_zeros()) as usize;
+        // f1 < a <= 2^16: its low and high bytes, one byte per column (zero past b), give the
+        // masks eight columns at a time: (x >> j) & 0x01..01 has bit j of eight columns as
+        // bytes, and the multiply gathers those eight bits into the top byte (no carries: the
+        // partial products land on distinct bits).
+        columns.clear();
+        columns.resize(2 * 64 * w, 0);
+        let (lo, hi) = columns.split_at_mut(64 * w);
+        for r in 0..b {
+            let f = Self::round(self.keys[1], r as u32, self.a);
+            lo[r] = f as u8;
+            hi[r] = (f >> 8) as u8;
+        }
+        masks.clear();
+        masks.resize(stages * w, 0);
+        for j in 0..stages {
+            let bytes = if j < 8 { &*lo } else { &*hi };
+            let shift = j % 8;
+            for (mask, chunk) in masks[j * w..(j + 1) * w]
+                .iter_mut()
+                .zip(bytes.chunks_exact(64))
+            {
+                let mut m = 0u64;
+                for (g, eight) in chunk.chunks_exact(8).enumerate() {
+                    let x = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+                    let bits = ((x >> shift) & 0x0101_0101_0101_0101)
+                        .wrapping_mul(0x0102_0408_1020_4080)
+                        >> 56;
+                    m |= bits << (8 * g);
+                }
+                *mask = m;
+            }
+        }
+        for j in 0..stages {
+            let m = &masks[j * w..(j + 1) * w];
+            if m.iter().all(|&x| x == 0) {
+                continue;
+            }
+            let d = 1usize << j;
+            let g = &grid[1..1 + a * w];
+            let (low, high) = spare[1..1 + a * w].split_at_mut(d * w);
+            // Rows d.. receive rows 0..a-d; rows 0..d receive rows a-d.. (cyclic).
+            blend_rows(high, &g[d * w..], &g[..(a - d) * w], m);
+            blend_rows(low, &g[..d * w], &g[(a - d) * w..], m);
+            std::mem::swap(grid, spare);
+        }
+        // Round 2: row l rotates by f2(l); the rows, b bits each, make the shuffled key.
+        row.clear();
+        row.resize(w, 0);
+        let mut out = vec![0u64; cells.div_ceil(64) + 2];
+        for l in 0..a {
+            let s = Self::round(self.keys[2], l as u32, self.b) as usize;
+            rotate_row(grid, 64 + l * w * 64, b, s, row, tail_mask);
+            let off = l * b;
+            let (ow, sh) = (off / 64, (off % 64) as u32);
+            let mut carry = 0u64;
+            for (o, &v) in out[ow..ow + w].iter_mut().zip(row.iter()) {
+                *o |= (v << sh) | carry;
+                carry = (v >> 1) >> (63 - sh);
+            }
+            out[ow + w] |= carry;
+        }
+        let mut shuffled = BitVec::from_words(out, n);
+        // Cycle walking: a position whose grid source is past n takes its value from the
+        // walk. Those positions are the images of the cells past n.
+        for y in n..cells {
+            let p = self.forward_pair((y / b) as u32, (y % b) as u32) as usize;
+            if p < n {
+                shuffled.set(p, key.get(self.source_of(p)));
+            }
+        }
+        shuffled
     }
 }
 
-/// Bit `p` of the result is bit `table[p]` of `key`: whole words are built from 64 random
-/// reads each (the key stays in cache), written sequentially.
-pub fn gather(table: &[u32], key: &BitVec) -> BitVec {
+/// Reusable buffers of [`Shuffle::apply_with`], so one set serves every pass.
+#[derive(Debug, Clone, Default)]
+pub struct ShuffleScratch {
+    src: Vec<u64>,
+    grid: Vec<u64>,
+    spare: Vec<u64>,
+    columns: Vec<u8>,
+    masks: Vec<u64>,
+    row: Vec<u64>,
+}
+
+/// The 64 bits of `src` from bit `off` (word `off / 64 + 1` must exist).
+#[inline(always)]
+fn window(src: &[u64], off: usize) -> u64 {
+    let (i, sh) = (off >> 6, (off & 63) as u32);
+    (src[i] >> sh) | ((src[i + 1] << 1) << (63 - sh))
+}
+
+/// `dst[i]` = the 64 bits of `src` from bit `off + 64 i`: one shift pair per word, no
+/// branches.
+#[inline(always)]
+fn shifted_copy(dst: &mut [u64], src: &[u64], off: usize) {
+    let (q, sh) = (off >> 6, (off & 63) as u32);
+    let src = &src[q..q + dst.len() + 1];
+    for (d, p) in dst.iter_mut().zip(src.windows(2)) {
+        *d = (p[0] >> sh) | ((p[1] << 1) << (63 - sh));
+    }
+}
+
+/// Writes into `dst` (ceil(b/64) words) the `b` bits of `src` from bit `base`, rotated
+/// cyclically by `s < b`: bit r of the result is bit `base + (r - s) mod b` of `src`. Bits
+/// past `b` of the result are zero (`tail_mask` keeps the last word's first b % 64 bits).
+/// `src` must hold bits from `base - 63` (so `base >= 63`) to one word past `base + b`.
+#[inline(always)]
+fn rotate_row(src: &[u64], base: usize, b: usize, s: usize, dst: &mut [u64], tail_mask: u64) {
+    let w = dst.len();
+    if w <= 2 {
+        // Rows of at most 128 bits (n up to about 16000): one rotation of a u128.
+        let mut v = u128::from(window(src, base));
+        if w == 2 {
+            v |= u128::from(window(src, base + 64)) << 64;
+        }
+        let m = u128::MAX >> (128 - b);
+        let v = v & m;
+        let r = if s == 0 {
+            v
+        } else {
+            ((v << s) | (v >> (b - s))) & m
+        };
+        dst[0] = r as u64;
+        if w == 2 {
+            dst[1] = (r >> 64) as u64;
+        }
+        return;
+    }
+    let (i0, t) = (s >> 6, s & 63);
+    // Words before i0 hold only wrapped bits (r < s: from base + b - s + r), words after it
+    // only straight ones (r >= s: from base + r - s); word i0 holds both, split at bit t.
+    shifted_copy(&mut dst[..i0], src, base + b - s);
+    shifted_copy(&mut dst[i0 + 1..], src, base + 64 * (i0 + 1) - s);
+    let lo = (1u64 << t) - 1;
+    dst[i0] = (window(src, base + b - s + 64 * i0) & lo) | (window(src, base - t) & !lo);
+    dst[w - 1] &= tail_mask;
+}
+
+/// One barrel stage over whole rows of `m.len()` words: `out = stay` outside the mask `m`,
+/// `moved` inside it.
+#[inline]
+fn blend_rows(out: &mut [u64], stay: &[u64], moved: &[u64], m: &[u64]) {
+    fn fixed<const W: usize>(out: &mut [u64], stay: &[u64], moved: &[u64], m: &[u64]) {
+        let m: [u64; W] = m.try_into().expect("mask of one row");
+        let (out, _) = out.as_chunks_mut::<W>();
+        let (stay, _) = stay.as_chunks::<W>();
+        let (moved, _) = moved.as_chunks::<W>();
+        for ((o, s), v) in out.iter_mut().zip(stay).zip(moved) {
+            for i in 0..W {
+                o[i] = (s[i] & !m[i]) | (v[i] & m[i]);
+            }
+        }
+    }
+    match m.len() {
+        1 => fixed::<1>(out, stay, moved, m),
+        2 => fixed::<2>(out, stay, moved, m),
+        3 => fixed::<3>(out, stay, moved, m),
+        4 => fixed::<4>(out, stay, moved, m),
+        w => {
+            for ((o, s), v) in out
+                .chunks_exact_mut(w)
+                .zip(stay.chunks_exact(w))
+                .zip(moved.chunks_exact(w))
+            {
+                for (((o, &s), &v), &m) in o.iter_mut().zip(s).zip(v).zip(m) {
+                    *o = (s & !m) | (v & m);
+                }
+            }
+        }
+    }
+}
+
+/// Bit `p` of the result is bit `table[p]` of `key`: the reference [`Shuffle::apply_with`] is
+/// tested against.
+#[cfg(test)]
+fn gather(table: &[u32], key: &BitVec) -> BitVec {
     let src = key.words();
     let bit = |x: u32| -> u64 {
         let x = x as usize;
@@ -233,44 +513,6 @@ pub fn gather(table: &[u32], key: &BitVec) -> BitVec {
     for chunk in &mut chunks {
         // Four independent accumulators over a fixed-size chunk: constant shift amounts
         // and no loop-carried chain through a single register.
-        let mut acc = [0u64; 4];
-        for (i, quad) in chunk.chunks_exact(4).enumerate() {
-            acc[0] |= bit(quad[0]) << (4 * i);
-            acc[1] |= bit(quad[1]) << (4 * i + 1);
-            acc[2] |= bit(quad[2]) << (4 * i + 2);
-            acc[3] |= bit(quad[3]) << (4 * i + 3);
-        }
-        words.push(acc[0] | acc[1] | acc[2] | acc[3]);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        words.push(
-            rest.iter()
-                .enumerate()
-                .fold(0u64, |w, (b, &x)| w | bit(x) << b),
-        );
-    }
-    BitVec::from_words(words, table.len())
-}
-
-/// One byte (0 or 1) per bit of `key`: the form [`gather_bytes`] reads.
-pub fn unpack_bits(key: &BitVec) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(key.len());
-    for &w in key.words() {
-        bytes.extend((0..64).map(|b| ((w >> b) & 1) as u8));
-    }
-    bytes.truncate(key.len());
-    bytes
-}
-
-/// [`gather`] from a key unpacked to one byte per bit ([`unpack_bits`]): each read is one
-/// byte load, with no variable shift (which costs three micro-operations on x86 without
-/// BMI2), so it is the faster form when the unpacked key is kept across passes.
-pub fn gather_bytes(table: &[u32], bytes: &[u8]) -> BitVec {
-    let bit = |x: u32| -> u64 { u64::from(bytes[x as usize]) };
-    let mut words = Vec::with_capacity(table.len().div_ceil(64));
-    let mut chunks = table.chunks_exact(64);
-    for chunk in &mut chunks {
         let mut acc = [0u64; 4];
         for (i, quad) in chunk.chunks_exact(4).enumerate() {
             acc[0] |= bit(quad[0]) << (4 * i);
@@ -310,10 +552,7 @@ mod tests {
             }
             let key = BitVec::from_bools(&(0..n).map(|i| i % 3 == 0).collect::<Vec<_>>());
             let shuffled = s.apply(&key);
-            assert_eq!(
-                gather_bytes(&s.source_table(), &unpack_bits(&key)),
-                shuffled
-            );
+            assert_eq!(gather(&s.source_table(), &key), shuffled);
             for p in 0..n {
                 assert_eq!(shuffled.get(p), key.get(s.source_of(p)));
             }
@@ -322,6 +561,71 @@ mod tests {
                 let end = end.min(n);
                 assert_eq!(s.source_table_range(start, end), table[start..end], "{n}");
             }
+        }
+    }
+
+    #[test]
+    fn grid_apply_matches_the_walked_table() {
+        // Every size up to 700 (square and non-square grids, cells past n to walk, rows
+        // narrower and wider than a word) and a few larger ones, random keys.
+        let mut rng = stream(4, Purpose::Auxiliary, 0);
+        let mut scratch = ShuffleScratch::default();
+        let sizes = (1usize..700).chain([1023, 4096, 4097, 10_000, 65_537, 100_003]);
+        for n in sizes {
+            let words = (0..n.div_ceil(64)).map(|_| rng.next_u64()).collect();
+            let key = BitVec::from_words(words, n);
+            for _ in 0..if n < 700 { 2 } else { 1 } {
+                let s = Shuffle::random(n, &mut rng);
+                assert_eq!(
+                    s.apply_with(&key, &mut scratch),
+                    gather(&s.source_table(), &key),
+                    "n = {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn divisor_matches_integer_division() {
+        let mut rng = stream(6, Purpose::Auxiliary, 0);
+        let ds = [
+            1u32,
+            2,
+            3,
+            7,
+            10,
+            64,
+            100,
+            316,
+            1000,
+            65_535,
+            65_536,
+            65_537,
+            u32::MAX,
+        ];
+        let xs = [
+            0u32,
+            1,
+            2,
+            63,
+            64,
+            65,
+            999_999,
+            1 << 31,
+            u32::MAX - 1,
+            u32::MAX,
+        ];
+        for &d in &ds {
+            let div = Divisor::new(d);
+            for &x in &xs {
+                assert_eq!(div.div_rem(x), (x / d, x % d), "{x} / {d}");
+            }
+        }
+        for _ in 0..100_000 {
+            let d = rng.next_u32().max(1) >> (rng.next_u32() % 32);
+            let d = d.max(1);
+            let x = rng.next_u32() >> (rng.next_u32() % 32);
+            assert_eq!(Divisor::new(d).div_rem(x), (x / d, x % d), "{x} / {d}");
         }
     }
 
