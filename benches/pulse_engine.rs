@@ -8,13 +8,12 @@
 //!
 //! Run: `cargo bench --bench pulse_engine -- --noplot` (criterion's plots need fonts).
 //!
-//! Measured on the shared 2-core machine (November 2026, point estimates of one run at
-//! load ~3.5, baseline ChaCha8 317 M u64/s in the same run), pulses per second with
-//! sifting, pulse / event engine: 0 km 471 M / 244 M, 25 km 582 M / 923 M, 50 km 878 M /
-//! 2.56 G, 100 km 798 M / 22.0 G, 150 km 696 M / 228 G (pulse-engine ratios 1.49, 1.84,
-//! 2.77, 2.52, 2.20; see BENCHMARKS.md for the spread between runs). Whole runs at 100 km,
-//! event engine: 33.4 G/s on 1 thread, 68.2 G/s on 2 (2.0x) in an earlier run; at load 6
-//! to 8 from other jobs the second core gives nothing (1.0x), so repeat before comparing.
+//! Measured on the shared 2-core machine (23 November 2026, quiet, baseline ChaCha8 304 M
+//! u64/s in the same run), pulses per second with sifting, pulse / event engine: 0 km
+//! 502 M / 278 M, 25 km 601 M / 1.02 G, 50 km 804 M / 3.06 G, 100 km 905 M / 31.2 G,
+//! 150 km 805 M / 268 G (pulse-engine ratios 1.65, 1.98, 2.65, 2.98, 2.65). Whole runs at
+//! 100 km: event 31.6 G/s on 1 thread, 53.2 G/s on 2 (1.69x); pulse 924 M/s, 1.38 G/s
+//! (1.49x). See BENCHMARKS.md for the spread between runs and the crossover group.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use qkdsim::Scenario;

@@ -102,8 +102,9 @@ pub const MAX_CHUNK_SHIFT: u32 = 12;
 /// pulse plus ~8 ns per click. Without detector memory, pulses per second pulse / event:
 /// c = 0.012: 647 M / 1.79 G; 0.018: 646 M / 1.18 G; 0.029: 718 M / 850 M; 0.045: 682 M /
 /// 545 M; 0.071: 653 M / 361 M; 0.165: 539 M / 133 M; 0.95: 82 M / 20 M. The engines
-/// cross near c = 0.036; the threshold sits on the event engine's side of it, where that
-/// engine is still at least 1.15x faster. With a 50 ns dead time the pulse engine stops
+/// cross between c = 0.029 and 0.045 (a second run: 692 M / 757 M at 0.029, 616 M /
+/// 517 M at 0.045); the threshold sits on the event engine's side, where it was 1.09x and
+/// 1.18x faster in the two runs. With a 50 ns dead time the pulse engine stops
 /// its scan at every click and the event engine wins everywhere measured: c = 0.071: 259 M
 /// / 699 M; 0.29: 175 M / 630 M; 0.95: 247 M / 363 M.
 pub const AUTO_EVENT_MAX_CLICK_PROBABILITY: f64 = 0.03;
