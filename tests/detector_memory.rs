@@ -103,23 +103,17 @@ fn both_engines_match_the_stationary_model_with_dead_time_and_afterpulsing() {
     ] {
         let c = count(&model, kind, pulses, seed);
         for (k, e) in memory.iter().enumerate() {
-            let what = format!("{kind:?} {}", e.label);
-            let gain = sigmas(c.detections[k], c.pulses[k], e.gain, inflation);
-            assert!(
-                gain <= 5.0,
-                "{what} gain: {} of {} vs {:.4e} ({gain:.2} sigma)",
-                c.detections[k],
-                c.pulses[k],
-                e.gain
-            );
-            let qber = sigmas(c.errors_z[k], c.sifted_z[k], e.qber_z, inflation);
-            assert!(
-                qber <= 5.0,
-                "{what} QBER Z: {} of {} vs {:.4} ({qber:.2} sigma)",
-                c.errors_z[k],
-                c.sifted_z[k],
-                e.qber_z
-            );
+            for (what, observed, trials, p) in [
+                ("gain", c.detections[k], c.pulses[k], e.gain),
+                ("QBER Z", c.errors_z[k], c.sifted_z[k], e.qber_z),
+            ] {
+                let off = sigmas(observed, trials, p, inflation);
+                assert!(
+                    off <= 5.0,
+                    "{kind:?} {} {what}: {observed} of {trials} vs {p:.4e} ({off:.2} sigma)",
+                    e.label
+                );
+            }
             let old = &memoryless[k];
             memoryless_worst = memoryless_worst
                 .max(sigmas(c.detections[k], c.pulses[k], old.gain, inflation))

@@ -345,6 +345,33 @@ fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 && a.is_finite() { a / b } else { 0.0 }
 }
 
+/// The record with the totals of `classes` filled in (sifted bits, test-basis errors,
+/// QBERs, leak), or a rejection when the leak is not a finite non-negative number.
+fn observed(
+    classes: &[ClassCounts],
+    leaked_ec_bits: f64,
+    finite: bool,
+) -> Result<FiniteKeyResult, FiniteKeyResult> {
+    let mut r = FiniteKeyResult {
+        finite_size: finite,
+        ..FiniteKeyResult::default()
+    };
+    if !(leaked_ec_bits.is_finite() && leaked_ec_bits >= 0.0) {
+        r.rejected = Some(format!(
+            "leaked error-correction bits must be finite and >= 0, got {leaked_ec_bits}"
+        ));
+        return Err(r);
+    }
+    r.leaked_ec_bits = leaked_ec_bits;
+    let sum = |f: fn(&ClassCounts) -> f64| classes.iter().map(f).sum::<f64>();
+    r.sifted_z = sum(|c| c.n_z);
+    r.sifted_x = sum(|c| c.n_x);
+    r.errors_x = sum(|c| c.m_x);
+    r.qber_x = ratio(r.errors_x, r.sifted_x);
+    r.qber_z = ratio(sum(|c| c.m_z), r.sifted_z);
+    Ok(r)
+}
+
 /// The key length on real-valued counts (observed, or expected for the theory curves).
 /// `finite` switches the deviations, gamma and security cost on. Never NaN.
 pub(crate) fn key_length(
@@ -354,23 +381,10 @@ pub(crate) fn key_length(
     epsilon_cor: f64,
     finite: bool,
 ) -> FiniteKeyResult {
-    let mut r = FiniteKeyResult {
-        finite_size: finite,
-        ..FiniteKeyResult::default()
+    let mut r = match observed(classes, leaked_ec_bits, finite) {
+        Ok(r) => r,
+        Err(rejected) => return rejected,
     };
-    if !(leaked_ec_bits.is_finite() && leaked_ec_bits >= 0.0) {
-        r.rejected = Some(format!(
-            "leaked error-correction bits must be finite and >= 0, got {leaked_ec_bits}"
-        ));
-        return r;
-    }
-    r.leaked_ec_bits = leaked_ec_bits;
-    let sum = |f: fn(&ClassCounts) -> f64| classes.iter().map(f).sum::<f64>();
-    r.sifted_z = sum(|c| c.n_z);
-    r.sifted_x = sum(|c| c.n_x);
-    r.errors_x = sum(|c| c.m_x);
-    r.qber_x = ratio(r.errors_x, r.sifted_x);
-    r.qber_z = ratio(sum(|c| c.m_z), r.sifted_z);
     let pairs: Vec<(f64, f64)> = classes.iter().map(|c| (c.mu, c.probability)).collect();
     r.tau0 = tau(0, &pairs);
     r.tau1 = tau(1, &pairs);
@@ -589,23 +603,10 @@ pub(crate) fn single_photon_length(
     epsilon_cor: f64,
     finite: bool,
 ) -> FiniteKeyResult {
-    let mut r = FiniteKeyResult {
-        finite_size: finite,
-        ..FiniteKeyResult::default()
+    let mut r = match observed(classes, leaked_ec_bits, finite) {
+        Ok(r) => r,
+        Err(rejected) => return rejected,
     };
-    if !(leaked_ec_bits.is_finite() && leaked_ec_bits >= 0.0) {
-        r.rejected = Some(format!(
-            "leaked error-correction bits must be finite and >= 0, got {leaked_ec_bits}"
-        ));
-        return r;
-    }
-    r.leaked_ec_bits = leaked_ec_bits;
-    let sum = |f: fn(&ClassCounts) -> f64| classes.iter().map(f).sum::<f64>();
-    r.sifted_z = sum(|c| c.n_z);
-    r.sifted_x = sum(|c| c.n_x);
-    r.errors_x = sum(|c| c.m_x);
-    r.qber_x = ratio(r.errors_x, r.sifted_x);
-    r.qber_z = ratio(sum(|c| c.m_z), r.sifted_z);
     r.tau0 = 0.0;
     r.tau1 = 1.0;
     r.intensities_used = [1.0, 0.0, 0.0];

@@ -893,12 +893,25 @@ mod clmul {
                 }
                 return;
             }
-            let mut low_twiddles = [0u64; 8];
+            wide_run(lo, hi, steps, low_lanes(steps), inverse);
+        }
+
+        /// Twiddle offsets tw(r) of positions r = 0..8 within a group of eight, one per lane.
+        #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
+        fn low_lanes(steps: &[u64]) -> __m512i {
+            let mut low = [0u64; 8];
             for r in 1..8 {
-                low_twiddles[r] = low_twiddles[r - 1] ^ steps[r.trailing_zeros() as usize];
+                low[r] = low[r - 1] ^ steps[r.trailing_zeros() as usize];
             }
             // SAFETY: reading 8 u64 from an 8-element array.
-            let low = unsafe { _mm512_loadu_si512(low_twiddles.as_ptr().cast()) };
+            unsafe { _mm512_loadu_si512(low.as_ptr().cast()) }
+        }
+
+        /// The butterflies of `lo`, `hi` (lengths multiples of 8) eight at a time, with the
+        /// lane offsets `low` of [`low_lanes`].
+        #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
+        fn wide_run(lo: &mut [u64], hi: &mut [u64], steps: &[u64], low: __m512i, inverse: bool) {
+            let len = lo.len().min(hi.len());
             let mut twiddle = 0u64;
             let mut j = 0;
             while j + 8 <= len {
@@ -957,39 +970,10 @@ mod clmul {
                 }
                 return;
             }
-            let mut low_twiddles = [0u64; 8];
-            for r in 1..8 {
-                low_twiddles[r] = low_twiddles[r - 1] ^ steps[r.trailing_zeros() as usize];
-            }
-            // SAFETY: reading 8 u64 from an 8-element array.
-            let low = unsafe { _mm512_loadu_si512(low_twiddles.as_ptr().cast()) };
+            let low = low_lanes(steps);
             for block in a.chunks_exact_mut(2 * half) {
                 let (lo, hi) = block.split_at_mut(half);
-                let mut twiddle = 0u64;
-                let mut j = 0;
-                while j < half {
-                    if j != 0 {
-                        twiddle ^= steps[j.trailing_zeros() as usize] ^ steps[2];
-                    }
-                    let w = _mm512_xor_si512(_mm512_set1_epi64(twiddle as i64), low);
-                    // SAFETY: j + 8 <= half = lo.len() = hi.len() (half is a multiple of 8).
-                    unsafe {
-                        let pa = lo.as_mut_ptr().add(j);
-                        let pb = hi.as_mut_ptr().add(j);
-                        let mut x = _mm512_loadu_si512(pa.cast());
-                        let mut y = _mm512_loadu_si512(pb.cast());
-                        if inverse {
-                            y = _mm512_xor_si512(y, x);
-                            x = _mm512_xor_si512(x, mul8(w, y));
-                        } else {
-                            x = _mm512_xor_si512(x, mul8(w, y));
-                            y = _mm512_xor_si512(y, x);
-                        }
-                        _mm512_storeu_si512(pa.cast(), x);
-                        _mm512_storeu_si512(pb.cast(), y);
-                    }
-                    j += 8;
-                }
+                wide_run(lo, hi, steps, low, inverse);
             }
         }
 
@@ -1010,15 +994,7 @@ mod clmul {
         ) {
             let [q0, q1, q2, q3] = quarters;
             let len = q0.len();
-            let lanes = |steps: &[u64]| {
-                let mut low = [0u64; 8];
-                for r in 1..8 {
-                    low[r] = low[r - 1] ^ steps[r.trailing_zeros() as usize];
-                }
-                // SAFETY: reading 8 u64 from an 8-element array.
-                unsafe { _mm512_loadu_si512(low.as_ptr().cast()) }
-            };
-            let (low_in, low_out) = (lanes(inner), lanes(outer));
+            let (low_in, low_out) = (low_lanes(inner), low_lanes(outer));
             let shift_q = _mm512_set1_epi64(cq as i64);
             let (mut t_in, mut t_out) = start;
             let mut k = 0;

@@ -371,6 +371,19 @@ impl PulseEngine {
         )
     }
 
+    /// The word stream (one 16-bit word per pulse) and the auxiliary stream (refinement
+    /// bits, afterpulse delays) of chunk `chunk`.
+    fn chunk_streams(&self, chunk: u64) -> (WordSource, WordSource) {
+        (
+            WordSource::new(rng::stream(self.seed, Purpose::EngineChunk, chunk)),
+            WordSource::new(rng::stream(
+                self.seed,
+                Purpose::EngineChunk,
+                AUX_STREAM_OFFSET.wrapping_add(chunk),
+            )),
+        )
+    }
+
     /// Simulates chunk `chunk` (pulses `first_pulse .. first_pulse + n_pulses`) from the
     /// detector state `state`; returns the output and the state after its last gate.
     pub fn simulate_chunk(
@@ -380,12 +393,7 @@ impl PulseEngine {
         n_pulses: u64,
         mut state: DetectorState,
     ) -> (ChunkOutput, DetectorState) {
-        let mut src = WordSource::new(rng::stream(self.seed, Purpose::EngineChunk, chunk));
-        let mut aux = WordSource::new(rng::stream(
-            self.seed,
-            Purpose::EngineChunk,
-            AUX_STREAM_OFFSET.wrapping_add(chunk),
-        ));
+        let (mut src, mut aux) = self.chunk_streams(chunk);
         let mut counts = [0u64; MAX_INTENSITIES];
         let expected_clicks =
             (n_pulses as f64 * self.model.system_transmittance() * 0.6).min(n_pulses as f64);
@@ -943,12 +951,7 @@ mod tests {
         n_pulses: u64,
         mut state: DetectorState,
     ) -> (ChunkOutput, DetectorState) {
-        let mut src = WordSource::new(rng::stream(e.seed, Purpose::EngineChunk, chunk));
-        let mut aux = WordSource::new(rng::stream(
-            e.seed,
-            Purpose::EngineChunk,
-            AUX_STREAM_OFFSET.wrapping_add(chunk),
-        ));
+        let (mut src, mut aux) = e.chunk_streams(chunk);
         let mut counts = [0u64; MAX_INTENSITIES];
         let mut detections = Vec::new();
         let dead = e.model.detectors.dead_gates;
