@@ -346,12 +346,8 @@ fn ratio(a: f64, b: f64) -> f64 {
 }
 
 /// The record with the totals of `classes` filled in (sifted bits, test-basis errors,
-/// QBERs, leak), or a rejection when the leak is not a finite non-negative number.
-fn observed(
-    classes: &[ClassCounts],
-    leaked_ec_bits: f64,
-    finite: bool,
-) -> Result<FiniteKeyResult, FiniteKeyResult> {
+/// QBERs, leak); `rejected` is set when the leak is not a finite non-negative number.
+fn observed(classes: &[ClassCounts], leaked_ec_bits: f64, finite: bool) -> FiniteKeyResult {
     let mut r = FiniteKeyResult {
         finite_size: finite,
         ..FiniteKeyResult::default()
@@ -360,7 +356,7 @@ fn observed(
         r.rejected = Some(format!(
             "leaked error-correction bits must be finite and >= 0, got {leaked_ec_bits}"
         ));
-        return Err(r);
+        return r;
     }
     r.leaked_ec_bits = leaked_ec_bits;
     let sum = |f: fn(&ClassCounts) -> f64| classes.iter().map(f).sum::<f64>();
@@ -369,7 +365,7 @@ fn observed(
     r.errors_x = sum(|c| c.m_x);
     r.qber_x = ratio(r.errors_x, r.sifted_x);
     r.qber_z = ratio(sum(|c| c.m_z), r.sifted_z);
-    Ok(r)
+    r
 }
 
 /// The key length on real-valued counts (observed, or expected for the theory curves).
@@ -381,10 +377,10 @@ pub(crate) fn key_length(
     epsilon_cor: f64,
     finite: bool,
 ) -> FiniteKeyResult {
-    let mut r = match observed(classes, leaked_ec_bits, finite) {
-        Ok(r) => r,
-        Err(rejected) => return rejected,
-    };
+    let mut r = observed(classes, leaked_ec_bits, finite);
+    if r.rejected.is_some() {
+        return r;
+    }
     let pairs: Vec<(f64, f64)> = classes.iter().map(|c| (c.mu, c.probability)).collect();
     r.tau0 = tau(0, &pairs);
     r.tau1 = tau(1, &pairs);
@@ -603,10 +599,10 @@ pub(crate) fn single_photon_length(
     epsilon_cor: f64,
     finite: bool,
 ) -> FiniteKeyResult {
-    let mut r = match observed(classes, leaked_ec_bits, finite) {
-        Ok(r) => r,
-        Err(rejected) => return rejected,
-    };
+    let mut r = observed(classes, leaked_ec_bits, finite);
+    if r.rejected.is_some() {
+        return r;
+    }
     r.tau0 = 0.0;
     r.tau1 = 1.0;
     r.intensities_used = [1.0, 0.0, 0.0];
