@@ -149,18 +149,31 @@ pub fn finite_key_length(
     leaked_ec_bits: f64,
     sec: &SecurityParameters,
 ) -> FiniteKeyResult {
-    if let Err(reason) = check_security(sec) {
-        return reject(true, reason);
-    }
-    match to_classes(counts) {
-        Ok(classes) => key_length(
-            &classes,
+    on_checked_counts(counts, sec, true, |classes| {
+        key_length(
+            classes,
             leaked_ec_bits,
             sec.epsilon_sec,
             sec.epsilon_cor,
             true,
-        ),
-        Err(reason) => reject(true, reason),
+        )
+    })
+}
+
+/// Runs `length` on `counts` as real-valued classes once the security parameters and the
+/// counts are checked; a failed check is the rejection.
+fn on_checked_counts(
+    counts: &[IntensityCounts],
+    sec: &SecurityParameters,
+    finite: bool,
+    length: impl FnOnce(&[ClassCounts]) -> FiniteKeyResult,
+) -> FiniteKeyResult {
+    if let Err(reason) = check_security(sec) {
+        return reject(finite, reason);
+    }
+    match to_classes(counts) {
+        Ok(classes) => length(&classes),
+        Err(reason) => reject(finite, reason),
     }
 }
 
@@ -575,19 +588,15 @@ pub fn single_photon_key_length(
     sec: &SecurityParameters,
     finite: bool,
 ) -> FiniteKeyResult {
-    if let Err(reason) = check_security(sec) {
-        return reject(finite, reason);
-    }
-    match to_classes(counts) {
-        Ok(classes) => single_photon_length(
-            &classes,
+    on_checked_counts(counts, sec, finite, |classes| {
+        single_photon_length(
+            classes,
             leaked_ec_bits,
             sec.epsilon_sec,
             sec.epsilon_cor,
             finite,
-        ),
-        Err(reason) => reject(finite, reason),
-    }
+        )
+    })
 }
 
 /// [`single_photon_key_length`] on real-valued counts (observed, or expected for the theory
