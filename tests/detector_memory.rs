@@ -11,7 +11,7 @@
 //! `Detectors::steady_state`), below 1e-6 relative here, far inside these bounds.
 
 use qkdsim::Scenario;
-use qkdsim::analysis::expected::{expected_per_intensity, expected_with_detector_memory};
+use qkdsim::physics::expected::{expected_per_intensity, expected_with_detector_memory};
 use qkdsim::physics::{Basis, LinkModel};
 use qkdsim::protocol::{Engine, EngineKind};
 

@@ -8,7 +8,7 @@ mod common;
 use common::within_5_sigma;
 
 use qkdsim::Scenario;
-use qkdsim::analysis::expected::expected_per_intensity;
+use qkdsim::physics::expected::expected_per_intensity;
 use qkdsim::physics::LinkModel;
 use qkdsim::protocol::event::all_live_click_probability;
 use qkdsim::protocol::{Detection, Engine, EngineKind, EngineStats, EventEngine};

@@ -302,7 +302,7 @@ fn finite_key_rate_rises_towards_the_asymptotic_curve() {
 /// binomial counts for `pulses` pulses (seeded, so deterministic).
 fn sampled_counts(s: &Scenario, pulses: f64, seed: u64) -> (Vec<IntensityCounts>, f64) {
     let model = qkdsim::physics::LinkModel::from_scenario(s);
-    let expected = qkdsim::analysis::expected::expected_per_intensity(&model);
+    let expected = qkdsim::physics::expected::expected_per_intensity(&model);
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
     let mut draw = |n: u64, p: f64| {
         Binomial::new(n, p.clamp(0.0, 1.0))
@@ -708,7 +708,7 @@ fn gllp_from_expected_counts_matches_the_gllp_curve() {
         curve(&theory_curves(&s, &[20.0], false).unwrap(), "gllp_no_decoy").bits_per_pulse[0];
     assert!(curve_rate > 0.0);
     let model = qkdsim::physics::LinkModel::from_scenario(&s);
-    let e = &qkdsim::analysis::expected::expected_per_intensity(&model)[0];
+    let e = &qkdsim::physics::expected::expected_per_intensity(&model)[0];
     let pulses = 1e12;
     let c = IntensityCounts {
         mean_photon_number: 0.03,

@@ -1,9 +1,8 @@
-//! Analysis: closed-form expectations beside the simulation, the end-to-end run and
+//! Analysis: the end-to-end run (with closed-form expectations from `physics::expected`) and
 //! parameter sweeps over runs.
 //!
 //! Must never depend on `report` or do I/O.
 
-pub mod expected;
 pub mod pipeline;
 pub mod run;
 pub mod sweep;

@@ -4,7 +4,7 @@
 //!
 //! Must never depend on `report` (it produces the record; rendering is elsewhere) or do I/O.
 
-use super::expected::{
+use crate::physics::expected::{
     IntensityExpectation, expected_per_intensity, expected_with_detector_memory,
 };
 use super::pipeline::{BlockKeys, BlockReport, PipelineConfig, process_block};

@@ -22,7 +22,7 @@
 //!
 //! Must never depend on `report`, clap or the terminal, and does no I/O.
 
-use super::expected::expected_per_intensity;
+use crate::physics::expected::expected_per_intensity;
 use super::run::{RunOptions, RunReport, run};
 use crate::error::{Error, Result};
 use crate::estimation::{scenario_rates, theory_curves};

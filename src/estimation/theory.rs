@@ -2,7 +2,7 @@
 //! distance for GLLP without decoys, vacuum + weak decoy, infinite decoy and the finite-key
 //! bound, beside the repeaterless bounds of the channel (DESIGN §2, §5: `theory --json`).
 //!
-//! Inputs are the closed-form gains and errors of [`crate::analysis::expected`] (two
+//! Inputs are the closed-form gains and errors of [`crate::physics::expected`] (two
 //! threshold detectors, squashing, no dead time). Afterpulsing enters to first order as in
 //! Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Sec. IV: every detection rate
 //! D_k becomes R_k = D_k (1 + p_ap) and every error rate gains p_ap D_k / 2 (an afterpulse
@@ -55,7 +55,7 @@ use super::decoy::select_intensities;
 use super::entropy::binary_entropy;
 use super::finite::{ClassCounts, FiniteKeyResult, key_length, single_photon_length};
 use super::optimize::{NelderMead, logistic, logit};
-use crate::analysis::expected::expected_per_intensity;
+use crate::physics::expected::expected_per_intensity;
 use crate::error::{Error, Result};
 use crate::physics::{IntensityClass, LinkModel, PhotonStatistics};
 use crate::scenario::Scenario;

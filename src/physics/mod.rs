@@ -6,6 +6,7 @@
 
 pub mod channel;
 pub mod detector;
+pub mod expected;
 pub mod polarization;
 pub mod source;
 

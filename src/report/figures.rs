@@ -284,7 +284,7 @@ pub fn funnel_chart(report: &SweepReport) -> ChartSpec {
 pub fn block_qber_chart(report: &RunReport) -> ChartSpec {
     let pct = 100.0;
     let blocks = &report.per_block;
-    let weighted = |f: fn(&crate::analysis::expected::IntensityExpectation) -> f64| {
+    let weighted = |f: fn(&crate::physics::expected::IntensityExpectation) -> f64| {
         report
             .per_intensity
             .iter()

@@ -11,7 +11,9 @@
 //! detector probability per photon comes from the channel's [`SplitTable`], so the
 //! mismatched-basis bias of the misalignment rotation is included exactly.
 //!
-//! Must never depend on `protocol` (the engine is tested against this, not the reverse).
+//! Must never depend on `protocol`, `estimation` or anything further down the pipeline (the
+//! engine is tested against this, not the reverse); it lives in `physics` so that
+//! `estimation` and `analysis` both use it without a dependency running back up.
 //!
 //! With detector memory, each detector j is live with probability L_j and, when live,
 //! clicks on a spontaneous event (the memoryless pattern above) or on a released carrier
@@ -21,7 +23,7 @@
 //! [`SplitTable`]: crate::physics::SplitTable
 //! [`Detectors::steady_state`]: crate::physics::Detectors::steady_state
 
-use crate::physics::{Basis, LinkModel, Preparation, click_pattern};
+use super::{Basis, LinkModel, Preparation, click_pattern};
 use serde::Serialize;
 
 /// Expected per-pulse figures for one intensity class.
