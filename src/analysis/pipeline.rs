@@ -19,11 +19,13 @@
 //! paid for by the log2(2/eps_cor) term of the same equation, so it is reported separately
 //! and not subtracted twice.
 //!
-//! Classical-channel latency per block: every Cascade round trip, the verification
-//! exchange and the privacy-amplification seed announcement cost one fibre round trip
-//! 2 L n_g / c (group index n_g = 1.468 of standard single-mode fibre at 1550 nm, so about
-//! 9.8 us per km) plus `postprocessing.message_overhead_us`; the measured computing time of
-//! the block is added.
+//! Latency per block, as modelled (deterministic, never this host's computing time): the
+//! block's last pulse reaches Bob after the one-way fibre delay L n_g / c (group index
+//! n_g = 1.468 of standard single-mode fibre at 1550 nm, so about 4.9 us per km); then
+//! the sifting exchange (basis announcement), every Cascade round trip on the critical
+//! path, the verification exchange and the privacy-amplification seed announcement each
+//! cost one fibre round trip 2 L n_g / c plus `postprocessing.message_overhead_us`. The
+//! host's computing time per stage is measured separately, in the block's `timings`.
 //!
 //! Must never depend on `report`, clap or the file system.
 
@@ -59,6 +61,8 @@ pub struct PipelineConfig {
     pub qber_abort: f64,
     /// Seconds per classical round trip (fibre delay plus fixed overhead).
     pub round_trip_s: f64,
+    /// One-way fibre delay of the quantum signal, seconds.
+    pub propagation_s: f64,
     /// Seed of the run (streams for Cascade, verification and PA derive from it).
     pub seed: u64,
     /// Ideal single-photon source: the key length comes from
@@ -71,7 +75,8 @@ impl PipelineConfig {
     pub fn from_scenario(scenario: &Scenario, seed: u64) -> crate::Result<PipelineConfig> {
         let s = &scenario.spec;
         let variant: CascadeVariant = s.postprocessing.cascade_variant.parse()?;
-        let fibre_rtt = 2.0 * s.link.length_km * 1e3 * FIBRE_GROUP_INDEX / SPEED_OF_LIGHT_M_PER_S;
+        let one_way = s.link.length_km * 1e3 * FIBRE_GROUP_INDEX / SPEED_OF_LIGHT_M_PER_S;
+        let fibre_rtt = 2.0 * one_way;
         Ok(PipelineConfig {
             variant,
             security: SecurityParameters {
@@ -88,6 +93,7 @@ impl PipelineConfig {
                 .collect(),
             qber_abort: s.postprocessing.qber_abort,
             round_trip_s: fibre_rtt + s.postprocessing.message_overhead_us * 1e-6,
+            propagation_s: one_way,
             seed,
             single_photon: s.source.single_photon,
         })
@@ -137,18 +143,39 @@ pub struct BlockReport {
     pub final_keys_match: bool,
     /// Why the block gave no key, if it gave none.
     pub aborted: Option<String>,
-    /// Latency from the block's last pulse to its final key: classical round trips plus
-    /// computing time, seconds.
+    /// Modelled latency from the block's last pulse to its final key, seconds: the one-way
+    /// fibre delay plus `channel_latency_s` (see the module doc; deterministic).
     pub latency_s: f64,
-    /// The classical-channel part of `latency_s`.
+    /// The classical-channel part of `latency_s`: `classical_round_trips` times (fibre
+    /// round trip + `postprocessing.message_overhead_us`).
     pub channel_latency_s: f64,
-    /// Seconds spent in estimation, Cascade, verification and privacy amplification.
-    pub stage_seconds: [f64; 4],
+    /// Classical round trips of the block: sifting, Cascade's critical path,
+    /// verification and the privacy-amplification seed, as far as the block got.
+    pub classical_round_trips: u64,
+    /// This host's computing time per stage (wall clock; the only field of a block that
+    /// depends on the machine and the thread count).
+    pub timings: BlockTimings,
     /// The block's counts per intensity class (what the estimation saw, plus the true Z
     /// errors the simulation knows).
     pub per_intensity: Vec<SiftCounts>,
     /// Every intermediate bound of the finite-key analysis.
     pub finite_key: Option<FiniteKeyResult>,
+}
+
+/// Seconds this host spent on one block, per stage (wall clock, DESIGN §7: every
+/// wall-clock figure lives in a `timings` object).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct BlockTimings {
+    /// Parameter estimation and the finite-key length.
+    pub estimation_s: f64,
+    /// Cascade.
+    pub reconciliation_s: f64,
+    /// Verification hash.
+    pub verification_s: f64,
+    /// Toeplitz hashing of both keys.
+    pub privacy_amplification_s: f64,
+    /// The whole block.
+    pub total_s: f64,
 }
 
 /// Final keys of one block.
@@ -228,17 +255,20 @@ pub fn process_block(
         aborted: None,
         latency_s: 0.0,
         channel_latency_s: 0.0,
-        stage_seconds: [0.0; 4],
+        classical_round_trips: 0,
+        timings: BlockTimings::default(),
         per_intensity: block.per_intensity.clone(),
         finite_key: None,
     };
     let started = Instant::now();
     let finish = |mut r: BlockReport, keys: Option<BlockKeys>| {
-        let classical = r.channel_uses
-            + if r.verification_tag_bits > 0 { 1 } else { 0 }
-            + if keys.is_some() { 1 } else { 0 };
+        // Sifting (one exchange), Cascade's critical path, verification, PA seed.
+        let classical =
+            1 + r.channel_uses + u64::from(r.verification_tag_bits > 0) + u64::from(keys.is_some());
+        r.classical_round_trips = classical;
         r.channel_latency_s = classical as f64 * cfg.round_trip_s;
-        r.latency_s = r.channel_latency_s + started.elapsed().as_secs_f64();
+        r.latency_s = cfg.propagation_s + r.channel_latency_s;
+        r.timings.total_s = started.elapsed().as_secs_f64();
         (r, keys)
     };
     if qber_estimate > cfg.qber_abort {
@@ -260,7 +290,7 @@ pub fn process_block(
         cfg.variant,
         &mut rng_ec,
     );
-    report.stage_seconds[1] = t.elapsed().as_secs_f64();
+    report.timings.reconciliation_s = t.elapsed().as_secs_f64();
     report.leaked_bits = ec.leaked_bits;
     report.channel_uses = ec.channel_uses;
     report.messages = ec.messages;
@@ -277,7 +307,7 @@ pub fn process_block(
         cfg.security.epsilon_cor,
         &mut rng_ver,
     );
-    report.stage_seconds[2] = t.elapsed().as_secs_f64();
+    report.timings.verification_s = t.elapsed().as_secs_f64();
     report.verification_tag_bits = ver.tag_bits;
     report.verified = ver.keys_match;
 
@@ -304,7 +334,7 @@ pub fn process_block(
     } else {
         finite_key_length(&counts, ec.leaked_bits as f64, &cfg.security)
     };
-    report.stage_seconds[0] = t.elapsed().as_secs_f64();
+    report.timings.estimation_s = t.elapsed().as_secs_f64();
     let l = fk.key_bits.min(n as u64) as usize;
     let rejected = fk.rejected.clone();
     report.finite_key = Some(fk);
@@ -321,7 +351,7 @@ pub fn process_block(
     let hashed = hasher
         .hash(&block.alice, &seed, l)
         .and_then(|a| Ok((a, hasher.hash(&ec.corrected, &seed, l)?)));
-    report.stage_seconds[3] = t.elapsed().as_secs_f64();
+    report.timings.privacy_amplification_s = t.elapsed().as_secs_f64();
     match hashed {
         Ok((alice, bob)) => {
             report.secret_bits = l as u64;

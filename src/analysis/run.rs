@@ -4,13 +4,13 @@
 //!
 //! Must never depend on `report` (it produces the record; rendering is elsewhere) or do I/O.
 
-use crate::physics::expected::{
-    IntensityExpectation, expected_per_intensity, expected_with_detector_memory,
-};
 use super::pipeline::{BlockKeys, BlockReport, PipelineConfig, process_block};
 use crate::bits::BitVec;
 use crate::estimation::scenario_rates;
 use crate::physics::LinkModel;
+use crate::physics::expected::{
+    IntensityExpectation, expected_per_intensity, expected_with_detector_memory,
+};
 use crate::protocol::event::{Engine, EngineKind, choose_engine};
 use crate::protocol::{SiftedBlock, Sifter};
 use crate::scenario::Scenario;
@@ -132,7 +132,8 @@ pub struct RunReport {
     pub aborted: Option<String>,
     /// Blocks that produced no key.
     pub aborted_blocks: u64,
-    /// Mean latency from a block's last pulse to its final key, seconds.
+    /// Mean modelled latency from a block's last pulse to its final key, seconds (fibre
+    /// delay and classical round trips; see `analysis::pipeline`; deterministic).
     pub mean_block_latency_s: f64,
     /// Theory for the same scenario.
     pub theory: TheoryBeside,
@@ -395,10 +396,10 @@ pub fn run(
     });
     let t = &mut report.timings;
     for (b, block_keys) in &blocks {
-        t.estimation_s += b.stage_seconds[0];
-        t.reconciliation_s += b.stage_seconds[1];
-        t.verification_s += b.stage_seconds[2];
-        t.privacy_amplification_s += b.stage_seconds[3];
+        t.estimation_s += b.timings.estimation_s;
+        t.reconciliation_s += b.timings.reconciliation_s;
+        t.verification_s += b.timings.verification_s;
+        t.privacy_amplification_s += b.timings.privacy_amplification_s;
         if b.channel_uses > 0 || b.leaked_bits > 0 {
             ec.reconciled_blocks += 1;
             ec.input_bits += b.sifted_bits;

@@ -139,13 +139,13 @@ pub fn run_table(r: &RunReport) -> String {
     }
     let _ = writeln!(
         s,
-        "mean latency from a block's last pulse to its final key: {:.4} s",
+        "mean latency from a block's last pulse to its final key (modelled: fibre delay and classical round trips): {:.4} s",
         r.mean_block_latency_s
     );
     let t = &r.timings;
     let _ = writeln!(
         s,
-        "time: engine {:.3} s, sifting {:.3} s, estimation {:.3} s, reconciliation {:.3} s, verification {:.3} s, privacy amplification {:.3} s; total {:.3} s ({:.3e} pulses/s, {:.3} link s per wall s)",
+        "timings (this host, wall clock): engine {:.3} s, sifting {:.3} s, estimation {:.3} s, reconciliation {:.3} s, verification {:.3} s, privacy amplification {:.3} s; total {:.3} s ({:.3e} pulses/s, {:.3} link s per wall s)",
         t.engine_s,
         t.sifting_s,
         t.estimation_s,
