@@ -356,3 +356,70 @@ fn run_out_writes_block_charts_and_report() {
     }
     assert!(out.join("results.json").exists() && out.join("results.csv").exists());
 }
+
+#[test]
+fn theory_lines_use_the_run_tables_detector_model_and_the_measured_f() {
+    // Issue 11 (charts compare like with like). On the InGaAs link afterpulses triple the
+    // dark background and the simulated QBER is ~2.8 %, where the memoryless closed form
+    // says ~1 %. The sweep's theory line must be the mean-field model with dead time and
+    // afterpulsing (the run table's `expected_detector_memory`): it must agree with the
+    // simulation within 5 standard errors over blocks (>= 20 blocks per point), while the
+    // memoryless expectation must miss by more than 5 (so the check can fail).
+    use qkdsim::analysis::sweep::theory_point;
+    use qkdsim::estimation::{DetectorTheory, scenario_rates_with};
+    use qkdsim::physics::LinkModel;
+    use qkdsim::physics::expected::expected_per_intensity;
+    use qkdsim::scenario::with_value;
+    let text = std::fs::read_to_string("scenarios/hof-plauen.toml")
+        .unwrap()
+        .replace("block_bits = 1000000", "block_bits = 50000");
+    let scenario = Scenario::parse(&text, "hof-plauen").unwrap();
+    let plan = SweepPlan {
+        param: "link.length_km".into(),
+        values: vec![5.0, 35.0],
+        log: false,
+    };
+    let options = RunOptions {
+        seed: Some(3),
+        pulses: Some(500_000_000),
+        ..RunOptions::default()
+    };
+    let report = sweep(&scenario, &plan, &options, &|_, _| {}).unwrap();
+    let f_measured = report.f_ec_measured.expect("blocks were reconciled");
+    assert!(f_measured > 1.0 && f_measured < report.f_ec_assumed);
+    for p in &report.points {
+        assert!(p.run.blocks >= 20, "{} blocks", p.run.blocks);
+        let at = with_value(&scenario, "link.length_km", p.value).unwrap();
+        let theory = theory_point(&at, p.value, Some(f_measured));
+        let sigma = p.statistics.qber_z_stderr;
+        let z = (p.run.qber_z - theory.qber_z).abs() / sigma;
+        assert!(
+            z < 5.0,
+            "{} km: simulated {} vs theory {} ({z:.1} sigma)",
+            p.value,
+            p.run.qber_z,
+            theory.qber_z
+        );
+        // The memoryless closed form, all classes weighted as the theory line weights them.
+        let model = LinkModel::from_scenario(&at);
+        let (errors, sifted) = expected_per_intensity(&model)
+            .iter()
+            .zip(&model.intensities)
+            .fold((0.0, 0.0), |(e, s), (x, c)| {
+                (
+                    e + c.probability * x.errors_z_per_pulse,
+                    s + c.probability * x.sifted_z_per_pulse,
+                )
+            });
+        let z_memoryless = (p.run.qber_z - errors / sifted).abs() / sigma;
+        assert!(
+            z_memoryless > 5.0,
+            "memoryless only {z_memoryless:.1} sigma off"
+        );
+        // The finite-key line beside the points assumes the measured f.
+        let expected = scenario_rates_with(&at, DetectorTheory::MeanField, Some(f_measured))
+            .secret_bits_per_pulse_finite
+            * at.spec.source.rep_rate_hz;
+        assert_eq!(theory.finite_bps_measured_f, Some(expected));
+    }
+}

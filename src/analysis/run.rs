@@ -6,7 +6,7 @@
 
 use super::pipeline::{BlockKeys, BlockReport, PipelineConfig, process_block};
 use crate::bits::BitVec;
-use crate::estimation::scenario_rates;
+use crate::estimation::{DetectorTheory, scenario_rates, scenario_rates_with};
 use crate::physics::LinkModel;
 use crate::physics::expected::{
     IntensityExpectation, expected_per_intensity, expected_with_detector_memory,
@@ -188,14 +188,23 @@ pub struct PaSummary {
 /// Theory for the same scenario, beside the simulation (DESIGN §5 `theory`).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct TheoryBeside {
-    /// Closed-form gain per intensity.
+    /// Expected gain per intensity, in the detector model of `detector_model` (the
+    /// closed form when the detectors have no memory).
     pub gain_per_intensity: Vec<f64>,
-    /// Closed-form Z QBER per intensity.
+    /// Expected Z QBER per intensity, likewise.
     pub qber_z_per_intensity: Vec<f64>,
+    /// How dead time and afterpulsing enter every theory figure here: `mean_field`, the
+    /// stationary model of the run table (`per_intensity[].expected_detector_memory`).
+    pub detector_model: String,
     /// Asymptotic decoy key rate (bits per pulse).
     pub secret_bits_per_pulse_asymptotic: f64,
-    /// Finite-key rate at the scenario's block size (bits per pulse).
+    /// Finite-key rate at the scenario's block size (bits per pulse), with the assumed
+    /// error-correction inefficiency `postprocessing.f_ec`.
     pub secret_bits_per_pulse_finite: f64,
+    /// The same with the inefficiency Cascade measured in this run (`ec.efficiency`), so it
+    /// compares like with like with `secret_bits_per_pulse`; null when nothing was
+    /// reconciled.
+    pub secret_bits_per_pulse_finite_measured_f: Option<f64>,
     /// PLOB bound of the channel (bits per pulse).
     pub plob_bits_per_pulse: Option<f64>,
     /// Which asymptotic method was used.
@@ -294,9 +303,11 @@ pub fn simulate(
         sum(|r| r.sifted_x),
         sum(|r| r.errors_x),
     );
+    let beside = with_memory.as_ref().unwrap_or(&expected);
     let theory = TheoryBeside {
-        gain_per_intensity: expected.iter().map(|e| e.gain).collect(),
-        qber_z_per_intensity: expected.iter().map(|e| e.qber_z).collect(),
+        gain_per_intensity: beside.iter().map(|e| e.gain).collect(),
+        qber_z_per_intensity: beside.iter().map(|e| e.qber_z).collect(),
+        detector_model: DetectorTheory::MeanField.as_str().into(),
         ..TheoryBeside::default()
     };
     RunReport {
@@ -448,6 +459,11 @@ pub fn run(
     let rates = scenario_rates(scenario);
     report.theory.secret_bits_per_pulse_asymptotic = rates.secret_bits_per_pulse_asymptotic;
     report.theory.secret_bits_per_pulse_finite = rates.secret_bits_per_pulse_finite;
+    let f_measured = report.ec.efficiency;
+    report.theory.secret_bits_per_pulse_finite_measured_f = (f_measured > 0.0).then(|| {
+        scenario_rates_with(scenario, DetectorTheory::MeanField, Some(f_measured))
+            .secret_bits_per_pulse_finite
+    });
     report.theory.plob_bits_per_pulse = rates
         .plob_bits_per_pulse
         .is_finite()

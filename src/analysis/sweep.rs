@@ -24,9 +24,9 @@
 
 use super::run::{RunOptions, RunReport, run};
 use crate::error::{Error, Result};
-use crate::estimation::{scenario_rates, theory_curves};
+use crate::estimation::{DetectorTheory, scenario_rates, scenario_rates_with, theory_curves};
 use crate::physics::LinkModel;
-use crate::physics::expected::expected_per_intensity;
+use crate::physics::expected::{expected_per_intensity, expected_with_detector_memory};
 use crate::rng::{Purpose, derive_seed};
 use crate::scenario::{Scenario, SweepSpec, get_numeric, with_value};
 use rayon::prelude::*;
@@ -214,8 +214,13 @@ pub struct SweepPoint {
 pub struct TheoryPoint {
     /// Value of the swept key.
     pub value: f64,
-    /// Finite-key secret key rate at the scenario's block size, bits/s.
+    /// Finite-key secret key rate at the scenario's block size, bits/s, with the assumed
+    /// error-correction inefficiency `postprocessing.f_ec`.
     pub finite_bps: f64,
+    /// The same with the inefficiency Cascade measured over the sweep's runs
+    /// (`SweepReport::f_ec_measured`), so that the line beside the simulated points
+    /// assumes what the simulation did; null when no block was reconciled.
+    pub finite_bps_measured_f: Option<f64>,
     /// Asymptotic decoy secret key rate, bits/s.
     pub asymptotic_bps: f64,
     /// PLOB bound, bits/s (null at zero loss).
@@ -255,8 +260,15 @@ pub struct SweepReport {
     pub seed: u64,
     /// One record per value, in order.
     pub points: Vec<SweepPoint>,
-    /// Theory on a fine grid between the smallest and largest value.
+    /// Theory on a fine grid between the smallest and largest value (detector model:
+    /// the stationary mean-field model with dead time and afterpulsing, as in the run
+    /// table).
     pub theory: Vec<TheoryPoint>,
+    /// Cascade's error-correction inefficiency measured over every reconciled block of the
+    /// sweep (disclosed bits / sum of n h(Q)); null when no block was reconciled.
+    pub f_ec_measured: Option<f64>,
+    /// The inefficiency the theory assumes (`postprocessing.f_ec`).
+    pub f_ec_assumed: f64,
     /// With `link.length_km` swept: where the key ends.
     pub max_distance: Option<MaxDistance>,
 }
@@ -325,7 +337,8 @@ pub fn sweep(
             run: report,
         });
     }
-    let theory = theory_grid(scenario, plan);
+    let f_ec_measured = measured_f_ec(points.iter().map(|p| &p.run));
+    let theory = theory_grid(scenario, plan, f_ec_measured);
     let max_distance = if plan.param == LENGTH_KEY {
         Some(max_distance(scenario, &points)?)
     } else {
@@ -338,8 +351,23 @@ pub fn sweep(
         seed,
         points,
         theory,
+        f_ec_measured,
+        f_ec_assumed: scenario.spec.postprocessing.f_ec,
         max_distance,
     })
+}
+
+/// Cascade's inefficiency over the reconciled blocks of several runs: their disclosed
+/// parity bits over the sum of n h(Q) (each run's `ec.efficiency` is that ratio for the
+/// run, so its denominator is leaked / efficiency).
+pub fn measured_f_ec<'a>(runs: impl Iterator<Item = &'a RunReport>) -> Option<f64> {
+    let (leaked, entropy) = runs
+        .filter(|r| r.ec.efficiency > 0.0 && r.ec.leaked_bits > 0)
+        .fold((0.0, 0.0), |(l, h), r| {
+            let leaked = r.ec.leaked_bits as f64;
+            (l + leaked, h + leaked / r.ec.efficiency)
+        });
+    (entropy > 0.0).then(|| leaked / entropy)
 }
 
 /// Error bars of one run (see the module doc); `rep_rate_hz` converts per-pulse to per-second.
@@ -413,24 +441,31 @@ pub fn theory_values(plan: &SweepPlan) -> Vec<f64> {
     values
 }
 
-fn theory_grid(scenario: &Scenario, plan: &SweepPlan) -> Vec<TheoryPoint> {
+fn theory_grid(
+    scenario: &Scenario,
+    plan: &SweepPlan,
+    f_ec_measured: Option<f64>,
+) -> Vec<TheoryPoint> {
     theory_values(plan)
         .par_iter()
         .filter_map(|&value| {
             // A value between two valid ones can still be invalid for coupled constraints
             // (probabilities that must sum to one); such grid points are left out.
             let s = with_value(scenario, &plan.param, value).ok()?;
-            Some(theory_point(&s, value))
+            Some(theory_point(&s, value, f_ec_measured))
         })
         .collect()
 }
 
-/// The theory of one scenario as a [`TheoryPoint`] labelled `value`.
-pub fn theory_point(scenario: &Scenario, value: f64) -> TheoryPoint {
+/// The theory of one scenario as a [`TheoryPoint`] labelled `value`, with the mean-field
+/// detector model (dead time and afterpulsing as in the run table); the finite-key rate
+/// also with `f_ec_measured` when given.
+pub fn theory_point(scenario: &Scenario, value: f64, f_ec_measured: Option<f64>) -> TheoryPoint {
     let rates = scenario_rates(scenario);
     let f = scenario.spec.source.rep_rate_hz;
     let model = LinkModel::from_scenario(scenario);
-    let expected = expected_per_intensity(&model);
+    let expected =
+        expected_with_detector_memory(&model).unwrap_or_else(|| expected_per_intensity(&model));
     let (sz, ez, sx, ex) = expected.iter().zip(&model.intensities).fold(
         (0.0, 0.0, 0.0, 0.0),
         |(sz, ez, sx, ex), (e, class)| {
@@ -447,6 +482,11 @@ pub fn theory_point(scenario: &Scenario, value: f64) -> TheoryPoint {
     TheoryPoint {
         value,
         finite_bps: rates.secret_bits_per_pulse_finite * f,
+        finite_bps_measured_f: f_ec_measured.map(|f_ec| {
+            scenario_rates_with(scenario, DetectorTheory::MeanField, Some(f_ec))
+                .secret_bits_per_pulse_finite
+                * f
+        }),
         asymptotic_bps: rates.secret_bits_per_pulse_asymptotic * f,
         plob_bps: rates
             .plob_bits_per_pulse

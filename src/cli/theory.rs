@@ -7,7 +7,7 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use qkdsim::estimation::theory::MAX_SEARCH_KM;
-use qkdsim::estimation::{TheoryReport, theory_curves};
+use qkdsim::estimation::{DetectorTheory, TheoryReport, theory_curves_with};
 use std::path::PathBuf;
 
 /// Most grid points one call may ask for.
@@ -30,6 +30,11 @@ pub struct TheoryArgs {
     /// Optimise intensities, their probabilities and the basis bias at each distance.
     #[arg(long)]
     pub optimize: bool,
+    /// How dead time and afterpulsing enter: `mean_field` (the run table's stationary
+    /// model, default) or `lim2014` (Lim et al. 2014, Sec. IV: afterpulsing to first order,
+    /// no dead time; the convention of the paper's figures).
+    #[arg(long, default_value = "mean_field", value_parser = ["mean_field", "lim2014"])]
+    pub detector_model: String,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -77,7 +82,8 @@ pub fn run(args: TheoryArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.scenario)
         .with_context(|| format!("cannot read scenario file {path}"))?;
     let scenario = qkdsim::Scenario::parse(&text, &path)?;
-    let report = theory_curves(&scenario, &distances, args.optimize)?;
+    let detector_model: DetectorTheory = args.detector_model.parse()?;
+    let report = theory_curves_with(&scenario, &distances, args.optimize, detector_model)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -88,7 +94,7 @@ pub fn run(args: TheoryArgs) -> anyhow::Result<()> {
 
 fn table(report: &TheoryReport) -> String {
     let mut out = format!(
-        "{}: secret bits per pulse (finite key at {} sifted bits; rep rate {:e} Hz{})\n",
+        "{}: secret bits per pulse (finite key at {} sifted bits; rep rate {:e} Hz; detector model {}{})\n",
         if report.scenario.is_empty() {
             "scenario"
         } else {
@@ -96,6 +102,7 @@ fn table(report: &TheoryReport) -> String {
         },
         report.block_bits,
         report.rep_rate_hz,
+        report.detector_model.as_str(),
         if report.optimized {
             "; settings optimised per distance"
         } else {
@@ -130,5 +137,14 @@ fn table(report: &TheoryReport) -> String {
         }
         out.push('\n');
     }
+    out.push_str("key from:\n");
+    for c in report.curves.iter().filter(|c| c.key_from.is_some()) {
+        out.push_str(&format!(
+            "  {:<22} {}\n",
+            c.name,
+            c.key_from.as_deref().unwrap_or_default()
+        ));
+    }
+    out.push_str(&format!("note: {}\n", report.key_convention_note));
     out
 }

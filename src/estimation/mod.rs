@@ -42,5 +42,6 @@ pub use finite::{
     asymptotic_key_length, finite_key_length, gllp_key_length, single_photon_key_length,
 };
 pub use theory::{
-    Curve, ProtocolSettings, ScenarioRates, TheoryReport, scenario_rates, theory_curves,
+    Curve, DetectorTheory, KEY_CONVENTION_NOTE, ProtocolSettings, ScenarioRates, TheoryReport,
+    key_convention, scenario_rates, scenario_rates_with, theory_curves, theory_curves_with,
 };

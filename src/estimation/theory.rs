@@ -3,10 +3,18 @@
 //! bound, beside the repeaterless bounds of the channel (DESIGN §2, §5: `theory --json`).
 //!
 //! Inputs are the closed-form gains and errors of [`crate::physics::expected`] (two
-//! threshold detectors, squashing, no dead time). Afterpulsing enters to first order as in
-//! Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Sec. IV: every detection rate
-//! D_k becomes R_k = D_k (1 + p_ap) and every error rate gains p_ap D_k / 2 (an afterpulse
-//! lands on a random detector). Dead time is left to the simulation.
+//! threshold detectors, squashing). Dead time and afterpulsing enter by one of two
+//! detector models ([`DetectorTheory`]):
+//! - [`DetectorTheory::MeanField`] (the default): the stationary mean-field expectation
+//!   with dead time and afterpulsing ([`expected_with_detector_memory`]), the same model
+//!   the run table prints beside the simulated figures, so a theory line beside simulated
+//!   points compares like with like. Without detector memory it is the memoryless closed
+//!   form.
+//! - [`DetectorTheory::Lim2014`]: afterpulsing to first order as in Lim, Curty, Walenta,
+//!   Xu, Zbinden, PRA 89, 022307 (2014), Sec. IV: every detection rate D_k becomes
+//!   R_k = D_k (1 + p_ap) and every error rate gains p_ap D_k / 2 (an afterpulse lands on a
+//!   random detector); dead time left out. This is the convention of the paper's figures,
+//!   used to reproduce them.
 //!
 //! Reading of Lim et al.'s printed Sec. IV model, which has known misprints: the
 //! misalignment term e_mis [1 - exp(-eta k)] is taken with the *system* transmittance
@@ -23,7 +31,8 @@
 //! - The finite-key curve is Lim's bound at the scenario's block: n_Z =
 //!   `postprocessing.block_bits` sifted Z bits (Lim's n_X) from all intensities; the rate is
 //!   l / N with N = n_Z / (expected sifted Z bits per pulse) the pulses needed to fill it.
-//! - The asymptotic curves `gllp_no_decoy`, `decoy_vacuum_weak`, `decoy_infinite` are the
+//! - Two key conventions, named in every curve's `key_from` field: the asymptotic curves
+//!   `gllp_no_decoy`, `decoy_vacuum_weak`, `decoy_infinite` are the
 //!   published formulas (key from the signal class only, no vacuum term, see
 //!   [`super::asymptotic`]), so that they reproduce the published GYS figures. The extra
 //!   curve `finite_key_asymptotic` is Lim's analysis for an infinite block (key from all
@@ -56,7 +65,7 @@ use super::entropy::binary_entropy;
 use super::finite::{ClassCounts, FiniteKeyResult, key_length, single_photon_length};
 use super::optimize::{NelderMead, logistic, logit};
 use crate::error::{Error, Result};
-use crate::physics::expected::expected_per_intensity;
+use crate::physics::expected::{expected_per_intensity, expected_with_detector_memory};
 use crate::physics::{IntensityClass, LinkModel, PhotonStatistics};
 use crate::scenario::Scenario;
 use serde::{Serialize, Serializer};
@@ -100,6 +109,52 @@ pub struct ProtocolSettings {
     pub basis_z_probability_bob: f64,
 }
 
+/// How dead time and afterpulsing enter the theory (module doc).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectorTheory {
+    /// The stationary mean-field model of dead time and afterpulsing, as in the run table.
+    #[default]
+    MeanField,
+    /// Lim et al. 2014, Sec. IV: afterpulsing to first order, no dead time.
+    Lim2014,
+}
+
+impl DetectorTheory {
+    /// The name used on the command line and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetectorTheory::MeanField => "mean_field",
+            DetectorTheory::Lim2014 => "lim2014",
+        }
+    }
+}
+
+impl std::str::FromStr for DetectorTheory {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<DetectorTheory> {
+        match s {
+            "mean_field" | "mean-field" => Ok(DetectorTheory::MeanField),
+            "lim2014" => Ok(DetectorTheory::Lim2014),
+            other => Err(Error::InvalidArgument(format!(
+                "detector model: must be \"mean_field\" or \"lim2014\", got \"{other}\""
+            ))),
+        }
+    }
+}
+
+/// Which pulses a curve takes key from; the two conventions give different numbers for
+/// the same link, so every curve says which it uses (`theory --json`, legends).
+pub fn key_convention(curve_name: &str) -> Option<&'static str> {
+    match curve_name {
+        "gllp_no_decoy" | "decoy_vacuum_weak" | "decoy_infinite" => {
+            Some("signal class only (Lo, Ma, Chen 2005; Ma et al. 2005)")
+        }
+        "finite_key" | "finite_key_asymptotic" => Some("every intensity class (Lim et al. 2014)"),
+        _ => None,
+    }
+}
+
 /// One curve of `theory --json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Curve {
@@ -124,6 +179,9 @@ pub struct Curve {
     /// With `--optimize`: the optimal settings at each distance (null where no key).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<Vec<Option<ProtocolSettings>>>,
+    /// Which pulses the curve takes key from ([`key_convention`]); absent for the bounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_from: Option<String>,
 }
 
 /// The `theory --json` document: `{scenario, curves: [...]}` plus context fields.
@@ -137,6 +195,10 @@ pub struct TheoryReport {
     pub block_bits: u64,
     /// Whether the protocol settings were optimised at each distance.
     pub optimized: bool,
+    /// How dead time and afterpulsing enter ([`DetectorTheory`]).
+    pub detector_model: DetectorTheory,
+    /// Why curves of the two key conventions differ, for the reader of the numbers.
+    pub key_convention_note: String,
     /// The curves, in [`CURVE_NAMES`] order.
     pub curves: Vec<Curve>,
 }
@@ -181,12 +243,28 @@ fn finite_or_null_scalar<S: Serializer>(v: &f64, s: S) -> std::result::Result<S:
     }
 }
 
-/// Theory curves of `scenario` at the given fibre lengths (km); see the module doc.
-/// Fails when `distances_km` is empty or holds a value outside [0, 10000].
+/// What [`TheoryReport::key_convention_note`] says.
+pub const KEY_CONVENTION_NOTE: &str = "gllp_no_decoy, decoy_vacuum_weak and decoy_infinite take key from the signal class only \
+(the published formulas); finite_key and finite_key_asymptotic take it from every intensity class (Lim et al. 2014), \
+so at short distance the finite-key rate can exceed the signal-only asymptotic rates";
+
+/// Theory curves of `scenario` at the given fibre lengths (km) with the mean-field
+/// detector model; see the module doc. Fails when `distances_km` is empty or holds a value
+/// outside [0, 10000].
 pub fn theory_curves(
     scenario: &Scenario,
     distances_km: &[f64],
     optimize: bool,
+) -> Result<TheoryReport> {
+    theory_curves_with(scenario, distances_km, optimize, DetectorTheory::MeanField)
+}
+
+/// [`theory_curves`] with a chosen detector model.
+pub fn theory_curves_with(
+    scenario: &Scenario,
+    distances_km: &[f64],
+    optimize: bool,
+    detector_model: DetectorTheory,
 ) -> Result<TheoryReport> {
     if distances_km.is_empty() {
         return Err(Error::InvalidArgument(
@@ -201,7 +279,7 @@ pub fn theory_curves(
             "distance_km: must be in [0, {MAX_SEARCH_KM}], got {bad}"
         )));
     }
-    let setup = Setup::new(scenario);
+    let setup = Setup::new(scenario, detector_model);
     let mut curves = Vec::with_capacity(CURVE_NAMES.len());
     for method in [
         Method::Gllp,
@@ -227,6 +305,7 @@ pub fn theory_curves(
             max_distance_km: None,
             note: None,
             settings: None,
+            key_from: None,
         });
     }
     curves.push(protocol_curve(
@@ -240,6 +319,8 @@ pub fn theory_curves(
         rep_rate_hz: setup.rep_rate_hz,
         block_bits: scenario.spec.postprocessing.block_bits,
         optimized: optimize,
+        detector_model,
+        key_convention_note: KEY_CONVENTION_NOTE.into(),
         curves,
     })
 }
@@ -247,7 +328,21 @@ pub fn theory_curves(
 /// The theory figures of `scenario` at its own `link.length_km` and settings (no
 /// optimisation): what `run --json` reports beside the simulated key.
 pub fn scenario_rates(scenario: &Scenario) -> ScenarioRates {
-    let setup = Setup::new(scenario);
+    scenario_rates_with(scenario, DetectorTheory::MeanField, None)
+}
+
+/// [`scenario_rates`] with a chosen detector model and, optionally, an error-correction
+/// inefficiency other than `postprocessing.f_ec` (e.g. the one Cascade measured in a run,
+/// so that a finite-key line beside simulated points assumes what the simulation did).
+pub fn scenario_rates_with(
+    scenario: &Scenario,
+    detector_model: DetectorTheory,
+    f_ec: Option<f64>,
+) -> ScenarioRates {
+    let mut setup = Setup::new(scenario, detector_model);
+    if let Some(f) = f_ec {
+        setup.f_ec = f;
+    }
     let model = &setup.model;
     let eta = model.channel.transmittance();
     let (finite_key, pulses) = setup.finite_key(model);
@@ -296,6 +391,7 @@ impl Method {
 /// What stays fixed while distance and settings vary.
 struct Setup {
     model: LinkModel,
+    detector_model: DetectorTheory,
     afterpulse: f64,
     f_ec: f64,
     block_bits: f64,
@@ -308,7 +404,7 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(scenario: &Scenario) -> Setup {
+    fn new(scenario: &Scenario, detector_model: DetectorTheory) -> Setup {
         let s = &scenario.spec;
         let mut model = LinkModel::from_scenario(scenario);
         if s.source.single_photon {
@@ -326,6 +422,7 @@ impl Setup {
         Setup {
             signal: signal_index(&model),
             model,
+            detector_model,
             afterpulse: s.detector.afterpulse_probability,
             f_ec: s.postprocessing.f_ec,
             block_bits: s.postprocessing.block_bits as f64,
@@ -342,9 +439,27 @@ impl Setup {
         m
     }
 
-    /// Expected per-pulse rates of each class, afterpulsing to first order (Lim et al.
-    /// 2014, Sec. IV: R_k = D_k (1 + p_ap), errors + p_ap D_k / 2).
+    /// Expected per-pulse rates of each class: with [`DetectorTheory::MeanField`] the
+    /// mean-field expectation with dead time and afterpulsing; with
+    /// [`DetectorTheory::Lim2014`] afterpulsing to first order (Lim et al. 2014, Sec. IV:
+    /// R_k = D_k (1 + p_ap), errors + p_ap D_k / 2).
     fn class_rates(&self, model: &LinkModel) -> Vec<ClassRates> {
+        if self.detector_model == DetectorTheory::MeanField {
+            let expected = expected_with_detector_memory(model)
+                .unwrap_or_else(|| expected_per_intensity(model));
+            return expected
+                .iter()
+                .zip(&model.intensities)
+                .map(|(e, class)| ClassRates {
+                    mean_photon_number: e.mean_photon_number,
+                    probability: class.probability,
+                    sifted_z: e.sifted_z_per_pulse,
+                    errors_z: e.errors_z_per_pulse,
+                    sifted_x: e.sifted_x_per_pulse,
+                    errors_x: e.errors_x_per_pulse,
+                })
+                .collect();
+        }
         let ap = self.afterpulse;
         expected_per_intensity(model)
             .iter()
@@ -452,15 +567,17 @@ impl Setup {
     }
 
     /// Rates of a pulse carrying exactly one photon (for the infinite-decoy limit).
+    /// The detectors' memory state is set by the real traffic, so the single-photon class
+    /// is appended with probability 0: it is evaluated in that state without changing it.
     fn single_photon_rates(&self, model: &LinkModel) -> ClassRates {
         let mut m = model.clone();
-        m.intensities = vec![IntensityClass {
+        m.intensities.push(IntensityClass {
             label: "single photon".into(),
-            probability: 1.0,
+            probability: 0.0,
             mean_photon_number: 1.0,
             photons: PhotonStatistics::SinglePhoton,
-        }];
-        self.class_rates(&m)[0]
+        });
+        *self.class_rates(&m).last().expect("one class was pushed")
     }
 
     /// Expected counts of one block of `block_bits` sifted Z bits: (classes, pulses N, leak).
@@ -842,6 +959,7 @@ fn protocol_curve(setup: &Setup, method: Method, distances: &[f64], optimize: bo
         max_distance_km: None,
         note: None,
         settings: None,
+        key_from: key_convention(method.name()).map(str::to_string),
     };
     if let Some(reason) = setup.not_applicable(method) {
         curve.note = Some(reason);

@@ -128,15 +128,18 @@ pub fn key_rate_chart(report: &SweepReport) -> ChartSpec {
                 color: Some(7),
             },
             Series {
-                name: "asymptotic decoy (theory)".into(),
+                name: "asymptotic decoy, infinite block (theory)".into(),
                 style: SeriesStyle::Line,
                 points: line(|t| Some(t.asymptotic_bps)),
                 error_bars: None,
                 color: Some(1),
             },
             Series {
-                name: "finite key, same block size (theory)".into(),
-                style: SeriesStyle::Line,
+                name: format!(
+                    "finite key, same block size, f_ec = {:.2} assumed (theory)",
+                    report.f_ec_assumed
+                ),
+                style: SeriesStyle::DashedLine,
                 points: line(|t| Some(t.finite_bps)),
                 error_bars: None,
                 color: Some(2),
@@ -150,6 +153,20 @@ pub fn key_rate_chart(report: &SweepReport) -> ChartSpec {
             },
         ],
     };
+    if let Some(f_ec) = report.f_ec_measured {
+        // Beside the simulated points: the same bound with the inefficiency Cascade really
+        // had, so points and line assume the same error correction.
+        spec.series.insert(
+            3,
+            Series {
+                name: format!("finite key, same block size, f = {f_ec:.3} measured (theory)"),
+                style: SeriesStyle::Line,
+                points: line(|t| t.finite_bps_measured_f),
+                error_bars: None,
+                color: Some(3),
+            },
+        );
+    }
     let no_key: Vec<(f64, f64)> = report
         .points
         .iter()
@@ -198,7 +215,7 @@ pub fn qber_chart(report: &SweepReport) -> ChartSpec {
         y_log: false,
         series: vec![
             Series {
-                name: "Z basis, theory".into(),
+                name: "Z basis, theory (dead time, afterpulsing)".into(),
                 style: SeriesStyle::Line,
                 points: report
                     .theory
@@ -209,7 +226,7 @@ pub fn qber_chart(report: &SweepReport) -> ChartSpec {
                 color: Some(0),
             },
             Series {
-                name: "X basis, theory".into(),
+                name: "X basis, theory (dead time, afterpulsing)".into(),
                 style: SeriesStyle::DashedLine,
                 points: report
                     .theory
@@ -347,9 +364,9 @@ pub fn block_key_chart(report: &RunReport) -> ChartSpec {
         total += b.secret_bits;
         points.push((b.end_time_s, total as f64));
     }
-    let rate = report.theory.secret_bits_per_pulse_finite * report.pulses_sent as f64
-        / report.link_time_s.max(f64::MIN_POSITIVE);
-    ChartSpec {
+    let per_second = report.pulses_sent as f64 / report.link_time_s.max(f64::MIN_POSITIVE);
+    let rate = report.theory.secret_bits_per_pulse_finite * per_second;
+    let mut spec = ChartSpec {
         title: title(&report.scenario, "accumulated secret key"),
         x_label: "link time (s)".into(),
         y_label: "secret key (bits)".into(),
@@ -357,7 +374,7 @@ pub fn block_key_chart(report: &RunReport) -> ChartSpec {
         y_log: false,
         series: vec![
             Series {
-                name: "finite-key theory rate".into(),
+                name: "finite-key theory rate, f_ec assumed".into(),
                 style: SeriesStyle::DashedLine,
                 points: vec![(0.0, 0.0), (report.link_time_s, rate * report.link_time_s)],
                 error_bars: None,
@@ -371,7 +388,24 @@ pub fn block_key_chart(report: &RunReport) -> ChartSpec {
                 color: Some(6),
             },
         ],
+    };
+    if let Some(measured) = report.theory.secret_bits_per_pulse_finite_measured_f {
+        let rate = measured * per_second;
+        spec.series.insert(
+            1,
+            Series {
+                name: format!(
+                    "finite-key theory rate, f = {:.3} measured",
+                    report.ec.efficiency
+                ),
+                style: SeriesStyle::Line,
+                points: vec![(0.0, 0.0), (report.link_time_s, rate * report.link_time_s)],
+                error_bars: None,
+                color: Some(3),
+            },
+        );
     }
+    spec
 }
 
 /// The charts of `sweep --out`.
