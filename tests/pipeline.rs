@@ -173,7 +173,7 @@ block_bits = 100000
 #[test]
 fn simulated_key_rate_agrees_with_the_finite_key_curve() {
     let s = small_block_lab();
-    let long = std::env::var("QKDSIM_LONG_TESTS").is_ok();
+    let long = std::env::var("QKDSIM_LONG_TESTS").is_ok_and(|v| v == "1");
     let pulses = if long { 5_000_000_000 } else { 1_000_000_000 };
     let out = run_with(&s, pulses, 11);
     let full: Vec<_> = out.report.per_block.iter().filter(|b| !b.partial).collect();
