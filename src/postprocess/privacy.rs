@@ -1602,6 +1602,17 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
+    /// A note past the test harness's capture (it only captures `print!` and `eprint!`), so
+    /// a comparison skipped for want of a CPU feature shows in every run.
+    fn skipped(test: &str, backend: Backend) {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {test}: skipping the {backend} backend, which needs {}",
+            backend.requirement()
+        );
+    }
+
     fn random_bits(len: usize, rng: &mut rand::rngs::ChaCha8Rng) -> BitVec {
         BitVec::from_words((0..len.div_ceil(64)).map(|_| rng.next_u64()).collect(), len)
     }
@@ -1629,6 +1640,15 @@ mod tests {
             let mut fast = a.clone();
             clmul::pointwise_mul(&mut fast, &b);
             assert_eq!(fast, portable);
+        } else {
+            skipped("clmul_and_portable_multiplication_agree", Backend::Clmul);
+        }
+        if clmul::wide_available() {
+            let mut fast = a.clone();
+            clmul::wide_pointwise_mul(&mut fast, &b);
+            assert_eq!(fast, portable);
+        } else {
+            skipped("clmul_and_portable_multiplication_agree", Backend::Avx512);
         }
         // Field axioms spot checks: commutative, 1 is neutral, distributive.
         for k in 0..999 {
@@ -1806,10 +1826,26 @@ mod tests {
     #[test]
     fn kernels_assert_the_slice_lengths_they_rely_on() {
         use std::panic::{AssertUnwindSafe, catch_unwind};
+        // Each call must panic, and with the kernel's own message (not, say, an index
+        // out of bounds further in).
         let refused = |what: &str, f: &mut dyn FnMut()| {
+            let payload = catch_unwind(AssertUnwindSafe(f))
+                .expect_err(&format!("{what} accepted a bad shape"));
+            let msg = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
             assert!(
-                catch_unwind(AssertUnwindSafe(f)).is_err(),
-                "{what} accepted a bad shape"
+                [
+                    "unequal length",
+                    "not a multiple of 8",
+                    "half-length",
+                    "multiples of 8"
+                ]
+                .iter()
+                .any(|m| msg.contains(m)),
+                "{what}: unexpected panic {msg:?}"
             );
         };
         let steps = [1u64; MAX_LOG_LEN + 1];
