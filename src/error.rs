@@ -20,6 +20,10 @@ pub enum Error {
     /// An argument to a library routine is outside its allowed range.
     #[error("{0}")]
     InvalidArgument(String),
+    /// An environment variable the library reads (`QKDSIM_PA_BACKEND`) has a value it does
+    /// not accept; the message names the variable, the value and the allowed values.
+    #[error("{0}")]
+    Environment(String),
 }
 
 /// Result alias used across the library.

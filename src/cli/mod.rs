@@ -45,6 +45,12 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    // A bad QKDSIM_PA_BACKEND is reported before any work rather than as an abort of
+    // every block (the library reads the variable once; see postprocess::privacy).
+    if let Err(e) = qkdsim::postprocess::privacy::selected_backend() {
+        eprintln!("error: {e}");
+        return 2;
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Theory(args) => theory::run(args),

@@ -84,6 +84,27 @@
 //! confined to the `clmul` submodule; on this module's bench the portable multiplication
 //! is 25-50x slower.
 //!
+//! # Backends and `QKDSIM_PA_BACKEND`
+//!
+//! [`Backend`] names the three implementations; all give the same bits (tests compare them
+//! at 2^20 input bits):
+//!
+//! | value of `QKDSIM_PA_BACKEND` | backend | needs |
+//! |---|---|---|
+//! | unset, empty or `auto` | the fastest this CPU has | — |
+//! | `avx512` | [`Backend::Avx512`]: VPCLMULQDQ on 512-bit registers, AVX-512 XOR kernels | x86-64 with AVX-512F, VPCLMULQDQ and PCLMULQDQ |
+//! | `clmul` | [`Backend::Clmul`]: scalar PCLMULQDQ, no AVX-512 instruction | x86-64 with PCLMULQDQ |
+//! | `portable` | [`Backend::Portable`]: shift-and-XOR in plain Rust, no intrinsic | nothing |
+//!
+//! The variable ([`BACKEND_ENV_VAR`]) is read once per process, at the first
+//! [`selected_backend`] call (which [`ToeplitzHasher::new`] makes). Any other value, or a
+//! backend this CPU lacks, is an [`Error::Environment`] naming the variable, the value, the
+//! allowed values and what this CPU supports: there is no silent fallback, so a CI job that
+//! forces the portable backend really runs it. The library does no I/O, so the error
+//! reaches the user as a `Result`: from [`selected_backend`], which the command line calls
+//! before any work (exit code 2), and from every [`ToeplitzHasher::hash`] of a hasher made
+//! by [`ToeplitzHasher::new`]. [`ToeplitzHasher::with_backend`] ignores the variable.
+//!
 //! # Speed anchors
 //!
 //! Published CPU figures this module is measured against (`benches/privacy_amplification.rs`):
@@ -94,8 +115,166 @@
 
 use crate::bits::BitVec;
 use crate::error::{Error, Result};
+use std::sync::OnceLock;
 
 mod novel;
+
+/// The environment variable that forces a privacy-amplification backend (module docs).
+pub const BACKEND_ENV_VAR: &str = "QKDSIM_PA_BACKEND";
+
+/// The values [`BACKEND_ENV_VAR`] accepts, as the error messages list them.
+const ALLOWED_VALUES: &str = "auto (or unset), avx512, clmul, portable";
+
+/// The field arithmetic of a [`ToeplitzHasher`]. Every backend gives the same bits; they
+/// differ in speed and in the CPU instructions they need (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// VPCLMULQDQ on 512-bit registers, eight field multiplications at a time, and the
+    /// AVX-512 XOR kernels of the basis conversion (x86-64 with AVX-512F, VPCLMULQDQ and
+    /// PCLMULQDQ, detected at run time). `QKDSIM_PA_BACKEND=avx512`.
+    Avx512,
+    /// Scalar PCLMULQDQ carry-less multiply, no AVX-512 instruction (x86-64 with
+    /// PCLMULQDQ, detected at run time). `QKDSIM_PA_BACKEND=clmul`.
+    Clmul,
+    /// Shift-and-XOR multiplication in plain Rust, any CPU. `QKDSIM_PA_BACKEND=portable`.
+    Portable,
+}
+
+impl Backend {
+    /// Every backend, fastest first.
+    pub const ALL: [Backend; 3] = [Backend::Avx512, Backend::Clmul, Backend::Portable];
+
+    /// The name `QKDSIM_PA_BACKEND` uses for this backend.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Avx512 => "avx512",
+            Backend::Clmul => "clmul",
+            Backend::Portable => "portable",
+        }
+    }
+
+    /// The CPU features this backend needs, in words.
+    pub fn requirement(self) -> &'static str {
+        match self {
+            Backend::Avx512 => "an x86-64 CPU with AVX-512F, VPCLMULQDQ and PCLMULQDQ",
+            Backend::Clmul => "an x86-64 CPU with PCLMULQDQ",
+            Backend::Portable => "nothing",
+        }
+    }
+
+    /// True when this CPU can run the backend (run-time detection, cached by std).
+    pub fn is_supported(self) -> bool {
+        match self {
+            Backend::Avx512 => clmul::wide_available(),
+            Backend::Clmul => clmul::available(),
+            Backend::Portable => true,
+        }
+    }
+
+    /// The fastest backend this CPU supports.
+    pub fn fastest() -> Backend {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.is_supported())
+            .unwrap_or(Backend::Portable)
+    }
+
+    /// The backends this CPU supports, fastest first.
+    pub fn supported() -> Vec<Backend> {
+        Backend::ALL
+            .into_iter()
+            .filter(|b| b.is_supported())
+            .collect()
+    }
+
+    /// The XOR kernels of the basis conversion that go with this backend.
+    fn kernels(self) -> novel::Kernels {
+        match self {
+            Backend::Avx512 => novel::Kernels::Avx512,
+            Backend::Clmul | Backend::Portable => novel::Kernels::Portable,
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The backend [`ToeplitzHasher::new`] uses: the one `QKDSIM_PA_BACKEND` names, or the
+/// fastest this CPU supports when it is unset, empty or `auto`. The variable is read once
+/// per process; later calls return the same answer.
+///
+/// The command line calls this before any work, so that a bad value ends the program with
+/// its message instead of aborting every block.
+///
+/// # Errors
+/// [`Error::Environment`] when the value is not one of `auto`, `avx512`, `clmul`,
+/// `portable` (or not valid UTF-8), or names a backend this CPU lacks. The message names
+/// the variable, the value, the allowed values and the backends this CPU supports.
+pub fn selected_backend() -> Result<Backend> {
+    static SELECTED: OnceLock<std::result::Result<Backend, String>> = OnceLock::new();
+    SELECTED
+        .get_or_init(|| {
+            let value = std::env::var_os(BACKEND_ENV_VAR).map(|v| {
+                v.into_string()
+                    .map_err(|v| format!("{} (not valid UTF-8)", v.to_string_lossy()))
+            });
+            resolve_backend(value, Backend::is_supported)
+        })
+        .clone()
+        .map_err(Error::Environment)
+}
+
+/// [`selected_backend`] without the environment and the CPU: `value` is the variable's
+/// value (`None` when unset, `Err` with a printable form when not UTF-8) and `supported`
+/// says which backends the CPU has. Separate so that tests can cover every case.
+fn resolve_backend(
+    value: Option<std::result::Result<String, String>>,
+    supported: impl Fn(Backend) -> bool,
+) -> std::result::Result<Backend, String> {
+    let fastest = || {
+        Backend::ALL
+            .into_iter()
+            .find(|&b| supported(b))
+            .unwrap_or(Backend::Portable)
+    };
+    let value = match value {
+        None => return Ok(fastest()),
+        Some(Ok(v)) => v,
+        Some(Err(shown)) => {
+            return Err(format!(
+                "{BACKEND_ENV_VAR}=\"{shown}\" is not a privacy-amplification backend; \
+                 allowed values: {ALLOWED_VALUES}"
+            ));
+        }
+    };
+    if value.is_empty() || value == "auto" {
+        return Ok(fastest());
+    }
+    let Some(backend) = Backend::ALL.into_iter().find(|b| b.name() == value) else {
+        return Err(format!(
+            "{BACKEND_ENV_VAR}=\"{value}\" is not a privacy-amplification backend; \
+             allowed values: {ALLOWED_VALUES}"
+        ));
+    };
+    if !supported(backend) {
+        let here: Vec<&str> = Backend::ALL
+            .into_iter()
+            .filter(|&b| supported(b))
+            .map(Backend::name)
+            .collect();
+        return Err(format!(
+            "{BACKEND_ENV_VAR}=\"{value}\" asks for a privacy-amplification backend this CPU \
+             cannot run: it needs {}; this CPU supports {} (allowed values: {ALLOWED_VALUES}; \
+             unset the variable or set it to auto for the fastest)",
+            backend.requirement(),
+            here.join(", ")
+        ));
+    }
+    Ok(backend)
+}
 
 /// Blocks at least this long (in field elements) split their two recursive halves across
 /// rayon threads; below it the halves run on the calling thread.
@@ -111,7 +290,7 @@ const CHUNK_BITS: usize = 32;
 const MAX_LOG_LEN: usize = 40;
 
 /// Reusable Toeplitz hasher: holds the Cantor basis of GF(2^64), the arithmetic backend
-/// chosen for this CPU and the work buffers, which grow to the largest block seen.
+/// and the work buffers, which grow to the largest block seen.
 ///
 /// Cheap to create (microseconds); one per thread or per pipeline stage is fine. Results do
 /// not depend on the backend or on the number of rayon threads.
@@ -120,6 +299,9 @@ pub struct ToeplitzHasher {
     /// `cantor[i]` is beta_{i+1}: beta_1 = 1, beta_{i+1}^2 + beta_{i+1} = beta_i.
     cantor: Vec<u64>,
     backend: Backend,
+    /// The [`selected_backend`] error a hasher from [`ToeplitzHasher::new`] reports from
+    /// every `hash` (then `backend` is portable and never used).
+    setting_error: Option<String>,
     input_buf: Vec<u64>,
     seed_buf: Vec<u64>,
     scratch: Vec<u64>,
@@ -132,43 +314,66 @@ impl Default for ToeplitzHasher {
 }
 
 impl ToeplitzHasher {
-    /// A hasher using the fastest field arithmetic this CPU supports.
+    /// A hasher with the backend of [`selected_backend`]: the one `QKDSIM_PA_BACKEND`
+    /// forces, else the fastest this CPU supports. Never fails itself: when the variable is
+    /// invalid, every [`ToeplitzHasher::hash`] returns that [`Error::Environment`].
     pub fn new() -> Self {
-        let backend = if clmul::wide_available() {
-            Backend::Clmul512
-        } else if clmul::available() {
-            Backend::Clmul
-        } else {
-            Backend::Portable
-        };
-        ToeplitzHasher::with_backend(backend)
+        match selected_backend() {
+            Ok(backend) => ToeplitzHasher::build(backend),
+            Err(e) => ToeplitzHasher {
+                setting_error: Some(e.to_string()),
+                ..ToeplitzHasher::build(Backend::Portable)
+            },
+        }
+    }
+
+    /// A hasher with the given backend, whatever `QKDSIM_PA_BACKEND` says.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when this CPU cannot run `backend` (see
+    /// [`Backend::is_supported`]).
+    pub fn with_backend(backend: Backend) -> Result<Self> {
+        if !backend.is_supported() {
+            return Err(Error::InvalidArgument(format!(
+                "privacy amplification: the {backend} backend needs {}, which this CPU is not",
+                backend.requirement()
+            )));
+        }
+        Ok(ToeplitzHasher::build(backend))
     }
 
     /// A hasher restricted to the portable field arithmetic (no carry-less multiply
-    /// instruction). Same results, slower; for tests and benchmarks.
+    /// instruction, no intrinsic at all). Same results, slower; for tests and benchmarks.
     pub fn portable() -> Self {
-        ToeplitzHasher::with_backend(Backend::Portable)
+        ToeplitzHasher::build(Backend::Portable)
     }
 
-    fn with_backend(backend: Backend) -> Self {
+    /// A hasher using scalar PCLMULQDQ even when the 512-bit VPCLMULQDQ path is available,
+    /// or `None` without PCLMULQDQ. Same results; for tests and benchmarks.
+    pub fn scalar_clmul() -> Option<Self> {
+        ToeplitzHasher::with_backend(Backend::Clmul).ok()
+    }
+
+    /// `backend` must be supported: every kernel entry asserts it again before its `unsafe`.
+    fn build(backend: Backend) -> Self {
         ToeplitzHasher {
             cantor: cantor_basis(MAX_LOG_LEN + 1),
             backend,
+            setting_error: None,
             input_buf: Vec::new(),
             seed_buf: Vec::new(),
             scratch: Vec::new(),
         }
     }
 
+    /// The field arithmetic this hasher uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// True when field multiplications use the CPU's carry-less multiply instruction.
     pub fn uses_clmul(&self) -> bool {
         self.backend != Backend::Portable
-    }
-
-    /// A hasher using scalar PCLMULQDQ even when the 512-bit VPCLMULQDQ path is available,
-    /// or `None` without PCLMULQDQ. Same results; for tests and benchmarks.
-    pub fn scalar_clmul() -> Option<Self> {
-        clmul::available().then(|| ToeplitzHasher::with_backend(Backend::Clmul))
     }
 
     /// Hashes the `n`-bit `input` to `output_bits` bits with the Toeplitz matrix of `seed`
@@ -179,8 +384,12 @@ impl ToeplitzHasher {
     /// for any number of threads.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when the seed length is wrong.
+    /// [`Error::InvalidArgument`] when the seed length is wrong; [`Error::Environment`] for
+    /// a hasher from [`ToeplitzHasher::new`] when `QKDSIM_PA_BACKEND` is invalid.
     pub fn hash(&mut self, input: &BitVec, seed: &BitVec, output_bits: usize) -> Result<BitVec> {
+        if let Some(e) = &self.setting_error {
+            return Err(Error::Environment(e.clone()));
+        }
         let n = input.len();
         check_seed_len(n, seed.len(), output_bits)?;
         if n == 0 || output_bits == 0 {
@@ -245,7 +454,8 @@ impl ToeplitzHasher {
             cantor: &self.cantor,
             backend: self.backend,
         };
-        if novel::to_novel_basis(&mut self.input_buf, &mut self.scratch) {
+        let kernels = self.backend.kernels();
+        if novel::to_novel_basis(&mut self.input_buf, &mut self.scratch, kernels) {
             std::mem::swap(&mut self.input_buf, &mut self.scratch);
         }
         split_packed(&mut self.input_buf, &mut self.seed_buf);
@@ -257,7 +467,7 @@ impl ToeplitzHasher {
         );
         ctx.pointwise_mul(input_buf, seed_buf);
         ctx.unevaluate(input_buf);
-        if novel::from_novel_basis(&mut self.input_buf, &mut self.scratch) {
+        if novel::from_novel_basis(&mut self.input_buf, &mut self.scratch, kernels) {
             std::mem::swap(&mut self.input_buf, &mut self.scratch);
         }
         extract_product_bits(&self.input_buf, n - 1, output_bits)
@@ -457,18 +667,6 @@ fn join_if(parallel: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
     }
 }
 
-/// Field arithmetic implementation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    /// VPCLMULQDQ on 512-bit registers: eight multiplications at a time (x86-64 with
-    /// AVX-512F and VPCLMULQDQ, detected at run time).
-    Clmul512,
-    /// PCLMULQDQ carry-less multiply (x86-64, detected at run time).
-    Clmul,
-    /// Shift-and-XOR multiply, any CPU.
-    Portable,
-}
-
 /// Reduction of a 128-bit carry-less product modulo t^64 + t^4 + t^3 + t + 1.
 #[inline(always)]
 fn reduce(lo: u64, hi: u64) -> u64 {
@@ -550,7 +748,7 @@ impl Transform<'_> {
     /// `scratch` needs `a.len()` elements.
     #[cfg(test)]
     fn forward(&self, a: &mut [u64], scratch: &mut [u64]) {
-        if novel::to_novel_basis(a, scratch) {
+        if novel::to_novel_basis(a, scratch, self.backend.kernels()) {
             a.copy_from_slice(scratch);
         }
         self.evaluate(a);
@@ -560,7 +758,7 @@ impl Transform<'_> {
     #[cfg(test)]
     fn inverse(&self, a: &mut [u64], scratch: &mut [u64]) {
         self.unevaluate(a);
-        if novel::from_novel_basis(a, scratch) {
+        if novel::from_novel_basis(a, scratch, self.backend.kernels()) {
             a.copy_from_slice(scratch);
         }
     }
@@ -578,7 +776,7 @@ impl Transform<'_> {
             }
             return;
         }
-        if self.backend == Backend::Clmul512 {
+        if self.backend == Backend::Avx512 {
             // Four quarters, then their two top levels in one pass.
             for_quarters(a, |q| self.evaluate(q));
             self.radix4(a, false);
@@ -643,7 +841,7 @@ impl Transform<'_> {
     fn unevaluate(&self, a: &mut [u64]) {
         let len = a.len();
         if len <= BUTTERFLY_ITERATIVE_MAX_LEN {
-            let first = if self.backend == Backend::Clmul512 && len >= 8 {
+            let first = if self.backend == Backend::Avx512 && len >= 8 {
                 4
             } else {
                 1
@@ -656,7 +854,7 @@ impl Transform<'_> {
             }
             return;
         }
-        if self.backend == Backend::Clmul512 {
+        if self.backend == Backend::Avx512 {
             self.radix4(a, true);
             for_quarters(a, |q| self.unevaluate(q));
             return;
@@ -673,7 +871,7 @@ impl Transform<'_> {
     /// With the 512-bit backend and at least 8 elements, levels 1 to 3 in one pass over `a`
     /// (returns 4, the next level); otherwise nothing (returns 1).
     fn low_levels(&self, a: &mut [u64], inverse: bool) -> usize {
-        if self.backend != Backend::Clmul512 || a.len() < 8 {
+        if self.backend != Backend::Avx512 || a.len() < 8 {
             return 1;
         }
         let twiddles = |log_len: usize| {
@@ -707,7 +905,7 @@ impl Transform<'_> {
         let steps = self.steps(log_len);
         let half = 1usize << (log_len - 1);
         match self.backend {
-            Backend::Clmul512 => clmul::wide_level(a, half, &steps, inverse),
+            Backend::Avx512 => clmul::wide_level(a, half, &steps, inverse),
             Backend::Clmul => clmul::level(a, half, &steps, inverse),
             Backend::Portable => {
                 for block in a.chunks_exact_mut(2 * half) {
@@ -740,7 +938,7 @@ impl Transform<'_> {
     fn butterflies(&self, lo: &mut [u64], hi: &mut [u64], log_len: usize, inverse: bool) {
         let steps = self.steps(log_len);
         match (self.backend, inverse) {
-            (Backend::Clmul512, inverse) => clmul::wide_butterflies(lo, hi, &steps, inverse),
+            (Backend::Avx512, inverse) => clmul::wide_butterflies(lo, hi, &steps, inverse),
             (Backend::Clmul, false) => clmul::butterflies_forward(lo, hi, &steps),
             (Backend::Clmul, true) => clmul::butterflies_inverse(lo, hi, &steps),
             (Backend::Portable, false) => butterflies_forward_with(lo, hi, &steps, gf_mul_portable),
@@ -756,7 +954,7 @@ impl Transform<'_> {
         a.par_chunks_mut(CHUNK)
             .zip(b.par_chunks(CHUNK))
             .for_each(|(a, b)| match backend {
-                Backend::Clmul512 => clmul::wide_pointwise_mul(a, b),
+                Backend::Avx512 => clmul::wide_pointwise_mul(a, b),
                 Backend::Clmul => clmul::pointwise_mul(a, b),
                 Backend::Portable => a
                     .iter_mut()
@@ -800,8 +998,23 @@ fn butterflies_inverse_with(
     }
 }
 
-/// Carry-less multiply path. The only `unsafe` in the crate: calling `#[target_feature]`
-/// functions, which is sound because every call is guarded by run-time detection.
+/// Carry-less multiply path. The only `unsafe` in the crate, of two kinds:
+///
+/// - calling a `#[target_feature]` function: every `pub` wrapper below starts with
+///   `assert!` on the run-time detection of the features it enables, so a backend the CPU
+///   lacks panics with a message instead of executing an illegal instruction (and
+///   [`Backend::is_supported`] keeps the hasher from choosing one);
+/// - unaligned 512-bit loads and stores through raw pointers: every function holding one
+///   `assert!`s, at its entry, each slice length the pointer arithmetic relies on (equal
+///   lengths of the paired slices, multiples of eight elements), and the `// SAFETY:`
+///   comment at the access derives the bound from those asserts. No access needs alignment
+///   (`loadu`/`storeu` only), so no alignment is assumed anywhere.
+///
+/// The `pub` wrappers also assert the slice shapes their kernel's *results* rely on (a
+/// length that is a multiple of the block, for instance), so a caller's mistake fails
+/// loudly instead of leaving a tail unprocessed. These checks are release-mode `assert!`s,
+/// a few compares per call outside the loops.
+///
 /// PCLMULQDQ makes a field multiplication a handful of instructions instead of a 64-step
 /// loop; it is what makes the transform fast (see the bench's `portable` rows).
 #[allow(unsafe_code)]
@@ -884,7 +1097,8 @@ mod clmul {
         /// twiddles tw(j) + tw(r), r < 8, because the twiddle is linear in the bits of j.
         #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
         fn wide_impl(lo: &mut [u64], hi: &mut [u64], steps: &[u64], inverse: bool) {
-            let len = lo.len().min(hi.len());
+            assert_eq!(lo.len(), hi.len(), "butterfly halves of unequal length");
+            let len = lo.len();
             if len < 8 {
                 if inverse {
                     butterflies_inverse_with(lo, hi, steps, |a, b| mul(a, b));
@@ -903,15 +1117,23 @@ mod clmul {
             for r in 1..8 {
                 low[r] = low[r - 1] ^ steps[r.trailing_zeros() as usize];
             }
-            // SAFETY: reading 8 u64 from an 8-element array.
+            // SAFETY: `low` is a local [u64; 8]: the unaligned load reads exactly its 64 bytes.
             unsafe { _mm512_loadu_si512(low.as_ptr().cast()) }
         }
 
-        /// The butterflies of `lo`, `hi` (lengths multiples of 8) eight at a time, with the
-        /// lane offsets `low` of [`low_lanes`].
+        /// The butterflies of `lo`, `hi` (equal lengths, multiples of 8) eight at a time,
+        /// with the lane offsets `low` of [`low_lanes`].
         #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
         fn wide_run(lo: &mut [u64], hi: &mut [u64], steps: &[u64], low: __m512i, inverse: bool) {
-            let len = lo.len().min(hi.len());
+            // The raw accesses below rely on `hi` being as long as `lo`; the multiple of 8
+            // is what makes the loop cover every position.
+            let len = lo.len();
+            assert_eq!(hi.len(), len, "butterfly halves of unequal length");
+            assert_eq!(
+                len % 8,
+                0,
+                "butterfly half of {len} elements, not a multiple of 8"
+            );
             let mut twiddle = 0u64;
             let mut j = 0;
             while j + 8 <= len {
@@ -920,7 +1142,8 @@ mod clmul {
                     twiddle ^= steps[j.trailing_zeros() as usize] ^ steps[2];
                 }
                 let w = _mm512_xor_si512(_mm512_set1_epi64(twiddle as i64), low);
-                // SAFETY: j + 8 <= len <= lo.len(), hi.len(): in bounds, unaligned access.
+                // SAFETY: j + 8 <= len == lo.len() == hi.len() (asserted at entry): the eight
+                // elements at j of each half are in bounds; the accesses are unaligned.
                 unsafe {
                     let pa = lo.as_mut_ptr().add(j);
                     let pb = hi.as_mut_ptr().add(j);
@@ -942,10 +1165,13 @@ mod clmul {
 
         #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
         fn wide_pointwise_impl(a: &mut [u64], b: &[u64]) {
-            let len = a.len().min(b.len());
+            // The raw reads of `b` rely on it being as long as `a`.
+            let len = a.len();
+            assert_eq!(b.len(), len, "pointwise factors of unequal length");
             let mut j = 0;
             while j + 8 <= len {
-                // SAFETY: j + 8 <= len: in bounds, unaligned access.
+                // SAFETY: j + 8 <= len == a.len() == b.len() (asserted at entry): the eight
+                // elements at j of both slices are in bounds; the accesses are unaligned.
                 unsafe {
                     let pa = a.as_mut_ptr().add(j);
                     let x = _mm512_loadu_si512(pa.cast());
@@ -963,6 +1189,11 @@ mod clmul {
         /// the same for every block, so they are computed once.
         #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
         fn wide_level_impl(a: &mut [u64], half: usize, steps: &[u64], inverse: bool) {
+            assert!(
+                half.is_power_of_two() && a.len().is_multiple_of(2 * half),
+                "level of half-length {half} on {} elements",
+                a.len()
+            );
             if half < 8 {
                 for block in a.chunks_exact_mut(2 * half) {
                     let (lo, hi) = block.split_at_mut(half);
@@ -993,7 +1224,21 @@ mod clmul {
             inverse: bool,
         ) {
             let [q0, q1, q2, q3] = quarters;
+            // The raw accesses below rely on the four quarters having q0's length; the
+            // multiples of 8 make the loop cover every position and keep the twiddle steps
+            // (bits 3.. of j flip from j - 8 to j) right.
             let len = q0.len();
+            assert!(
+                q1.len() == len && q2.len() == len && q3.len() == len,
+                "radix-4 quarters of unequal lengths {len}, {}, {}, {}",
+                q1.len(),
+                q2.len(),
+                q3.len()
+            );
+            assert!(
+                len.is_multiple_of(8) && j0.is_multiple_of(8),
+                "radix-4 quarters of {len} elements at position {j0}: not multiples of 8"
+            );
             let (low_in, low_out) = (low_lanes(inner), low_lanes(outer));
             let shift_q = _mm512_set1_epi64(cq as i64);
             let (mut t_in, mut t_out) = start;
@@ -1008,7 +1253,8 @@ mod clmul {
                 let w_in = _mm512_xor_si512(_mm512_set1_epi64(t_in as i64), low_in);
                 let w_out = _mm512_xor_si512(_mm512_set1_epi64(t_out as i64), low_out);
                 let w_out_q = _mm512_xor_si512(w_out, shift_q);
-                // SAFETY: k + 8 <= len, the length of every quarter: in bounds, unaligned.
+                // SAFETY: k + 8 <= len, and every quarter is `len` long (asserted at entry):
+                // the eight elements at k of each quarter are in bounds; unaligned accesses.
                 unsafe {
                     let p = [
                         q0.as_mut_ptr().add(k),
@@ -1048,8 +1294,8 @@ mod clmul {
             }
         }
 
-        /// Two butterfly levels on four quarters (see `wide_radix4_impl`); every quarter's
-        /// length is a multiple of 8 and `j0` is a multiple of 8.
+        /// Two butterfly levels on four quarters (see `wide_radix4_impl`); the quarters
+        /// have one length, a multiple of 8, and `j0` is a multiple of 8 (all asserted).
         #[allow(clippy::too_many_arguments)]
         pub fn wide_radix4(
             quarters: [&mut [u64]; 4],
@@ -1060,8 +1306,12 @@ mod clmul {
             cq: u64,
             inverse: bool,
         ) {
-            assert!(wide_available());
-            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (checked above).
+            assert!(
+                wide_available(),
+                "AVX-512 kernel called without CPU support"
+            );
+            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (asserted above);
+            // the kernel asserts the quarter lengths its raw accesses rely on.
             unsafe { wide_radix4_impl(quarters, j0, inner, outer, start, cq, inverse) }
         }
 
@@ -1071,7 +1321,11 @@ mod clmul {
         /// pairs lanes (0,2), (1,3), (4,6), (5,7) and level 3 pairs lanes (i, i + 4).
         #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
         fn wide_low_levels_impl(a: &mut [u64], tw2: &[u64; 8], tw3: &[u64; 8], inverse: bool) {
-            // SAFETY: reading 8 u64 from 8-element arrays.
+            // The blocks below are exact 8-element chunks; a tail would be left untouched.
+            assert_eq!(a.len() % 8, 0, "{} elements, not a multiple of 8", a.len());
+            // SAFETY: each unaligned load reads exactly the 64 bytes of an [u64; 8] (the two
+            // twiddle arrays, typed by reference, and array temporaries that live to the end
+            // of the statement).
             let (w2, w3, up1, down2, up2, down3, up3) = unsafe {
                 (
                     _mm512_loadu_si512(tw2.as_ptr().cast()),
@@ -1090,7 +1344,8 @@ mod clmul {
             const LO3: u8 = 0x0F;
             const HI3: u8 = 0xF0;
             for block in a.chunks_exact_mut(8) {
-                // SAFETY: an 8-element block, unaligned access.
+                // SAFETY: `block` comes from chunks_exact_mut(8): exactly 8 u64 in bounds;
+                // the load is unaligned.
                 let mut v = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
                 if inverse {
                     v = _mm512_mask_xor_epi64(v, HI3, v, _mm512_permutexvar_epi64(up3, v));
@@ -1109,20 +1364,30 @@ mod clmul {
                     v = _mm512_mask_xor_epi64(v, LO3, v, t);
                     v = _mm512_mask_xor_epi64(v, HI3, v, _mm512_permutexvar_epi64(up3, v));
                 }
-                // SAFETY: as above.
+                // SAFETY: as for the load: the 8 u64 of `block`, unaligned.
                 unsafe { _mm512_storeu_si512(block.as_mut_ptr().cast(), v) };
             }
         }
 
-        /// Levels 1 to 3 of the butterflies on every 8-element block of `a` (eight lanes).
+        /// Levels 1 to 3 of the butterflies on every 8-element block of `a` (eight lanes);
+        /// `a.len()` is a multiple of 8 (asserted).
         pub fn wide_low_levels(a: &mut [u64], tw2: &[u64; 8], tw3: &[u64; 8], inverse: bool) {
-            assert!(wide_available());
-            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (checked above).
+            assert!(
+                wide_available(),
+                "AVX-512 kernel called without CPU support"
+            );
+            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (asserted above);
+            // the kernel asserts the length it relies on.
             unsafe { wide_low_levels_impl(a, tw2, tw3, inverse) }
         }
 
         #[target_feature(enable = "pclmulqdq,sse2")]
         fn level_impl(a: &mut [u64], half: usize, steps: &[u64], inverse: bool) {
+            assert!(
+                half > 0 && a.len().is_multiple_of(2 * half),
+                "level of half-length {half} on {} elements",
+                a.len()
+            );
             for block in a.chunks_exact_mut(2 * half) {
                 let (lo, hi) = block.split_at_mut(half);
                 if inverse {
@@ -1134,28 +1399,31 @@ mod clmul {
         }
 
         /// Applies a [`SmallPlan`](super::super::novel) to `$len` lanes held in 512-bit
-        /// registers, every op written out.
+        /// registers, every op written out. Each element is reached through its own
+        /// bounds-checked index (`$a[I]`, a constant below the length the caller matched),
+        /// so nothing relies on the layout of the slice beyond one [u64; 8] per element.
         macro_rules! zmm_plan {
             ($a:ident, $inverse:ident, $plan:path, $len:literal, $ops:literal) => {{
-                let p = $a.as_mut_ptr().cast::<u64>();
                 let mut x = [_mm512_setzero_si512(); $len];
                 if $inverse {
                     seq!(I in 0..$len {
-                        // SAFETY: element I of `a` (checked length $len) is 8 u64 at 8 I.
-                        x[$plan.perm[I] as usize] = unsafe { _mm512_loadu_si512(p.add(8 * I).cast()) };
+                        // SAFETY: `$a[I].0` is a [u64; 8]: the unaligned load reads exactly
+                        // its 64 bytes.
+                        x[$plan.perm[I] as usize] =
+                            unsafe { _mm512_loadu_si512($a[I].0.as_ptr().cast()) };
                     });
                     seq!(K in 0..$ops {
                         let (d, s) = $plan.ops[$ops - 1 - K];
                         x[d as usize] = _mm512_xor_si512(x[d as usize], x[s as usize]);
                     });
                     seq!(I in 0..$len {
-                        // SAFETY: as above.
-                        unsafe { _mm512_storeu_si512(p.add(8 * I).cast(), x[I]) };
+                        // SAFETY: as above, the 64 bytes of `$a[I].0`, unaligned store.
+                        unsafe { _mm512_storeu_si512($a[I].0.as_mut_ptr().cast(), x[I]) };
                     });
                 } else {
                     seq!(I in 0..$len {
                         // SAFETY: as above.
-                        x[I] = unsafe { _mm512_loadu_si512(p.add(8 * I).cast()) };
+                        x[I] = unsafe { _mm512_loadu_si512($a[I].0.as_ptr().cast()) };
                     });
                     seq!(K in 0..$ops {
                         let (d, s) = $plan.ops[K];
@@ -1163,12 +1431,19 @@ mod clmul {
                     });
                     seq!(I in 0..$len {
                         // SAFETY: as above.
-                        unsafe { _mm512_storeu_si512(p.add(8 * I).cast(), x[$plan.perm[I] as usize]) };
+                        unsafe {
+                            _mm512_storeu_si512(
+                                $a[I].0.as_mut_ptr().cast(),
+                                x[$plan.perm[I] as usize],
+                            )
+                        };
                     });
                 }
             }};
         }
 
+        /// The plan matching `a.len()` (4, 8, 16 or 32; nothing for 0 to 2), or false for any
+        /// other length. Every access is inside the matched length (see `zmm_plan`).
         #[target_feature(enable = "avx512f")]
         fn lanes_small_impl(a: &mut [Lanes], inverse: bool) -> bool {
             match a.len() {
@@ -1182,53 +1457,84 @@ mod clmul {
             true
         }
 
-        /// The novel-basis conversion of a short tile of lanes, compiled for AVX-512.
+        /// The novel-basis conversion of a short tile of lanes, compiled for AVX-512. Any
+        /// length is accepted: the kernel dispatches on it (false when it has no plan).
         pub fn lanes_small(a: &mut [Lanes], inverse: bool) -> bool {
-            assert!(wide_available());
-            // SAFETY: the CPU supports avx512f (checked above).
+            assert!(
+                wide_available(),
+                "AVX-512 kernel called without CPU support"
+            );
+            // SAFETY: the CPU supports avx512f (asserted above); the kernel only touches
+            // elements below the length it matched.
             unsafe { lanes_small_impl(a, inverse) }
         }
 
-        /// One level of butterflies on every `2 half`-long block of `a` (eight lanes).
+        /// One level of butterflies on every `2 half`-long block of `a` (eight lanes);
+        /// `half` is a power of two and `a.len()` a multiple of `2 half` (asserted).
         pub fn wide_level(a: &mut [u64], half: usize, steps: &[u64], inverse: bool) {
-            assert!(wide_available());
-            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (checked above).
+            assert!(
+                wide_available(),
+                "AVX-512 kernel called without CPU support"
+            );
+            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (asserted above);
+            // the kernels assert the lengths their raw accesses rely on.
             unsafe { wide_level_impl(a, half, steps, inverse) }
         }
 
-        /// One level of butterflies on every `2 half`-long block of `a` (scalar).
+        /// One level of butterflies on every `2 half`-long block of `a` (scalar);
+        /// `a.len()` is a multiple of `2 half` (asserted).
         pub fn level(a: &mut [u64], half: usize, steps: &[u64], inverse: bool) {
-            assert!(available());
-            // SAFETY: the CPU supports pclmulqdq (checked above).
+            assert!(available(), "PCLMULQDQ kernel called without CPU support");
+            // SAFETY: the CPU supports pclmulqdq (asserted above); the kernel has no raw
+            // access (slices and bounds-checked indexing only).
             unsafe { level_impl(a, half, steps, inverse) }
         }
 
+        /// The butterflies of one block: `lo` and `hi` of equal length, a multiple of 8 or
+        /// below 8 (asserted by the kernels).
         pub fn wide_butterflies(lo: &mut [u64], hi: &mut [u64], steps: &[u64], inverse: bool) {
-            assert!(wide_available());
-            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (checked above).
+            assert!(
+                wide_available(),
+                "AVX-512 kernel called without CPU support"
+            );
+            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (asserted above);
+            // the kernels assert the lengths their raw accesses rely on.
             unsafe { wide_impl(lo, hi, steps, inverse) }
         }
 
+        /// `a[i] *= b[i]`, eight at a time; `a` and `b` of equal length (asserted by the
+        /// kernel).
         pub fn wide_pointwise_mul(a: &mut [u64], b: &[u64]) {
-            assert!(wide_available());
-            // SAFETY: as in `wide_butterflies`.
+            assert!(
+                wide_available(),
+                "AVX-512 kernel called without CPU support"
+            );
+            // SAFETY: the CPU supports avx512f, vpclmulqdq and pclmulqdq (asserted above);
+            // the kernel asserts the lengths its raw accesses rely on.
             unsafe { wide_pointwise_impl(a, b) }
         }
 
+        /// Forward butterflies of one block; `lo` and `hi` of equal length (asserted).
         pub fn butterflies_forward(lo: &mut [u64], hi: &mut [u64], steps: &[u64]) {
-            assert!(available());
-            // SAFETY: the CPU supports pclmulqdq (checked above; the check is cached by std).
+            assert!(available(), "PCLMULQDQ kernel called without CPU support");
+            assert_eq!(lo.len(), hi.len(), "butterfly halves of unequal length");
+            // SAFETY: the CPU supports pclmulqdq (asserted above; the check is cached by
+            // std); the kernel has no raw access.
             unsafe { forward_impl(lo, hi, steps) }
         }
 
+        /// Inverse butterflies of one block; `lo` and `hi` of equal length (asserted).
         pub fn butterflies_inverse(lo: &mut [u64], hi: &mut [u64], steps: &[u64]) {
-            assert!(available());
+            assert!(available(), "PCLMULQDQ kernel called without CPU support");
+            assert_eq!(lo.len(), hi.len(), "butterfly halves of unequal length");
             // SAFETY: as in `butterflies_forward`.
             unsafe { inverse_impl(lo, hi, steps) }
         }
 
+        /// `a[i] *= b[i]`; `a` and `b` of equal length (asserted).
         pub fn pointwise_mul(a: &mut [u64], b: &[u64]) {
-            assert!(available());
+            assert!(available(), "PCLMULQDQ kernel called without CPU support");
+            assert_eq!(a.len(), b.len(), "pointwise factors of unequal length");
             // SAFETY: as in `butterflies_forward`.
             unsafe { pointwise_impl(a, b) }
         }
@@ -1296,6 +1602,17 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
+    /// A note past the test harness's capture (it only captures `print!` and `eprint!`), so
+    /// a comparison skipped for want of a CPU feature shows in every run.
+    fn skipped(test: &str, backend: Backend) {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {test}: skipping the {backend} backend, which needs {}",
+            backend.requirement()
+        );
+    }
+
     fn random_bits(len: usize, rng: &mut rand::rngs::ChaCha8Rng) -> BitVec {
         BitVec::from_words((0..len.div_ceil(64)).map(|_| rng.next_u64()).collect(), len)
     }
@@ -1323,6 +1640,15 @@ mod tests {
             let mut fast = a.clone();
             clmul::pointwise_mul(&mut fast, &b);
             assert_eq!(fast, portable);
+        } else {
+            skipped("clmul_and_portable_multiplication_agree", Backend::Clmul);
+        }
+        if clmul::wide_available() {
+            let mut fast = a.clone();
+            clmul::wide_pointwise_mul(&mut fast, &b);
+            assert_eq!(fast, portable);
+        } else {
+            skipped("clmul_and_portable_multiplication_agree", Backend::Avx512);
         }
         // Field axioms spot checks: commutative, 1 is neutral, distributive.
         for k in 0..999 {
@@ -1340,15 +1666,8 @@ mod tests {
         // Every backend this CPU has, up to 2^14 points: the level-by-level path (up to
         // 2^11), the recursive radix-2 path and the 512-bit radix-4 path.
         let cantor = cantor_basis(MAX_LOG_LEN + 1);
-        let mut backends = vec![Backend::Portable];
-        if clmul::available() {
-            backends.push(Backend::Clmul);
-        }
-        if clmul::wide_available() {
-            backends.push(Backend::Clmul512);
-        }
         let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(5);
-        for backend in backends {
+        for backend in Backend::supported() {
             let ctx = Transform {
                 cantor: &cantor,
                 backend,
@@ -1427,6 +1746,175 @@ mod tests {
                 expect,
                 "portable n {n} l {l}"
             );
+        }
+    }
+    /// Every case of the `QKDSIM_PA_BACKEND` setting, on a CPU with every backend and on
+    /// one with none but the portable one.
+    #[test]
+    fn backend_setting_is_parsed_and_checked_against_the_cpu() {
+        let all = |_: Backend| true;
+        let none = |b: Backend| b == Backend::Portable;
+        let set = |v: &str| Some(Ok(v.to_string()));
+        assert_eq!(resolve_backend(None, all), Ok(Backend::Avx512));
+        assert_eq!(resolve_backend(None, none), Ok(Backend::Portable));
+        assert_eq!(resolve_backend(set(""), all), Ok(Backend::Avx512));
+        assert_eq!(resolve_backend(set("auto"), none), Ok(Backend::Portable));
+        let clmul_only = |b: Backend| b != Backend::Avx512;
+        assert_eq!(resolve_backend(set("auto"), clmul_only), Ok(Backend::Clmul));
+        for backend in Backend::ALL {
+            assert_eq!(resolve_backend(set(backend.name()), all), Ok(backend));
+        }
+        assert_eq!(
+            resolve_backend(set("portable"), none),
+            Ok(Backend::Portable)
+        );
+
+        // Unknown values: the variable, the value and the allowed values are named.
+        for bad in ["avx2", "Portable", " portable", "fast", "1"] {
+            let msg = resolve_backend(set(bad), all).unwrap_err();
+            assert!(
+                msg.contains(&format!("QKDSIM_PA_BACKEND=\"{bad}\""))
+                    && msg.contains("allowed values: auto (or unset), avx512, clmul, portable"),
+                "{msg}"
+            );
+        }
+        let msg = resolve_backend(Some(Err("p\u{FFFD}rtable".into())), all).unwrap_err();
+        assert!(
+            msg.contains("QKDSIM_PA_BACKEND") && msg.contains("allowed values"),
+            "{msg}"
+        );
+
+        // A backend the CPU lacks: an error that says what it needs and what there is.
+        let msg = resolve_backend(set("avx512"), none).unwrap_err();
+        assert!(
+            msg.contains("QKDSIM_PA_BACKEND=\"avx512\"")
+                && msg.contains("AVX-512F, VPCLMULQDQ and PCLMULQDQ")
+                && msg.contains("this CPU supports portable"),
+            "{msg}"
+        );
+        let msg = resolve_backend(set("clmul"), none).unwrap_err();
+        assert!(
+            msg.contains("PCLMULQDQ") && msg.contains("allowed values"),
+            "{msg}"
+        );
+        let msg = resolve_backend(set("avx512"), clmul_only).unwrap_err();
+        assert!(msg.contains("this CPU supports clmul, portable"), "{msg}");
+    }
+
+    #[test]
+    fn with_backend_refuses_what_the_cpu_lacks_and_builds_the_rest() {
+        for backend in Backend::ALL {
+            match ToeplitzHasher::with_backend(backend) {
+                Ok(h) => {
+                    assert!(backend.is_supported(), "{backend} built without support");
+                    assert_eq!(h.backend(), backend);
+                    assert_eq!(h.uses_clmul(), backend != Backend::Portable);
+                }
+                Err(Error::InvalidArgument(msg)) => {
+                    assert!(!backend.is_supported(), "{backend} refused: {msg}");
+                    assert!(msg.contains(backend.requirement()), "{msg}");
+                }
+                Err(e) => panic!("{backend}: unexpected error {e}"),
+            }
+        }
+        assert_eq!(Backend::fastest(), Backend::supported()[0]);
+        assert!(Backend::supported().contains(&Backend::Portable));
+    }
+
+    /// The kernel entries refuse slice shapes their raw accesses or their loops rely on,
+    /// with a panic (never an out-of-bounds access or a silently skipped tail).
+    #[test]
+    fn kernels_assert_the_slice_lengths_they_rely_on() {
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+        // Each call must panic, and with the kernel's own message (not, say, an index
+        // out of bounds further in).
+        let refused = |what: &str, f: &mut dyn FnMut()| {
+            let payload = catch_unwind(AssertUnwindSafe(f))
+                .expect_err(&format!("{what} accepted a bad shape"));
+            let msg = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            assert!(
+                [
+                    "unequal length",
+                    "not a multiple of 8",
+                    "half-length",
+                    "multiples of 8"
+                ]
+                .iter()
+                .any(|m| msg.contains(m)),
+                "{what}: unexpected panic {msg:?}"
+            );
+        };
+        let steps = [1u64; MAX_LOG_LEN + 1];
+        if clmul::available() {
+            refused("pointwise_mul", &mut || {
+                clmul::pointwise_mul(&mut [1; 9], &[1; 8])
+            });
+            refused("butterflies_forward", &mut || {
+                clmul::butterflies_forward(&mut [1; 8], &mut [1; 7], &steps)
+            });
+            refused("butterflies_inverse", &mut || {
+                clmul::butterflies_inverse(&mut [1; 7], &mut [1; 8], &steps)
+            });
+            refused("level", &mut || {
+                clmul::level(&mut [1; 24], 8, &steps, false)
+            });
+        }
+        if clmul::wide_available() {
+            refused("wide_pointwise_mul", &mut || {
+                clmul::wide_pointwise_mul(&mut [1; 16], &[1; 8])
+            });
+            refused("wide_butterflies", &mut || {
+                clmul::wide_butterflies(&mut [1; 16], &mut [1; 8], &steps, false)
+            });
+            refused("wide_butterflies", &mut || {
+                clmul::wide_butterflies(&mut [1; 12], &mut [1; 12], &steps, false)
+            });
+            refused("wide_level", &mut || {
+                clmul::wide_level(&mut [1; 48], 16, &steps, true)
+            });
+            refused("wide_low_levels", &mut || {
+                clmul::wide_low_levels(&mut [1; 12], &[1; 8], &[1; 8], false)
+            });
+            let (mut a, mut b, mut c, mut d) = ([1u64; 16], [1u64; 16], [1u64; 8], [1u64; 16]);
+            refused("wide_radix4 (short quarter)", &mut || {
+                clmul::wide_radix4(
+                    [&mut a, &mut b, &mut c, &mut d],
+                    0,
+                    &steps,
+                    &steps,
+                    (0, 0),
+                    1,
+                    false,
+                )
+            });
+            let (mut a, mut b, mut c, mut d) = ([1u64; 12], [1u64; 12], [1u64; 12], [1u64; 12]);
+            refused("wide_radix4 (12 elements)", &mut || {
+                clmul::wide_radix4(
+                    [&mut a, &mut b, &mut c, &mut d],
+                    0,
+                    &steps,
+                    &steps,
+                    (0, 0),
+                    1,
+                    false,
+                )
+            });
+            let (mut a, mut b, mut c, mut d) = ([1u64; 16], [1u64; 16], [1u64; 16], [1u64; 16]);
+            refused("wide_radix4 (j0 = 4)", &mut || {
+                clmul::wide_radix4(
+                    [&mut a, &mut b, &mut c, &mut d],
+                    4,
+                    &steps,
+                    &steps,
+                    (0, 0),
+                    1,
+                    false,
+                )
+            });
         }
     }
 }
