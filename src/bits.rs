@@ -229,6 +229,9 @@ mod tests {
             prop_assert_eq!(&v, &w);
             w.extend_from(&v);
             prop_assert_eq!(w.len(), 2 * n);
+            for i in 0..2 * n {
+                prop_assert_eq!(w.get(i), bits[i % n.max(1)], "bit {}", i);
+            }
         }
     }
 
