@@ -378,6 +378,60 @@ mod tests {
     }
 
     #[test]
+    fn common_steady_state_is_renewal_theory_without_afterpulsing() {
+        // p_ap = 0: L = 1 / (1 + s D) exactly, no releases, detector j clicks at L s_j.
+        let mut d = detectors(0.0, 0.9, 19);
+        d.dead_time_mode = DeadTimeMode::Common;
+        let (s, sj) = (0.16, [0.09, 0.08]);
+        let st = d.common_steady_state(s, sj);
+        assert_eq!(st.release, [0.0, 0.0]);
+        assert!((st.live - 1.0 / (1.0 + 19.0 * s)).abs() < 1e-15);
+        assert!((st.click - d.dead_time_click_rate(s)).abs() < 1e-15);
+        for j in 0..2 {
+            assert!((st.detector_click[j] - st.live * sj[j]).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn common_steady_state_without_dead_time_is_per_detector_afterpulsing() {
+        // D = 0: nothing is ever blind, so each detector follows the afterpulse balance
+        // c_j = s_j / (1 - (1 - s_j) p_ap) on its own, whatever the mode.
+        let mut d = detectors(0.05, 0.99, 0);
+        d.dead_time_mode = DeadTimeMode::Common;
+        let sj = [1e-3, 2e-3];
+        let st = d.common_steady_state(1.0 - (1.0 - sj[0]) * (1.0 - sj[1]), sj);
+        assert_eq!(st.live, 1.0);
+        for j in 0..2 {
+            let want = d.afterpulse_click_rate(sj[j]);
+            assert!((st.detector_click[j] - want).abs() < 1e-15 * want.max(1.0));
+        }
+    }
+
+    #[test]
+    fn common_dead_time_with_afterpulsing_costs_more_than_either_alone() {
+        // Afterpulses add clicks, so the receiver is blind more often than with the dead
+        // time alone, and every detector's rate sits between the two one-effect values.
+        let mut d = detectors(0.05, 0.98, 19);
+        d.dead_time_mode = DeadTimeMode::Common;
+        let (s, sj) = (0.02, [0.011, 0.0095]);
+        let st = d.common_steady_state(s, sj);
+        let plain = 1.0 / (1.0 + 19.0 * s);
+        assert!(st.live < plain && st.live > 0.9 * plain);
+        for j in 0..2 {
+            assert!(st.release[j] > 0.0 && st.release[j] < d.afterpulse_probability * 0.05);
+            assert!(st.detector_click[j] > plain * sj[j]);
+            assert!(st.detector_click[j] < d.afterpulse_click_rate(sj[j]));
+        }
+        // The carrier balance holds at the fixed point: A_j = p_ap q_j phi(q).
+        let q = 1.0 - (1.0 - s) * (1.0 - st.release[0]) * (1.0 - st.release[1]);
+        let phi = d.release_live_fraction(q);
+        for j in 0..2 {
+            let qj = sj[j] + (1.0 - sj[j]) * st.release[j];
+            assert!((st.release[j] - d.afterpulse_probability * qj * phi).abs() < 1e-15);
+        }
+    }
+
+    #[test]
     fn release_live_fraction_matches_an_independent_markov_chain() {
         // Independent derivation: propagate the exact distribution of the detector's state
         // (0 = live, k = k blind gates left) as a Markov chain from "live", and weight the

@@ -205,3 +205,56 @@ pub fn click_pattern(
     let both = (1.0 - n0 - n1 + n01).max(0.0);
     [n01, only0, only1, both]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn click_pattern_with_mismatch_is_independent_poisson_thinning() {
+        // For Poisson light the photons registered by detectors 0 and 1 are independent
+        // Poisson numbers with means mu eta split_0 and mu eta split_1 m (thinning), so
+        // P(detector j silent) = exp(-mu eta split_j e_j) (1 - d), independently: derived
+        // by hand, not from the generating-function route of `click_pattern`.
+        let (mu, eta, d, m) = (0.6, 0.3, 1e-3, 0.7);
+        let split = [0.8, 0.2];
+        let p = click_pattern(
+            PhotonStatistics::Poisson { mean: mu },
+            eta,
+            split,
+            [1.0, m],
+            d,
+            [true, true],
+        );
+        let n0 = (-mu * eta * split[0]).exp() * (1.0 - d);
+        let n1 = (-mu * eta * split[1] * m).exp() * (1.0 - d);
+        let want = [n0 * n1, (1.0 - n0) * n1, n0 * (1.0 - n1), (1.0 - n0) * (1.0 - n1)];
+        for i in 0..4 {
+            assert!((p[i] - want[i]).abs() < 1e-15, "{i}: {} vs {}", p[i], want[i]);
+        }
+        // One photon: registered by 0 with eta split_0, by 1 with eta split_1 m, never both.
+        let p = click_pattern(
+            PhotonStatistics::SinglePhoton,
+            eta,
+            split,
+            [1.0, m],
+            0.0,
+            [true, true],
+        );
+        let (r0, r1) = (eta * split[0], eta * split[1] * m);
+        let want = [1.0 - r0 - r1, r0, r1, 0.0];
+        for i in 0..4 {
+            assert!((p[i] - want[i]).abs() < 1e-15, "{i}: {} vs {}", p[i], want[i]);
+        }
+        // A blind detector 1 leaves only detector 0's law.
+        let p = click_pattern(
+            PhotonStatistics::SinglePhoton,
+            eta,
+            split,
+            [1.0, m],
+            0.0,
+            [true, false],
+        );
+        assert!((p[1] - r0).abs() < 1e-15 && p[2] == 0.0 && p[3] == 0.0);
+    }
+}
