@@ -430,3 +430,28 @@ fn click_probability_depends_on_bobs_basis_only_with_independent_dead_times() {
         );
     }
 }
+
+#[test]
+fn shipped_hof_plauen_matches_the_stationary_model() {
+    // The shipped InGaAs scenario (common dead time of 9 gates, 4 % afterpulsing with
+    // 100 ns traps, 35 km + 2 dB): both engines against `expected_with_detector_memory`
+    // at 5 inflated standard errors, and the memoryless closed form visibly off.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/hof-plauen.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let model = LinkModel::from_scenario(&Scenario::parse(&text, path).unwrap());
+    assert!(model.detectors.common_dead_time());
+    let inflation = 1.0 + 3.0 * model.detectors.afterpulse_probability;
+    let memory = expected_with_detector_memory(&model).unwrap();
+    let memoryless = expected_per_intensity(&model);
+    for (kind, seed) in [(EngineKind::Pulse, 401), (EngineKind::Event, 402)] {
+        let c = count(&model, kind, scaled(100_000_000), seed);
+        let (off, what) = worst(&c, &memory, inflation);
+        eprintln!("Hof-Plauen {kind:?}: worst {off:.2} sigma ({what})");
+        assert!(off <= 5.0, "Hof-Plauen {kind:?}: {what}");
+        let (off, what) = worst(&c, &memoryless, inflation);
+        assert!(
+            off > 20.0,
+            "memoryless form only {off:.1} sigma off ({what})"
+        );
+    }
+}

@@ -121,7 +121,9 @@ fn shipped_scenarios_run_a_common_dead_time_and_say_what_the_proof_does_not_cove
     use qkdsim::estimation::assumptions::security_warnings;
     use qkdsim::physics::LinkModel;
     let load = |name: &str| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(name);
         Scenario::parse(&std::fs::read_to_string(&path).unwrap(), name).unwrap()
     };
     for f in toml_files("scenarios")

@@ -228,9 +228,19 @@ mod tests {
         );
         let n0 = (-mu * eta * split[0]).exp() * (1.0 - d);
         let n1 = (-mu * eta * split[1] * m).exp() * (1.0 - d);
-        let want = [n0 * n1, (1.0 - n0) * n1, n0 * (1.0 - n1), (1.0 - n0) * (1.0 - n1)];
+        let want = [
+            n0 * n1,
+            (1.0 - n0) * n1,
+            n0 * (1.0 - n1),
+            (1.0 - n0) * (1.0 - n1),
+        ];
         for i in 0..4 {
-            assert!((p[i] - want[i]).abs() < 1e-15, "{i}: {} vs {}", p[i], want[i]);
+            assert!(
+                (p[i] - want[i]).abs() < 1e-15,
+                "{i}: {} vs {}",
+                p[i],
+                want[i]
+            );
         }
         // One photon: registered by 0 with eta split_0, by 1 with eta split_1 m, never both.
         let p = click_pattern(
@@ -244,7 +254,12 @@ mod tests {
         let (r0, r1) = (eta * split[0], eta * split[1] * m);
         let want = [1.0 - r0 - r1, r0, r1, 0.0];
         for i in 0..4 {
-            assert!((p[i] - want[i]).abs() < 1e-15, "{i}: {} vs {}", p[i], want[i]);
+            assert!(
+                (p[i] - want[i]).abs() < 1e-15,
+                "{i}: {} vs {}",
+                p[i],
+                want[i]
+            );
         }
         // A blind detector 1 leaves only detector 0's law.
         let p = click_pattern(
