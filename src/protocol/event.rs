@@ -123,7 +123,10 @@ pub const MAX_CHUNK_SHIFT: u32 = 12;
 /// 517 M at 0.045); the threshold sits on the event engine's side, where it was 1.09x and
 /// 1.18x faster in the two runs. With a 50 ns dead time the pulse engine stops
 /// its scan at every click and the event engine wins everywhere measured: c = 0.071: 259 M
-/// / 699 M; 0.29: 175 M / 630 M; 0.95: 247 M / 363 M.
+/// / 699 M; 0.29: 175 M / 630 M; 0.95: 247 M / 363 M (independent dead times, then the
+/// only mode). Re-measured with the common dead time (now the default; 49 blind gates,
+/// `--quick`, same machine, 2 cores shared): c = 0.071: 281 M / 1.04 G; 0.29: 227 M /
+/// 810 M; 0.95: 379 M / 502 M, so the rule holds in both modes.
 pub const AUTO_EVENT_MAX_CLICK_PROBABILITY: f64 = 0.03;
 
 /// Which engine simulates the pulses.
