@@ -83,13 +83,12 @@ fn gains_and_qbers_match_closed_form_at_several_distances() {
     }
 }
 
-use qkdsim::physics::{Basis, LinkModel, Preparation, click_pattern};
+use qkdsim::physics::{Basis, LinkModel, Preparation};
 use qkdsim::protocol::{Detection, PulseEngine};
 
 /// Long-run probability that detector `j` clicks in a gate where it is live, averaged over
 /// intensities and configurations (closed form, no memory effects).
 fn live_click_probability(model: &LinkModel, j: usize) -> f64 {
-    let eta = model.system_transmittance();
     let mut live = [false, false];
     live[j] = true;
     let mut p = 0.0;
@@ -97,13 +96,7 @@ fn live_click_probability(model: &LinkModel, j: usize) -> f64 {
         for prep in Preparation::ALL {
             for bob in Basis::BOTH {
                 let w = class.probability * model.configuration_probability(prep, bob);
-                let none = click_pattern(
-                    class.photons,
-                    eta,
-                    model.split.split(prep, bob),
-                    model.detectors.dark_count_probability,
-                    live,
-                )[0];
+                let none = model.click_pattern(class.photons, prep, bob, live)[0];
                 p += w * (1.0 - none);
             }
         }
@@ -126,14 +119,16 @@ fn clicks_per_detector(model: &LinkModel, pulses: u64, seed: u64) -> [u64; 2] {
 }
 
 #[test]
-fn dead_time_follows_renewal_theory() {
-    // 0 km, efficient detectors: a live detector clicks in ~8.5 % of gates; with 10 dead
-    // gates renewal theory gives p / (1 + 10 p), about 54 % of the dead-time-free rate.
+fn independent_dead_time_follows_renewal_theory_per_detector() {
+    // 0 km, efficient detectors: a live detector clicks in ~8.5 % of gates; with 9 dead
+    // gates (10 ns at 1 GHz: gate t + 10 starts exactly when the dead time ends) renewal
+    // theory gives p / (1 + 9 p) per detector, about 57 % of the dead-time-free rate.
     let s = scenario(
-        "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\ndark_count_probability = 1e-4\ndead_time_ns = 10.0\n",
+        "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\ndark_count_probability = 1e-4\n\
+         dead_time_ns = 10.0\ndead_time_mode = \"independent\"\n",
     );
     let model = LinkModel::from_scenario(&s);
-    assert_eq!(model.detectors.dead_gates, 10);
+    assert_eq!(model.detectors.dead_gates, 9);
     let pulses = 20_000_000;
     let clicks = clicks_per_detector(&model, pulses, 21);
     for j in 0..2 {
@@ -152,6 +147,104 @@ fn dead_time_follows_renewal_theory() {
         assert!(
             (clicks[j] as f64) < 0.6 * p * pulses as f64,
             "dead time must cut the rate well below the free {p}"
+        );
+    }
+}
+
+/// Probability that a live receiver (both detectors live) gives any click in a gate.
+fn receiver_click_probability(model: &LinkModel) -> f64 {
+    let mut c = 0.0;
+    for class in &model.intensities {
+        for prep in Preparation::ALL {
+            for bob in Basis::BOTH {
+                let w = class.probability * model.configuration_probability(prep, bob);
+                c += w * (1.0 - model.click_pattern(class.photons, prep, bob, [true, true])[0]);
+            }
+        }
+    }
+    c
+}
+
+/// Receiver clicks (gates with any click), clicks per detector, and the gaps between
+/// consecutive clicked gates, from a pulse-engine run.
+fn receiver_clicks(model: &LinkModel, pulses: u64, seed: u64) -> (u64, [u64; 2], Vec<u64>) {
+    let engine = PulseEngine::new(model, seed);
+    let (mut any, mut per, mut gaps, mut last) = (0u64, [0u64; 2], Vec::new(), None);
+    engine.run(pulses, &|_| {}, |chunk| {
+        for d in &chunk.detections {
+            any += 1;
+            for (j, c) in per.iter_mut().enumerate() {
+                *c += d.clicked(j) as u64;
+            }
+            if let Some(prev) = last {
+                gaps.push(d.pulse - prev);
+            }
+            last = Some(d.pulse);
+        }
+    });
+    (any, per, gaps)
+}
+
+#[test]
+fn common_dead_time_follows_renewal_theory_for_the_receiver() {
+    // Common mode: any click blinds both detectors for D = 9 gates. The receiver is one
+    // renewal process: live, it clicks with probability c per gate (the overall memoryless
+    // gain, ~16 % here), so it clicks at the rate c / (1 + c D) and each detector at
+    // L s_j, L = 1 / (1 + c D), s_j its own click probability in a live receiver.
+    let s = scenario(
+        "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\ndark_count_probability = 1e-4\n\
+         dead_time_ns = 10.0\n",
+    );
+    let model = LinkModel::from_scenario(&s);
+    assert!(model.detectors.common_dead_time(), "common is the default");
+    let pulses = 20_000_000;
+    let (any, per, gaps) = receiver_clicks(&model, pulses, 22);
+    let c = receiver_click_probability(&model);
+    let live = model.detectors.live_fraction(c);
+    assert!((live - 1.0 / (1.0 + 9.0 * c)).abs() < 1e-15);
+    // Binomial sigma: conservative for a renewal count (see above).
+    within_5_sigma("receiver clicks", any, pulses, c * live);
+    for j in 0..2 {
+        // P(detector j clicks | receiver live): detector j's marginal law does not depend
+        // on whether the other one is live, so it is `live_click_probability`.
+        let s_j = live_click_probability(&model, j);
+        within_5_sigma(&format!("detector {j} clicks"), per[j], pulses, live * s_j);
+    }
+    // Every gap between clicks is D + G, G >= 1 geometric with parameter c.
+    assert_eq!(gaps.iter().min(), Some(&10));
+    let first = gaps.iter().filter(|&&g| g == 10).count() as u64;
+    within_5_sigma("clicks in the first live gate", first, gaps.len() as u64, c);
+}
+
+#[test]
+fn dead_time_in_gates_counts_gates_that_start_before_it_ends() {
+    // 1.25 GHz (0.8 ns gates). 10 ns is 12.5 periods: gates t+1 ..= t+12 start before the
+    // dead time ends, gate t+13 starts 0.4 ns after it: D = 12. 10.4 ns is 13 periods:
+    // gate t+13 starts exactly at the end and is live, D = 12 again. 10.5 ns: D = 13.
+    // And 20 ns at 1 GHz, a whole number of gates: D = 19. Common mode, no afterpulsing:
+    // consecutive clicks are at least D + 1 gates apart, and a live receiver clicks in the
+    // first live gate with probability c, so gaps of exactly D + 1 are a fraction c.
+    for (rate, ns, dead, seed) in [
+        (1.25e9, 10.0, 12u64, 23),
+        (1.25e9, 10.4, 12, 24),
+        (1.25e9, 10.5, 13, 25),
+        (1.0e9, 20.0, 19, 26),
+    ] {
+        let s = scenario(&format!(
+            "[source]\nrep_rate_hz = {rate}\n[link]\nlength_km = 0.0\n[detector]\n\
+             efficiency = 0.5\ndark_count_probability = 1e-4\ndead_time_ns = {ns}\n"
+        ));
+        let model = LinkModel::from_scenario(&s);
+        assert_eq!(model.detectors.dead_gates, dead, "{ns} ns at {rate} Hz");
+        let (_, _, gaps) = receiver_clicks(&model, 4_000_000, seed);
+        assert_eq!(gaps.iter().min(), Some(&(dead + 1)), "{ns} ns at {rate} Hz");
+        let first = gaps.iter().filter(|&&g| g == dead + 1).count() as u64;
+        let c = receiver_click_probability(&model);
+        within_5_sigma(
+            &format!("{ns} ns at {rate} Hz: clicks in the first live gate"),
+            first,
+            gaps.len() as u64,
+            c,
         );
     }
 }
@@ -199,16 +292,19 @@ fn digest(model: &LinkModel, pulses: u64, seed: u64, threads: usize) -> (u64, Ve
 
 #[test]
 fn output_is_identical_for_one_and_many_threads() {
-    // Dead time and afterpulsing on, so chunks are re-run from carried detector state.
-    let s = scenario(
-        "[link]\nlength_km = 5.0\n[detector]\nefficiency = 0.3\ndark_count_probability = 1e-4\n\
-         afterpulse_probability = 0.05\ndead_time_ns = 20.0\n",
-    );
-    let model = LinkModel::from_scenario(&s);
-    let one = digest(&model, 30_000_000, 5, 1);
-    let two = digest(&model, 30_000_000, 5, 2);
-    let four = digest(&model, 30_000_000, 5, 4);
-    assert!(!one.1.is_empty());
-    assert_eq!(one, two);
-    assert_eq!(one, four);
+    // Dead time and afterpulsing on, so chunks are re-run from carried detector state; in
+    // both dead-time modes.
+    for mode in ["common", "independent"] {
+        let s = scenario(&format!(
+            "[link]\nlength_km = 5.0\n[detector]\nefficiency = 0.3\ndark_count_probability = 1e-4\n\
+             afterpulse_probability = 0.05\ndead_time_ns = 20.0\ndead_time_mode = \"{mode}\"\n"
+        ));
+        let model = LinkModel::from_scenario(&s);
+        let one = digest(&model, 30_000_000, 5, 1);
+        let two = digest(&model, 30_000_000, 5, 2);
+        let four = digest(&model, 30_000_000, 5, 4);
+        assert!(!one.1.is_empty());
+        assert_eq!(one, two, "{mode}");
+        assert_eq!(one, four, "{mode}");
+    }
 }

@@ -214,57 +214,73 @@ fn event_engine_matches_closed_form_and_pulse_engine_without_memory() {
 }
 
 /// The link with detector memory used by the equivalence tests: 5 km, efficient
-/// detectors, dark counts, 20 dead gates and afterpulsing (p_ap 5 %, 100 ns traps).
+/// detectors, dark counts, 19 dead gates (20 ns at 1 GHz) and afterpulsing (p_ap 5 %,
+/// 100 ns traps); the dead-time mode is appended.
 const MEMORY_LINK: &str = "[link]\nlength_km = 5.0\n[detector]\nefficiency = 0.3\n\
     dark_count_probability = 1e-4\nafterpulse_probability = 0.05\ndead_time_ns = 20.0\n";
 
+fn memory_link(mode: &str) -> LinkModel {
+    model(&format!("{MEMORY_LINK}dead_time_mode = \"{mode}\"\n"))
+}
+
 #[test]
-fn engines_agree_with_dead_time_and_afterpulsing() {
+fn engines_agree_with_dead_time_and_afterpulsing_in_both_modes() {
     // With detector memory counts are no longer binomial: dead time makes them more
     // regular (smaller variance), afterpulses cluster them (larger variance, by a factor
     // of about (1 + p_ap)^2 ~ 1.1 here). The 5-sigma binomial bounds below thus hold at
     // about 4.7 true standard errors or more: still far outside chance at fixed seeds.
-    let m = model(MEMORY_LINK);
-    let n = scaled(40_000_000);
-    let pu = tally(&m, EngineKind::Pulse, n, 51, false);
-    let ev = tally(&m, EngineKind::Event, n, 52, false);
-    assert!(ev.afterpulses > 1000 && pu.afterpulses > 1000);
-    assert!(ev.stats.rerun_chunks > 0, "carried state must be exercised");
-    same_per_intensity("memory link", &pu, &ev);
-    for j in 0..2 {
+    for (mode, seed) in [("common", 51), ("independent", 53)] {
+        let m = memory_link(mode);
+        let n = scaled(40_000_000);
+        let pu = tally(&m, EngineKind::Pulse, n, seed, false);
+        let ev = tally(&m, EngineKind::Event, n, seed + 1, false);
+        assert!(ev.afterpulses > 1000 && pu.afterpulses > 1000);
+        assert!(ev.stats.rerun_chunks > 0, "carried state must be exercised");
+        same_per_intensity(&format!("memory link, {mode}"), &pu, &ev);
+        for j in 0..2 {
+            same_proportion(
+                &format!("{mode}: detector {j} clicks per gate"),
+                pu.clicks_per_detector[j],
+                n,
+                ev.clicks_per_detector[j],
+                n,
+            );
+        }
+        let (dp, de) = (
+            pu.detections.iter().sum::<u64>(),
+            ev.detections.iter().sum::<u64>(),
+        );
         same_proportion(
-            &format!("detector {j} clicks per gate"),
-            pu.clicks_per_detector[j],
-            n,
-            ev.clicks_per_detector[j],
-            n,
+            &format!("{mode}: afterpulse fraction"),
+            pu.afterpulses,
+            dp,
+            ev.afterpulses,
+            de,
         );
     }
-    let (dp, de) = (
-        pu.detections.iter().sum::<u64>(),
-        ev.detections.iter().sum::<u64>(),
-    );
-    same_proportion(
-        "afterpulse fraction",
-        pu.afterpulses,
-        dp,
-        ev.afterpulses,
-        de,
-    );
 }
 
 #[test]
 fn inter_click_times_agree_by_chi_square() {
+    for (mode, seed) in [("common", 60), ("independent", 160)] {
+        inter_click_times_agree(mode, seed);
+    }
+}
+
+fn inter_click_times_agree(mode: &str, seed: u64) {
     // Distribution of the number of gates between consecutive detections, with dead time
     // and afterpulsing on (this is where the engines differ most in mechanics). Bin edges
     // are the 5 %, 10 %, ..., 95 % quantiles of an independent pilot run of the pulse
-    // engine (seed 60), so they do not depend on the two samples compared.
-    let m = model(MEMORY_LINK);
+    // engine (seed `seed`), so they do not depend on the two samples compared.
+    let m = memory_link(mode);
     let n = scaled(20_000_000);
-    let mut pilot = tally(&m, EngineKind::Pulse, n / 4, 60, true).gaps;
+    let mut pilot = tally(&m, EngineKind::Pulse, n / 4, seed, true).gaps;
     pilot.sort_unstable();
     let mut edges: Vec<u64> = (1..20).map(|i| pilot[i * pilot.len() / 20]).collect();
     edges.dedup();
+    // An edge at the shortest gap would leave the bin below it structurally empty (in
+    // common mode no gap is shorter than D + 1, and more than 5 % of gaps are exactly that).
+    edges.retain(|&e| e > pilot[0]);
     let bins = edges.len() + 1;
     let histogram = |gaps: &[u64]| {
         let mut h = vec![0u64; bins];
@@ -273,8 +289,8 @@ fn inter_click_times_agree_by_chi_square() {
         }
         h
     };
-    let a = histogram(&tally(&m, EngineKind::Pulse, n, 61, true).gaps);
-    let b = histogram(&tally(&m, EngineKind::Event, n, 62, true).gaps);
+    let a = histogram(&tally(&m, EngineKind::Pulse, n, seed + 1, true).gaps);
+    let b = histogram(&tally(&m, EngineKind::Event, n, seed + 2, true).gaps);
     let (na, nb) = (a.iter().sum::<u64>() as f64, b.iter().sum::<u64>() as f64);
     // Chi-square test of homogeneity of two samples over `bins` bins:
     // X^2 = sum_i sum_b (O_ib - E_ib)^2 / E_ib, E_ib = n_i (O_1b + O_2b) / (n_1 + n_2),
@@ -282,7 +298,7 @@ fn inter_click_times_agree_by_chi_square() {
     let mut x2 = 0.0;
     for i in 0..bins {
         let pooled = (a[i] + b[i]) as f64 / (na + nb);
-        assert!(pooled * na.min(nb) > 50.0, "bin {i} too sparse");
+        assert!(pooled * na.min(nb) > 50.0, "{mode}: bin {i} too sparse");
         for (o, total) in [(a[i] as f64, na), (b[i] as f64, nb)] {
             let e = total * pooled;
             x2 += (o - e) * (o - e) / e;
@@ -294,47 +310,71 @@ fn inter_click_times_agree_by_chi_square() {
     // afterpulses introduce (they make the statistic slightly over-dispersed).
     let df = (bins - 1) as f64;
     let critical = ChiSquared::new(df).unwrap().inverse_cdf(1.0 - 1e-6);
-    eprintln!("inter-click times: X^2 = {x2:.1}, {df} degrees of freedom, critical {critical:.1}");
+    eprintln!(
+        "{mode} inter-click times: X^2 = {x2:.1}, {df} degrees of freedom, critical {critical:.1}"
+    );
     assert!(
         x2 <= critical,
-        "inter-click times differ: X^2 = {x2:.1} > {critical:.1} ({bins} bins)\npulse {a:?}\nevent {b:?}"
+        "{mode}: inter-click times differ: X^2 = {x2:.1} > {critical:.1} ({bins} bins)\npulse {a:?}\nevent {b:?}"
     );
 }
 
-#[test]
-fn event_engine_follows_renewal_theory_for_dead_time() {
-    // Same check as for the pulse engine: a live detector that clicks with probability p
-    // per gate, blind for D gates after each click, clicks at the rate p / (1 + p D).
-    // (Binomial sigma, conservative for a renewal count, which is more regular.)
-    let m = model(
-        "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\ndark_count_probability = 1e-4\ndead_time_ns = 10.0\n",
-    );
-    let pulses = scaled(20_000_000);
-    let t = tally(&m, EngineKind::Event, pulses, 71, false);
-    let eta = m.system_transmittance();
-    for j in 0..2 {
-        let mut live = [false, false];
-        live[j] = true;
-        let mut p = 0.0;
-        for class in &m.intensities {
-            for prep in qkdsim::physics::Preparation::ALL {
-                for bob in qkdsim::physics::Basis::BOTH {
-                    let none = qkdsim::physics::click_pattern(
-                        class.photons,
-                        eta,
-                        m.split.split(prep, bob),
-                        m.detectors.dark_count_probability,
-                        live,
-                    )[0];
-                    p += class.probability * m.configuration_probability(prep, bob) * (1.0 - none);
-                }
+/// Probability that detector `j` clicks in a gate where it is live (or, `j = None`, that
+/// a live receiver gives any click), averaged over intensities and configurations.
+fn live_click_probability(m: &LinkModel, j: Option<usize>) -> f64 {
+    let live = match j {
+        Some(j) => [j == 0, j == 1],
+        None => [true, true],
+    };
+    let mut p = 0.0;
+    for class in &m.intensities {
+        for prep in qkdsim::physics::Preparation::ALL {
+            for bob in qkdsim::physics::Basis::BOTH {
+                let none = m.click_pattern(class.photons, prep, bob, live)[0];
+                p += class.probability * m.configuration_probability(prep, bob) * (1.0 - none);
             }
         }
+    }
+    p
+}
+
+#[test]
+fn event_engine_follows_renewal_theory_for_dead_time_in_both_modes() {
+    // Same checks as for the pulse engine. Independent: a live detector that clicks with
+    // probability p per gate, blind for D gates after each click, clicks at the rate
+    // p / (1 + p D). Common: the receiver as a whole, with c its any-click probability,
+    // clicks at c / (1 + c D), and detector j at s_j / (1 + c D). (Binomial sigma,
+    // conservative for a renewal count, which is more regular.)
+    let base = "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\n\
+                dark_count_probability = 1e-4\ndead_time_ns = 10.0\n";
+    let pulses = scaled(20_000_000);
+    let m = model(&format!("{base}dead_time_mode = \"independent\"\n"));
+    assert_eq!(m.detectors.dead_gates, 9);
+    let t = tally(&m, EngineKind::Event, pulses, 71, false);
+    for j in 0..2 {
         within_5_sigma(
-            &format!("detector {j} clicks with dead time"),
+            &format!("independent: detector {j} clicks with dead time"),
             t.clicks_per_detector[j],
             pulses,
-            m.detectors.dead_time_click_rate(p),
+            m.detectors
+                .dead_time_click_rate(live_click_probability(&m, Some(j))),
+        );
+    }
+    let m = model(&format!("{base}dead_time_mode = \"common\"\n"));
+    let t = tally(&m, EngineKind::Event, pulses, 72, false);
+    let c = live_click_probability(&m, None);
+    within_5_sigma(
+        "common: receiver clicks",
+        t.detections.iter().sum::<u64>(),
+        pulses,
+        m.detectors.dead_time_click_rate(c),
+    );
+    for j in 0..2 {
+        within_5_sigma(
+            &format!("common: detector {j} clicks"),
+            t.clicks_per_detector[j],
+            pulses,
+            live_click_probability(&m, Some(j)) * m.detectors.live_fraction(c),
         );
     }
 }
@@ -363,31 +403,57 @@ fn event_engine_afterpulsing_raises_the_dark_rate_as_expected() {
 
 #[test]
 fn records_respect_dead_time_and_order() {
-    let m = model(MEMORY_LINK);
-    let dead = m.detectors.dead_gates;
-    assert_eq!(dead, 20);
-    let engine = EventEngine::new(&m, 90);
-    let mut last_click: [Option<u64>; 2] = [None, None];
-    let mut last_pulse: Option<u64> = None;
-    let mut next_first = 0;
-    engine.run(scaled(10_000_000), &|_| {}, |chunk| {
-        assert_eq!(chunk.first_pulse, next_first);
-        next_first += chunk.pulses;
-        assert_eq!(chunk.pulses_per_intensity.iter().sum::<u64>(), chunk.pulses);
-        for d in &chunk.detections {
-            assert!(d.pulse >= chunk.first_pulse && d.pulse < next_first);
-            assert!(last_pulse.is_none_or(|p| p < d.pulse), "pulse order");
-            last_pulse = Some(d.pulse);
-            for j in 0..2 {
-                if d.clicked(j) {
-                    if let Some(prev) = last_click[j] {
-                        assert!(d.pulse > prev + dead, "detector {j} clicked while blind");
+    // Independent: a detector never clicks within D gates of its own last click. Common:
+    // no detector clicks within D gates of any click; gate t + D + 1 may click.
+    for (mode, seed) in [("independent", 90), ("common", 91)] {
+        let m = memory_link(mode);
+        let dead = m.detectors.dead_gates;
+        assert_eq!(
+            dead, 19,
+            "20 ns at 1 GHz: gate t + 20 starts when the dead time ends"
+        );
+        let engine = EventEngine::new(&m, seed);
+        let mut last_click: [Option<u64>; 2] = [None, None];
+        let mut last_pulse: Option<u64> = None;
+        let mut next_first = 0;
+        let mut shortest = u64::MAX;
+        engine.run(scaled(10_000_000), &|_| {}, |chunk| {
+            assert_eq!(chunk.first_pulse, next_first);
+            next_first += chunk.pulses;
+            assert_eq!(chunk.pulses_per_intensity.iter().sum::<u64>(), chunk.pulses);
+            for d in &chunk.detections {
+                assert!(d.pulse >= chunk.first_pulse && d.pulse < next_first);
+                assert!(last_pulse.is_none_or(|p| p < d.pulse), "pulse order");
+                if let Some(p) = last_pulse {
+                    shortest = shortest.min(d.pulse - p);
+                }
+                last_pulse = Some(d.pulse);
+                for j in 0..2 {
+                    if d.clicked(j) {
+                        if let Some(prev) = last_click[j] {
+                            assert!(
+                                d.pulse > prev + dead,
+                                "{mode}: detector {j} clicked while blind"
+                            );
+                        }
+                        last_click[j] = Some(d.pulse);
                     }
-                    last_click[j] = Some(d.pulse);
                 }
             }
+        });
+        if mode == "common" {
+            assert_eq!(
+                shortest,
+                dead + 1,
+                "common: clicks at least D + 1 gates apart"
+            );
+        } else {
+            assert!(
+                shortest < dead,
+                "independent: the other detector clicks within D gates"
+            );
         }
-    });
+    }
 }
 
 fn digest(model: &LinkModel, pulses: u64, seed: u64, threads: usize) -> (u64, u64, Vec<Detection>) {
@@ -415,13 +481,15 @@ fn digest(model: &LinkModel, pulses: u64, seed: u64, threads: usize) -> (u64, u6
 #[test]
 fn event_output_is_identical_for_one_two_and_four_threads() {
     // Dead time and afterpulsing on, so chunks are re-run from carried detector state.
-    let m = model(MEMORY_LINK);
-    let one = digest(&m, 30_000_000, 5, 1);
-    let two = digest(&m, 30_000_000, 5, 2);
-    let four = digest(&m, 30_000_000, 5, 4);
-    assert!(!one.2.is_empty());
-    assert_eq!(one, two);
-    assert_eq!(one, four);
+    for mode in ["common", "independent"] {
+        let m = memory_link(mode);
+        let one = digest(&m, 30_000_000, 5, 1);
+        let two = digest(&m, 30_000_000, 5, 2);
+        let four = digest(&m, 30_000_000, 5, 4);
+        assert!(!one.2.is_empty());
+        assert_eq!(one, two, "{mode}");
+        assert_eq!(one, four, "{mode}");
+    }
 }
 
 #[test]

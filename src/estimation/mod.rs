@@ -24,6 +24,7 @@
 //! - [`optimize`]: a bounded Nelder-Mead simplex search (derivative-free);
 //! - [`theory`]: expected-value curves versus distance for a scenario (`qkdsim theory`).
 
+pub mod assumptions;
 pub mod asymptotic;
 pub mod bounds;
 pub mod decoy;

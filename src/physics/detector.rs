@@ -1,47 +1,110 @@
-//! Bob's two gated threshold detectors: dark counts, afterpulsing and dead time, in gates.
+//! Bob's two gated threshold detectors: efficiencies, dark counts, afterpulsing and dead
+//! time, in gates.
 //!
 //! Model (per detector, per gate):
+//! - efficiency: a photon reaching detector 0 is detected with probability eta_D
+//!   (`detector.efficiency`, folded into `LinkModel::receiver_efficiency`), one reaching
+//!   detector 1 with eta_D m, m = `detector.efficiency_mismatch` in (0, 1]; each photon
+//!   independently (beam-splitter model), see [`crate::physics::click_pattern`];
 //! - a dark count with probability p_dc, independent of everything else;
-//! - dead time: after a click in gate t the detector is blind in gates t+1 ..= t+D, with
-//!   D = round(dead_time_ns * f_rep * 1e-9); a blind detector neither clicks nor counts darks;
-//! - afterpulsing (trap-release model): every click, with probability p_ap, leaves one
-//!   trapped carrier that is released at gate t + D + 1 + m, m geometric with
-//!   P(m) = (1 - r) r^m and r = exp(-1/(tau f_rep)) (an exponential trap lifetime of mean
-//!   tau = `afterpulse_decay_ns`, counted from the end of the dead time). If the detector is
-//!   live then, it clicks (an afterpulse, which may itself leave a trap); if it is blind,
-//!   the carrier is lost. To first order each click thus brings p_ap further clicks, the
-//!   R = D(1 + p_ap) of Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Sec. IV.
+//! - dead time: a gate is blind when it starts before the dead time ends, so after a click
+//!   in gate t the gates t+1 ..= t+D are blind, D = ceil(x) - 1 for x = dead_time_ns *
+//!   f_rep * 1e-9 gate periods (0 for x = 0; [`crate::units::dead_time_gates`]: 20 ns at
+//!   1 GHz is D = 19, 10 ns at 1.25 GHz is D = 12). A blind detector neither clicks nor
+//!   counts darks. Which detectors a click blinds is the [`DeadTimeMode`]: in `Common`
+//!   mode (the default) any click, of either detector and whatever its cause (photon, dark
+//!   count, afterpulse), blinds *both* for D gates, so the receiver is either live or blind
+//!   as a whole; in `Independent` mode only the detector that clicked is blind, and while
+//!   one detector is blind the other still clicks, so Bob's click probability depends on
+//!   his basis and on the state sent (the dead-time attack of Weier, Krauss, Rau, Fürst,
+//!   Nauerth, Weinfurter, New J. Phys. 13, 073024, 2011);
+//! - afterpulsing (trap-release model): every click of a detector, with probability p_ap,
+//!   leaves one trapped carrier in that detector, released at gate t + D + 1 + m, m
+//!   geometric with P(m) = (1 - r) r^m and r = exp(-1/(tau f_rep)) (an exponential trap
+//!   lifetime of mean tau = `afterpulse_decay_ns`, counted from the end of the dead time).
+//!   If the detector is live then, it clicks (an afterpulse, which may itself leave a
+//!   trap, and which starts a dead time like any click); if it is blind, the carrier is
+//!   lost. To first order each click thus brings p_ap further clicks, the R = D(1 + p_ap)
+//!   of Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Sec. IV.
 //!
 //! Must never depend on anything but `units` and `scenario`.
 
 use crate::scenario::DetectorSpec;
-use crate::units::{ns_to_gates, per_gate_decay};
+use crate::units::{dead_time_gates, per_gate_decay};
 
-/// Parameters of both (identical) detectors, in gate units.
+/// Which detectors a click blinds for the dead time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadTimeMode {
+    /// A click of either detector blinds both (`"common"`, the default).
+    Common,
+    /// A click blinds only the detector that clicked (`"independent"`).
+    Independent,
+}
+
+impl DeadTimeMode {
+    /// The mode named in `detector.dead_time_mode`, if the name is one.
+    pub fn from_name(name: &str) -> Option<DeadTimeMode> {
+        match name {
+            "common" => Some(DeadTimeMode::Common),
+            "independent" => Some(DeadTimeMode::Independent),
+            _ => None,
+        }
+    }
+
+    /// The scenario name of the mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadTimeMode::Common => "common",
+            DeadTimeMode::Independent => "independent",
+        }
+    }
+}
+
+/// Parameters of both detectors, in gate units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Detectors {
-    /// Quantum efficiency eta_D (already folded into `LinkModel::receiver_efficiency`).
+    /// Quantum efficiency eta_D of detector 0 (already folded into
+    /// `LinkModel::receiver_efficiency`).
     pub efficiency: f64,
+    /// Efficiency of detector 1 relative to detector 0's, m in (0, 1].
+    pub efficiency_mismatch: f64,
     /// Dark-count probability per gate and detector.
     pub dark_count_probability: f64,
     /// Probability p_ap that a click leaves a trapped carrier.
     pub afterpulse_probability: f64,
     /// Per-gate survival factor r of a trapped carrier.
     pub afterpulse_decay_per_gate: f64,
-    /// Dead time D in gates.
+    /// Dead time D in gates (the gates after a click that start before it ends).
     pub dead_gates: u64,
+    /// Which detectors a click blinds.
+    pub dead_time_mode: DeadTimeMode,
 }
 
 impl Detectors {
-    /// From the scenario's `[detector]` table at the given gate rate.
+    /// From the scenario's `[detector]` table at the given gate rate. A
+    /// `dead_time_mode` that is not a known name (only possible for a spec that skipped
+    /// validation) gives the common mode.
     pub fn from_spec(spec: &DetectorSpec, rep_rate_hz: f64) -> Detectors {
         Detectors {
             efficiency: spec.efficiency,
+            efficiency_mismatch: spec.efficiency_mismatch,
             dark_count_probability: spec.dark_count_probability,
             afterpulse_probability: spec.afterpulse_probability,
             afterpulse_decay_per_gate: per_gate_decay(spec.afterpulse_decay_ns, rep_rate_hz),
-            dead_gates: ns_to_gates(spec.dead_time_ns, rep_rate_hz),
+            dead_gates: dead_time_gates(spec.dead_time_ns, rep_rate_hz),
+            dead_time_mode: DeadTimeMode::from_name(&spec.dead_time_mode)
+                .unwrap_or(DeadTimeMode::Common),
         }
+    }
+
+    /// Efficiency of each detector relative to detector 0's: [1, m].
+    pub fn relative_efficiency(&self) -> [f64; 2] {
+        [1.0, self.efficiency_mismatch]
+    }
+
+    /// True when a click blinds both detectors (and D > 0 makes that matter).
+    pub fn common_dead_time(&self) -> bool {
+        self.dead_time_mode == DeadTimeMode::Common
     }
 
     /// True when clicks change nothing about later gates (no dead time, no afterpulsing),
@@ -66,13 +129,27 @@ impl Detectors {
         }
     }
 
-    /// Renewal theory for one detector with dead time: if a live detector clicks with
-    /// probability p per gate, the long-run click probability per gate is p / (1 + p D)
-    /// (a click is followed by D blind gates, so the detector is live a fraction 1/(1+pD)
-    /// of the time; e.g. Cox, Renewal Theory, 1962, Ch. 7).
+    /// Renewal theory for a unit with dead time: if the live unit clicks with probability p
+    /// per gate, independently from gate to gate, the long-run click probability per gate
+    /// is p / (1 + p D) (a click is followed by D blind gates, so the unit is live a
+    /// fraction 1/(1+pD) of the time, [`Detectors::live_fraction`]). The unit is one
+    /// detector in independent mode, and the whole receiver (p its probability of any
+    /// click) in common mode.
     pub fn dead_time_click_rate(&self, live_click_probability: f64) -> f64 {
         let p = live_click_probability;
-        p / (1.0 + p * self.dead_gates as f64)
+        p * self.live_fraction(p)
+    }
+
+    /// Long-run fraction of live gates of a unit that, when live, clicks with probability
+    /// c per gate independently of the past, and is blind for D gates after each click:
+    /// L = 1 / (1 + c D). Renewal theory (e.g. Cox, *Renewal Theory*, 1962, Ch. 7; the
+    /// renewal-reward theorem): a cycle is a geometric number of live gates up to and
+    /// including the click (mean 1/c) followed by D blind gates, so
+    /// L = (1/c) / (1/c + D). For the receiver in common mode c is the probability that
+    /// either detector clicks in a live gate; without afterpulsing this is exact, since
+    /// pulses are independent of each other and of the receiver's past.
+    pub fn live_fraction(&self, live_click_probability: f64) -> f64 {
+        1.0 / (1.0 + live_click_probability.max(0.0) * self.dead_gates as f64)
     }
 
     /// Afterpulsing without dead time where darks dominate: the click probability per gate
@@ -84,9 +161,10 @@ impl Detectors {
         d / (1.0 - (1.0 - d) * self.afterpulse_probability)
     }
 
-    /// Stationary state of one detector whose spontaneous click probability (optical or
-    /// dark, if live) averaged over pulses is `spontaneous`: a mean-field treatment of dead
-    /// time and afterpulsing together, for the closed-form expectations beside a simulation.
+    /// Stationary state of one detector in *independent* dead-time mode whose spontaneous
+    /// click probability (optical or dark, if live) averaged over pulses is `spontaneous`:
+    /// a mean-field treatment of dead time and afterpulsing together, for the closed-form
+    /// expectations beside a simulation. (Common mode: [`Detectors::common_steady_state`].)
     ///
     /// Derivation (this project's; the pieces are renewal theory as in
     /// [`Detectors::dead_time_click_rate`]). Let q be the probability that a live detector
@@ -124,6 +202,68 @@ impl Detectors {
             live,
             release: if s < 1.0 { (q - s) / (1.0 - s) } else { 0.0 },
             click: live * q,
+        }
+    }
+
+    /// Stationary state of the receiver in *common* dead-time mode (a click of either
+    /// detector blinds both for D gates): a mean-field treatment of the common dead time
+    /// and afterpulsing, for the closed-form expectations beside a simulation.
+    ///
+    /// Inputs, averaged over pulses: `any`, the probability s that a live receiver has at
+    /// least one spontaneous click (optical or dark) in a gate, and `per_detector`, the
+    /// probabilities s_j that detector j has one. Unknowns: A_j, the probability that a
+    /// carrier trapped in detector j is released into a gate, per live gate.
+    ///
+    /// Derivation (this project's; renewal theory as in [`Detectors::live_fraction`] and
+    /// the carrier balance of [`Detectors::steady_state`]). In a live gate detector j
+    /// clicks on a spontaneous event or a release, q_j = s_j + (1 - s_j) A_j, and the
+    /// receiver clicks unless neither happens at either detector,
+    /// q = 1 - (1 - s)(1 - A_0)(1 - A_1) (the pulse and the releases independent, the mean-
+    /// field step). Every receiver click starts D blind gates for both detectors, so the
+    /// receiver is live a fraction L = 1 / (1 + D q) of the gates. Detector j traps
+    /// carriers at rate p_ap L q_j per gate; a carrier is released m gates after the end of
+    /// its click's dead time and acts only if the receiver is live then, probability
+    /// phi(q) ([`Detectors::release_live_fraction`] with the receiver's q: right after a
+    /// dead time the receiver is live for sure, as one detector is in independent mode).
+    /// Hence A_j L = p_ap L q_j phi, i.e. A_j = p_ap q_j phi(q), solved with q by
+    /// fixed-point iteration from A = 0 (increasing and bounded by p_ap, so it converges).
+    ///
+    /// The balance L = 1 / (1 + D q) is exact for the mean click probability q over live
+    /// gates: every click happens in a live gate and is followed by exactly D blind gates,
+    /// so the blind fraction 1 - L equals D L q. Without afterpulsing (A = 0) the whole
+    /// model is exact, not mean-field: q = s, and a live gate's outcome is independent of
+    /// the past. With afterpulsing it neglects terms of second order in the carriers: two
+    /// carriers released into one gate, the two carriers of one double click acting on
+    /// each other's release, and the correlation of the two detectors' releases within a
+    /// gate, all of order (p_ap c)^2.
+    pub fn common_steady_state(&self, any: f64, per_detector: [f64; 2]) -> CommonSteadyState {
+        let s = any.clamp(0.0, 1.0);
+        let sj = per_detector.map(|x| x.clamp(0.0, 1.0));
+        let p_ap = self.afterpulse_probability;
+        let mut release = [0.0f64; 2];
+        let receiver =
+            |release: [f64; 2]| 1.0 - (1.0 - s) * (1.0 - release[0]) * (1.0 - release[1]);
+        let detector = |j: usize, release: [f64; 2]| sj[j] + (1.0 - sj[j]) * release[j];
+        if p_ap > 0.0 {
+            for _ in 0..200 {
+                let phi = self.release_live_fraction(receiver(release));
+                let next: [f64; 2] = std::array::from_fn(|j| p_ap * detector(j, release) * phi);
+                let done = (0..2).all(|j| {
+                    (next[j] - release[j]).abs() <= 1e-15 * next[j].max(f64::MIN_POSITIVE)
+                });
+                release = next;
+                if done {
+                    break;
+                }
+            }
+        }
+        let q = receiver(release);
+        let live = self.live_fraction(q);
+        CommonSteadyState {
+            live,
+            release,
+            click: live * q,
+            detector_click: std::array::from_fn(|j| live * detector(j, release)),
         }
     }
 
@@ -165,7 +305,24 @@ impl Detectors {
     }
 }
 
-/// Mean-field stationary state of one detector ([`Detectors::steady_state`]).
+/// Mean-field stationary state of the receiver in common dead-time mode
+/// ([`Detectors::common_steady_state`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CommonSteadyState {
+    /// Probability L that the receiver (both detectors) is live in a gate.
+    pub live: f64,
+    /// Per detector, the probability A_j that one of its trapped carriers is released into
+    /// a gate, given the receiver is live there.
+    pub release: [f64; 2],
+    /// Long-run probability per gate that the receiver clicks (either detector),
+    /// L (1 - (1 - s)(1 - A_0)(1 - A_1)).
+    pub click: f64,
+    /// Long-run probability per gate that detector j clicks, L (s_j + (1 - s_j) A_j).
+    pub detector_click: [f64; 2],
+}
+
+/// Mean-field stationary state of one detector in independent dead-time mode
+/// ([`Detectors::steady_state`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SteadyState {
     /// Probability L that the detector is live in a gate.
@@ -181,33 +338,29 @@ pub struct SteadyState {
 mod tests {
     use super::*;
 
+    fn detectors(p_ap: f64, r: f64, dead: u64) -> Detectors {
+        Detectors {
+            efficiency: 0.1,
+            efficiency_mismatch: 1.0,
+            dark_count_probability: 0.0,
+            afterpulse_probability: p_ap,
+            afterpulse_decay_per_gate: r,
+            dead_gates: dead,
+            dead_time_mode: DeadTimeMode::Independent,
+        }
+    }
+
     #[test]
     fn geometric_delay_has_the_right_mean() {
         // Mean of the geometric law is r / (1 - r); a midpoint-rule integral over u checks
         // the inversion (independent of the formula's derivation).
-        let d = Detectors {
-            efficiency: 0.1,
-            dark_count_probability: 0.0,
-            afterpulse_probability: 0.1,
-            afterpulse_decay_per_gate: 0.9,
-            dead_gates: 0,
-        };
+        let d = detectors(0.1, 0.9, 0);
         let n = 200_000;
         let mean: f64 = (0..n)
             .map(|i| d.afterpulse_delay((i as f64 + 0.5) / n as f64) as f64)
             .sum::<f64>()
             / n as f64;
         assert!((mean - 9.0).abs() < 0.01, "mean {mean}");
-    }
-
-    fn detectors(p_ap: f64, r: f64, dead: u64) -> Detectors {
-        Detectors {
-            efficiency: 0.1,
-            dark_count_probability: 0.0,
-            afterpulse_probability: p_ap,
-            afterpulse_decay_per_gate: r,
-            dead_gates: dead,
-        }
     }
 
     #[test]
@@ -222,6 +375,60 @@ mod tests {
         let st = d.steady_state(1e-3);
         assert!((st.click - d.afterpulse_click_rate(1e-3)).abs() < 1e-15);
         assert_eq!(st.live, 1.0);
+    }
+
+    #[test]
+    fn common_steady_state_is_renewal_theory_without_afterpulsing() {
+        // p_ap = 0: L = 1 / (1 + s D) exactly, no releases, detector j clicks at L s_j.
+        let mut d = detectors(0.0, 0.9, 19);
+        d.dead_time_mode = DeadTimeMode::Common;
+        let (s, sj) = (0.16, [0.09, 0.08]);
+        let st = d.common_steady_state(s, sj);
+        assert_eq!(st.release, [0.0, 0.0]);
+        assert!((st.live - 1.0 / (1.0 + 19.0 * s)).abs() < 1e-15);
+        assert!((st.click - d.dead_time_click_rate(s)).abs() < 1e-15);
+        for j in 0..2 {
+            assert!((st.detector_click[j] - st.live * sj[j]).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn common_steady_state_without_dead_time_is_per_detector_afterpulsing() {
+        // D = 0: nothing is ever blind, so each detector follows the afterpulse balance
+        // c_j = s_j / (1 - (1 - s_j) p_ap) on its own, whatever the mode.
+        let mut d = detectors(0.05, 0.99, 0);
+        d.dead_time_mode = DeadTimeMode::Common;
+        let sj = [1e-3, 2e-3];
+        let st = d.common_steady_state(1.0 - (1.0 - sj[0]) * (1.0 - sj[1]), sj);
+        assert_eq!(st.live, 1.0);
+        for j in 0..2 {
+            let want = d.afterpulse_click_rate(sj[j]);
+            assert!((st.detector_click[j] - want).abs() < 1e-15 * want.max(1.0));
+        }
+    }
+
+    #[test]
+    fn common_dead_time_with_afterpulsing_costs_more_than_either_alone() {
+        // Afterpulses add clicks, so the receiver is blind more often than with the dead
+        // time alone, and every detector's rate sits between the two one-effect values.
+        let mut d = detectors(0.05, 0.98, 19);
+        d.dead_time_mode = DeadTimeMode::Common;
+        let (s, sj) = (0.02, [0.011, 0.0095]);
+        let st = d.common_steady_state(s, sj);
+        let plain = 1.0 / (1.0 + 19.0 * s);
+        assert!(st.live < plain && st.live > 0.9 * plain);
+        for j in 0..2 {
+            assert!(st.release[j] > 0.0 && st.release[j] < d.afterpulse_probability * 0.05);
+            assert!(st.detector_click[j] > plain * sj[j]);
+            assert!(st.detector_click[j] < d.afterpulse_click_rate(sj[j]));
+        }
+        // The carrier balance holds at the fixed point: A_j = p_ap q_j phi(q).
+        let q = 1.0 - (1.0 - s) * (1.0 - st.release[0]) * (1.0 - st.release[1]);
+        let phi = d.release_live_fraction(q);
+        for j in 0..2 {
+            let qj = sj[j] + (1.0 - sj[j]) * st.release[j];
+            assert!((st.release[j] - d.afterpulse_probability * qj * phi).abs() < 1e-15);
+        }
     }
 
     #[test]

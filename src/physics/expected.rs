@@ -1,7 +1,8 @@
 //! Closed-form expected gains and error rates per intensity, for the same link the engine
 //! simulates: [`expected_per_intensity`] without detector memory (the closed forms of the
 //! literature, DESIGN §2), and [`expected_with_detector_memory`], which adds dead time and
-//! afterpulsing in a stationary mean-field model ([`Detectors::steady_state`]).
+//! afterpulsing in a stationary model, for both dead-time modes
+//! ([`Detectors::steady_state`], [`Detectors::common_steady_state`]).
 //!
 //! The gain of intensity k is Q_k = 1 - G_k(1 - eta) (1 - p_dc)^2 (Lo, Ma, Chen, PRL 94,
 //! 230504, 2005, Eq. 7, with Y0 = 1 - (1 - p_dc)^2 for two detectors); the sifted error
@@ -9,21 +10,38 @@
 //! the wrong detector is an error, a double click is an error with probability 1/2 (Ma,
 //! Qi, Zhao, Lo, PRA 72, 012326, 2005, treat double clicks the same way). The wrong-
 //! detector probability per photon comes from the channel's [`SplitTable`], so the
-//! mismatched-basis bias of the misalignment rotation is included exactly.
+//! mismatched-basis bias of the misalignment rotation is included exactly, and an
+//! efficiency mismatch enters through [`click_pattern`] (detector 1's efficiency
+//! eta_D m), exactly.
 //!
 //! Must never depend on `protocol`, `estimation` or anything further down the pipeline (the
 //! engine is tested against this, not the reverse); it lives in `physics` so that
 //! `estimation` and `analysis` both use it without a dependency running back up.
 //!
-//! With detector memory, each detector j is live with probability L_j and, when live,
-//! clicks on a spontaneous event (the memoryless pattern above) or on a released carrier
-//! (probability A_j); given the pulse, the two detectors are treated as independent:
-//! P(click_j | spontaneous) = L_j and P(click_j | no spontaneous event) = L_j A_j.
+//! # With detector memory
+//! *Independent dead time* (mean-field): each detector j is live with probability L_j
+//! and, when live, clicks on a spontaneous event (the memoryless pattern above) or on a
+//! released carrier (probability A_j); given the pulse, the two detectors are treated as
+//! independent: P(click_j | spontaneous) = L_j and P(click_j | no spontaneous event) =
+//! L_j A_j.
+//!
+//! *Common dead time*: the receiver is live with probability L (both detectors together)
+//! and, when live, detector j clicks on a spontaneous event or on a released carrier of
+//! its own (probability A_j, independent of the pulse); a blind receiver never clicks.
+//! Without afterpulsing, L = 1 / (1 + c D) with c the probability that a live receiver
+//! clicks (the overall memoryless gain sum_k p_k Q_k), by renewal theory
+//! ([`Detectors::live_fraction`]), and this is exact: every gain is L Q_k and every error
+//! rate E_k is unchanged, since whether the receiver is live depends on earlier pulses
+//! only and a live gate's outcome has the memoryless law. With afterpulsing it is mean-
+//! field ([`Detectors::common_steady_state`]).
 //!
 //! [`SplitTable`]: crate::physics::SplitTable
 //! [`Detectors::steady_state`]: crate::physics::Detectors::steady_state
+//! [`Detectors::common_steady_state`]: crate::physics::Detectors::common_steady_state
+//! [`Detectors::live_fraction`]: crate::physics::Detectors::live_fraction
+//! [`click_pattern`]: crate::physics::click_pattern
 
-use super::{Basis, LinkModel, Preparation, click_pattern};
+use super::{Basis, DeadTimeMode, LinkModel, Preparation};
 use serde::Serialize;
 
 /// Expected per-pulse figures for one intensity class.
@@ -57,39 +75,49 @@ pub fn expected_per_intensity(model: &LinkModel) -> Vec<IntensityExpectation> {
     expectations(model, |pattern| pattern)
 }
 
-/// The expectation with dead time and afterpulsing in the stationary mean-field model
-/// (module docs), or `None` when the detectors have no memory (then it equals
-/// [`expected_per_intensity`]).
+/// The expectation with dead time and afterpulsing in the stationary model of the
+/// scenario's dead-time mode (module docs), or `None` when the detectors have no memory
+/// (then it equals [`expected_per_intensity`]).
 pub fn expected_with_detector_memory(model: &LinkModel) -> Option<Vec<IntensityExpectation>> {
     if model.detectors.memoryless() {
         return None;
     }
-    // Mean spontaneous click probability of each detector over all pulses.
-    let eta = model.system_transmittance();
-    let dark = model.detectors.dark_count_probability;
+    // Mean spontaneous click probabilities over all pulses, with both detectors live: of
+    // each detector, and of the receiver (either detector).
     let mut spontaneous = [0.0f64; 2];
+    let mut any = 0.0f64;
     for class in &model.intensities {
         for prep in Preparation::ALL {
             for bob in Basis::BOTH {
                 let w = class.probability * model.configuration_probability(prep, bob);
-                let [_, only0, only1, both] = click_pattern(
-                    class.photons,
-                    eta,
-                    model.split.split(prep, bob),
-                    dark,
-                    [true, true],
-                );
+                let [none, only0, only1, both] =
+                    model.click_pattern(class.photons, prep, bob, [true, true]);
                 spontaneous[0] += w * (only0 + both);
                 spontaneous[1] += w * (only1 + both);
+                any += w * (1.0 - none);
             }
         }
     }
-    let state = spontaneous.map(|s| model.detectors.steady_state(s));
+    // Per detector: live probability, and release probability given live. In common mode
+    // the receiver's live state is shared, so it multiplies the pattern as a whole.
+    let (receiver_live, live, release) = match model.detectors.dead_time_mode {
+        DeadTimeMode::Independent => {
+            let st = spontaneous.map(|s| model.detectors.steady_state(s));
+            (
+                1.0,
+                [st[0].live, st[1].live],
+                [st[0].release, st[1].release],
+            )
+        }
+        DeadTimeMode::Common => {
+            let st = model.detectors.common_steady_state(any, spontaneous);
+            (st.live, [1.0, 1.0], st.release)
+        }
+    };
     Some(expectations(model, |[none, only0, only1, both]| {
         // P(detector j clicks | spontaneous event or not), then mix over the patterns.
         let on = |j: usize, spont: bool| {
-            let st = &state[j];
-            if spont { st.live } else { st.live * st.release }
+            if spont { live[j] } else { live[j] * release[j] }
         };
         let mut out = [0.0f64; 4];
         for (p, s0, s1) in [
@@ -104,7 +132,13 @@ pub fn expected_with_detector_memory(model: &LinkModel) -> Option<Vec<IntensityE
             out[2] += p * (1.0 - c0) * c1;
             out[3] += p * c0 * c1;
         }
-        out
+        // A blind receiver (common mode) gives no click at all.
+        [
+            1.0 - receiver_live * (1.0 - out[0]),
+            receiver_live * out[1],
+            receiver_live * out[2],
+            receiver_live * out[3],
+        ]
     }))
 }
 
@@ -114,8 +148,6 @@ fn expectations(
     model: &LinkModel,
     detect: impl Fn([f64; 4]) -> [f64; 4],
 ) -> Vec<IntensityExpectation> {
-    let eta = model.system_transmittance();
-    let dark = model.detectors.dark_count_probability;
     model
         .intensities
         .iter()
@@ -135,13 +167,8 @@ fn expectations(
             for prep in Preparation::ALL {
                 for bob in Basis::BOTH {
                     let w = model.configuration_probability(prep, bob);
-                    let [none, only0, only1, both] = detect(click_pattern(
-                        class.photons,
-                        eta,
-                        model.split.split(prep, bob),
-                        dark,
-                        [true, true],
-                    ));
+                    let [none, only0, only1, both] =
+                        detect(model.click_pattern(class.photons, prep, bob, [true, true]));
                     let click = 1.0 - none;
                     e.gain += w * click;
                     e.double_click_probability += w * both;

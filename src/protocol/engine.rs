@@ -1,6 +1,7 @@
 //! The reference Monte Carlo pulse engine: every pulse of the run is simulated, in order,
 //! with every effect of the physics model (intensity choice, photon statistics, loss,
-//! misalignment, basis choices, dark counts, dead time, afterpulsing, double clicks).
+//! misalignment, basis choices, detector efficiencies and their mismatch, dark counts,
+//! dead time in either mode, afterpulsing, double clicks).
 //!
 //! # Exactness with few random bits per pulse
 //! A pulse's whole fate (intensity class, whether it clicks, and for a click Alice's basis
@@ -39,6 +40,26 @@
 //! at its gate (that detector clicks for sure if live; the other is sampled from its
 //! marginal law for the same pulse).
 //!
+//! Both dead-time modes are exact with the same four tables, one per set of live
+//! detectors (mask): the state carried from gate to gate is the first live gate of each
+//! detector and the release gates of trapped carriers ([`DetectorState`]), and a gate's
+//! law depends on that state only through its mask and the carriers due there. In
+//! *independent* mode a click sets the first live gate of each detector that clicked to
+//! t + 1 + D, so all four masks occur. In *common* mode any click (a photon, a dark count
+//! or a released carrier, at either detector) sets both to t + 1 + D, so the two entries
+//! are always equal and the state collapses to "live" (mask both) or "blind" (mask none):
+//! the tables of the one-detector masks are built but never read. Either way, between two
+//! changes of the state the pulses are independent and identically distributed under one
+//! mask, and each is decided from its own uniform against that mask's exact outcome
+//! sub-intervals (above), so the records have the model's law gate by gate. A carrier
+//! released while the receiver (common) or its detector (independent) is blind is lost,
+//! as the model says.
+//!
+//! An efficiency mismatch m needs nothing more: the tables come from
+//! [`crate::physics::LinkModel::click_pattern`], where a photon reaching detector 1 is
+//! registered with probability eta m, and the forced-gate marginals from
+//! [`crate::physics::LinkModel::silent_probability`], with the same efficiencies.
+//!
 //! # Chunks, streams, threads
 //! Pulses are cut into chunks of [`CHUNK_PULSES`]; chunk c reads only its own two ChaCha8
 //! streams: the word stream (seed, c), exactly one word per scanned pulse, in pulse order,
@@ -58,7 +79,7 @@
 
 use super::detection::{ChunkOutput, Detection};
 use super::random::{Word, WordSource};
-use crate::physics::{Basis, LinkModel, Preparation, click_pattern};
+use crate::physics::{Basis, LinkModel, Preparation};
 use crate::rng::{self, Purpose};
 use rayon::prelude::*;
 
@@ -232,9 +253,6 @@ impl PulseEngine {
             (1..=MAX_INTENSITIES).contains(&nk),
             "1..=8 intensity classes"
         );
-        let eta = model.system_transmittance();
-        let dark = model.detectors.dark_count_probability;
-
         let mut start = [u64::MAX; MAX_INTENSITIES];
         let mut cum = 0.0;
         for (k, class) in model.intensities.iter().enumerate() {
@@ -272,7 +290,7 @@ impl PulseEngine {
                 for c in 0..8 {
                     let (prep, bob) = config_parts(c);
                     let [_, only0, only1, both] =
-                        click_pattern(class.photons, eta, model.split.split(prep, bob), dark, live);
+                        model.click_pattern(class.photons, prep, bob, live);
                     for (p, prob) in [only0, only1, both].into_iter().enumerate() {
                         acc += weights[c] * prob;
                         table[c * 3 + p] = acc;
@@ -328,10 +346,7 @@ impl PulseEngine {
             .map(|class| {
                 std::array::from_fn(|c| {
                     let (prep, bob) = config_parts(c);
-                    let split = model.split.split(prep, bob);
-                    std::array::from_fn(|j| {
-                        class.photons.generating_function(1.0 - eta * split[j]) * (1.0 - dark)
-                    })
+                    std::array::from_fn(|j| model.silent_probability(class.photons, prep, bob, j))
                 })
             })
             .collect();
@@ -561,7 +576,9 @@ impl PulseEngine {
         self.after_click(t, clicks, src, state, dead);
     }
 
-    /// Dead time and trapped carriers after the clicks `clicks` at gate `t`.
+    /// Dead time and trapped carriers after the clicks `clicks` at gate `t`: in common
+    /// mode any click blinds both detectors, in independent mode each detector that
+    /// clicked; each detector that clicked may trap a carrier.
     #[inline]
     fn after_click(
         &self,
@@ -571,11 +588,21 @@ impl PulseEngine {
         state: &mut DetectorState,
         dead: u64,
     ) {
-        let with_afterpulses = self.model.detectors.afterpulse_probability > 0.0;
-        for j in 0..2 {
-            if clicks[j] {
-                state.live_from[j] = t + 1 + dead;
-                if with_afterpulses {
+        let detectors = &self.model.detectors;
+        if detectors.common_dead_time() {
+            if clicks[0] || clicks[1] {
+                state.live_from = [t + 1 + dead; 2];
+            }
+        } else {
+            for j in 0..2 {
+                if clicks[j] {
+                    state.live_from[j] = t + 1 + dead;
+                }
+            }
+        }
+        if detectors.afterpulse_probability > 0.0 {
+            for j in 0..2 {
+                if clicks[j] {
                     self.maybe_trap(t, j, src, state, dead);
                 }
             }
@@ -900,11 +927,10 @@ mod tests {
     #[test]
     fn sub_intervals_have_the_exact_probabilities() {
         let e = engine(
-            "[link]\nlength_km = 10.0\nmisalignment = 0.03\n[detector]\nefficiency = 0.3\ndark_count_probability = 1e-3\n",
+            "[link]\nlength_km = 10.0\nmisalignment = 0.03\n[detector]\nefficiency = 0.3\n\
+             dark_count_probability = 1e-3\nefficiency_mismatch = 0.7\n",
         );
         let model = e.model();
-        let eta = model.system_transmittance();
-        let dark = model.detectors.dark_count_probability;
         for (m, table) in e.masks.iter().enumerate() {
             let live = [m & 1 != 0, m & 2 != 0];
             let mut prob = std::collections::HashMap::<u16, f64>::new();
@@ -923,7 +949,7 @@ mod tests {
                     let (prep, bob) = config_parts(c);
                     let w = class.probability * model.configuration_probability(prep, bob);
                     let [_, only0, only1, both] =
-                        click_pattern(class.photons, eta, model.split.split(prep, bob), dark, live);
+                        model.click_pattern(class.photons, prep, bob, live);
                     for (clicks, bit, p) in [
                         ([true, false], false, only0),
                         ([false, true], true, only1),
@@ -1022,6 +1048,10 @@ mod tests {
             "[link]\nlength_km = 60.0\n[detector]\ndark_count_probability = 1e-3\n".to_string(),
             "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\ndead_time_ns = 20.0\n\
              afterpulse_probability = 0.1\n"
+                .to_string(),
+            "[link]\nlength_km = 0.0\n[detector]\nefficiency = 0.5\ndead_time_ns = 20.0\n\
+             afterpulse_probability = 0.1\ndead_time_mode = \"independent\"\n\
+             efficiency_mismatch = 0.6\n"
                 .to_string(),
             format!("[link]\nlength_km = 5.0\n{eight}"),
             "[link]\nlength_km = 0.0\n[[source.intensities]]\nlabel = \"b\"\n\

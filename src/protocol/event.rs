@@ -27,9 +27,26 @@
 //! the engine moves to the gate and draws afresh; the geometric law is memoryless,
 //! P(G >= n + j | G >= n) = P(G >= j), so this is exact. A carrier released on a live
 //! detector forces that gate to click; that gate is simulated exactly as the pulse engine
-//! does it (same code). A click puts its detector in dead time and may trap a carrier
-//! (again the pulse engine's own code), after which the mask and gates are recomputed: the
+//! does it (same code). A click starts a dead time and may trap a carrier (again the pulse
+//! engine's own code, `after_click`), after which the mask and gates are recomputed: the
 //! detector memory is thus followed event by event, never approximated.
+//!
+//! # Both dead-time modes
+//! The argument above holds for any sequence of masks, so both modes are exact with the
+//! same tables; they differ only in which detectors a click blinds (the shared
+//! `after_click`). In *independent* mode the detector(s) that clicked go blind and the
+//! other keeps its mask entry, so all four masks occur. In *common* mode every click
+//! (photon, dark count or afterpulse, at either detector) makes both detectors blind until
+//! the same gate t + 1 + D, so only the masks "both live" and "both blind" occur: while
+//! the receiver is blind c_0 = 0, the gap is infinite and the engine jumps straight to the
+//! end of the dead time, or first to a carrier release due inside it, which
+//! `DetectorState::enter_gate` then drops (the receiver is blind). The blind gates are
+//! counted as click-free pulses under mask 0, whose no-click law q(0) is just the
+//! intensity probabilities p_k. Released
+//! carriers are handled at their gates in both modes, and a release in a live gate is a
+//! click like any other (it starts the dead time of both detectors in common mode).
+//! An efficiency mismatch enters through the click tables (shared with the pulse engine,
+//! built from [`crate::physics::LinkModel::click_pattern`]) and the forced-gate marginals.
 //!
 //! # The click pulse and the skipped pulses
 //! At the click pulse, intensity k, configuration c and click pattern s (only 0, only 1,
@@ -74,7 +91,7 @@ use super::engine::{
     run_stitched,
 };
 use super::random::WordSource;
-use crate::physics::{LinkModel, click_pattern};
+use crate::physics::LinkModel;
 use crate::rng::{self, Purpose};
 use rand::TryRng;
 use rand_distr::{Binomial, Distribution, Exp1};
@@ -106,7 +123,10 @@ pub const MAX_CHUNK_SHIFT: u32 = 12;
 /// 517 M at 0.045); the threshold sits on the event engine's side, where it was 1.09x and
 /// 1.18x faster in the two runs. With a 50 ns dead time the pulse engine stops
 /// its scan at every click and the event engine wins everywhere measured: c = 0.071: 259 M
-/// / 699 M; 0.29: 175 M / 630 M; 0.95: 247 M / 363 M.
+/// / 699 M; 0.29: 175 M / 630 M; 0.95: 247 M / 363 M (independent dead times, then the
+/// only mode). Re-measured with the common dead time (now the default; 49 blind gates,
+/// `--quick`, same machine, 2 cores shared): c = 0.071: 281 M / 1.04 G; 0.29: 227 M /
+/// 810 M; 0.95: 379 M / 502 M, so the rule holds in both modes.
 pub const AUTO_EVENT_MAX_CLICK_PROBABILITY: f64 = 0.03;
 
 /// Which engine simulates the pulses.
@@ -144,19 +164,11 @@ pub fn choose_engine(model: &LinkModel) -> EngineKind {
 /// Probability that a pulse gives any click when both detectors are live,
 /// c = sum_k p_k sum_c w_c (1 - P(no click | k, c)): the overall gain of the link.
 pub fn all_live_click_probability(model: &LinkModel) -> f64 {
-    let eta = model.system_transmittance();
-    let dark = model.detectors.dark_count_probability;
     let mut c = 0.0;
     for class in &model.intensities {
         for config in 0..8 {
             let (prep, bob) = config_parts(config);
-            let none = click_pattern(
-                class.photons,
-                eta,
-                model.split.split(prep, bob),
-                dark,
-                [true, true],
-            )[0];
+            let none = model.click_pattern(class.photons, prep, bob, [true, true])[0];
             c += class.probability * model.configuration_probability(prep, bob) * (1.0 - none);
         }
     }

@@ -191,11 +191,12 @@ impl Default for ReceiverSpec {
     }
 }
 
-/// `[detector]`: two identical gated threshold detectors.
+/// `[detector]`: two gated threshold detectors, identical but for `efficiency_mismatch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectorSpec {
-    /// Quantum efficiency eta_D.
+    /// Quantum efficiency eta_D of detector 0 (detector 1 has `efficiency *
+    /// efficiency_mismatch`).
     #[serde(default = "default_efficiency")]
     pub efficiency: f64,
     /// Dark-count probability per gate and detector (p_dc; Y0 is about 2 p_dc).
@@ -209,10 +210,28 @@ pub struct DetectorSpec {
     /// (exponential distribution of the trap lifetime).
     #[serde(default = "default_afterpulse_decay")]
     pub afterpulse_decay_ns: f64,
-    /// Dead time in ns: the detector is blind for `round(dead_time_ns * rep_rate_hz * 1e-9)`
-    /// gates after each click.
+    /// Dead time in ns. A gate is blind when it starts before the dead time ends: with
+    /// x = dead_time_ns * rep_rate_hz * 1e-9 gate periods, the ceil(x) - 1 gates after a
+    /// click are blind (`units::dead_time_gates`).
     #[serde(default)]
     pub dead_time_ns: f64,
+    /// Which detectors a click blinds: `"common"` (a click of either detector, dark counts
+    /// and afterpulses included, blinds both for the dead time; the countermeasure to the
+    /// dead-time attack of Weier et al., New J. Phys. 13, 073024, 2011, and what the
+    /// security proof covers) or `"independent"` (only the detector that clicked).
+    #[serde(default = "default_dead_time_mode")]
+    pub dead_time_mode: String,
+    /// Efficiency of detector 1 relative to detector 0's, in (0, 1]: a photon reaching
+    /// detector 1 is detected with probability `efficiency * efficiency_mismatch`.
+    #[serde(default = "one")]
+    pub efficiency_mismatch: f64,
+}
+
+/// Names accepted by `detector.dead_time_mode`.
+pub const DEAD_TIME_MODES: &[&str] = &["common", "independent"];
+
+fn default_dead_time_mode() -> String {
+    "common".into()
 }
 
 fn default_efficiency() -> f64 {
@@ -233,6 +252,8 @@ impl Default for DetectorSpec {
             afterpulse_probability: 0.0,
             afterpulse_decay_ns: default_afterpulse_decay(),
             dead_time_ns: 0.0,
+            dead_time_mode: default_dead_time_mode(),
+            efficiency_mismatch: one(),
         }
     }
 }

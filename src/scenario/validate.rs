@@ -1,7 +1,7 @@
 //! Range checks on a parsed [`ScenarioSpec`]. Each violation is one line:
 //! `key.path: must be <rule>, got <value>`.
 
-use super::spec::ScenarioSpec;
+use super::spec::{DEAD_TIME_MODES, ScenarioSpec};
 
 /// Cascade variants the post-processing knows (Martinez-Mateo et al. 2015 naming).
 pub const CASCADE_VARIANTS: &[&str] = &["original", "biconf", "yanetal", "option7", "option8"];
@@ -36,6 +36,11 @@ impl Checker {
     fn open_probability(&mut self, key: &str, v: f64) {
         if self.finite(key, v) && !(v > 0.0 && v < 1.0) {
             self.out.push(format!("{key}: must be in (0, 1), got {v}"));
+        }
+    }
+    fn unit_interval_open_below(&mut self, key: &str, v: f64) {
+        if self.finite(key, v) && !(v > 0.0 && v <= 1.0) {
+            self.out.push(format!("{key}: must be in (0, 1], got {v}"));
         }
     }
     fn non_negative(&mut self, key: &str, v: f64) {
@@ -145,6 +150,12 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     }
     c.non_negative("detector.afterpulse_decay_ns", det.afterpulse_decay_ns);
     c.range("detector.dead_time_ns", det.dead_time_ns, 0.0, 1.0e9);
+    c.one_of(
+        "detector.dead_time_mode",
+        &det.dead_time_mode,
+        DEAD_TIME_MODES,
+    );
+    c.unit_interval_open_below("detector.efficiency_mismatch", det.efficiency_mismatch);
 
     let pp = &spec.postprocessing;
     if !(64..=u32::MAX as u64).contains(&pp.block_bits) {
