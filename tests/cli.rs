@@ -207,3 +207,82 @@ fn keys_out_writes_identical_key_files_and_json_has_pipeline_fields() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn security_warnings_reach_json_table_csv_report_and_sweep() {
+    // The SNSPD link with a common dead time is what Lim et al.'s proof covers: no warning.
+    // The same receiver with independent dead times (the dead-time attack, Weier et al.
+    // 2011) must be flagged in every output, while still producing its figures.
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string("scenarios/bayreuth-zwickau.toml").unwrap();
+    assert!(base.contains("dead_time_mode = \"common\""));
+    let independent = dir.path().join("independent.toml");
+    std::fs::write(
+        &independent,
+        base.replace(
+            "dead_time_mode = \"common\"",
+            "dead_time_mode = \"independent\"",
+        ),
+    )
+    .unwrap();
+    let independent = independent.to_str().unwrap();
+    let json = |path: &str| -> serde_json::Value {
+        let (code, out, err) = stderr_of(&["run", path, "--pulses", "1e7", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let clean = json("scenarios/bayreuth-zwickau.toml");
+    assert_eq!(clean["security_warnings"], serde_json::json!([]));
+    let flagged = json(independent);
+    let warnings = flagged["security_warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["code"], "independent_dead_time");
+    assert!(warnings[0]["reference"].as_str().unwrap().contains("Weier"));
+    // Table.
+    let (_, table, _) = stderr_of(&["run", independent, "--pulses", "1e7"]);
+    assert!(table.contains("SECURITY WARNING [independent_dead_time]"), "{table}");
+    // results.csv and report.md.
+    let out = dir.path().join("out");
+    let (code, _, err) = stderr_of(&[
+        "run",
+        independent,
+        "--pulses",
+        "1e7",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(csv.contains("security_warnings") && csv.contains("independent_dead_time"));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Security warnings") && md.contains("independent_dead_time"));
+    // Sweep: every point and the sweep as a whole, in JSON and the table.
+    let (code, sweep_out, err) = stderr_of(&[
+        "sweep",
+        independent,
+        "--param",
+        "link.length_km",
+        "--values",
+        "20,40",
+        "--pulses",
+        "1e7",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let sweep: serde_json::Value = serde_json::from_str(&sweep_out).unwrap();
+    assert_eq!(sweep["security_warnings"][0]["code"], "independent_dead_time");
+    for p in sweep["points"].as_array().unwrap() {
+        assert_eq!(p["security_warnings"][0]["code"], "independent_dead_time");
+    }
+    let (_, sweep_table, _) = stderr_of(&[
+        "sweep",
+        independent,
+        "--param",
+        "link.length_km",
+        "--values",
+        "20",
+        "--pulses",
+        "1e7",
+    ]);
+    assert!(sweep_table.contains("SECURITY WARNING [independent_dead_time]"));
+}

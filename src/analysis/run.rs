@@ -6,6 +6,7 @@
 
 use super::pipeline::{BlockKeys, BlockReport, PipelineConfig, process_block};
 use crate::bits::BitVec;
+use crate::estimation::assumptions::{SecurityWarning, security_warnings};
 use crate::estimation::{DetectorTheory, scenario_rates, scenario_rates_with};
 use crate::physics::LinkModel;
 use crate::physics::expected::{
@@ -130,6 +131,10 @@ pub struct RunReport {
     pub final_keys_match: bool,
     /// Why the run produced no key (null when some block produced key).
     pub aborted: Option<String>,
+    /// Every way the scenario leaves the assumptions of the key-length proof (Lim et al.
+    /// 2014); keys are still produced but flagged. Empty when the proof covers the
+    /// modelled receiver ([`security_warnings`]).
+    pub security_warnings: Vec<SecurityWarning>,
     /// Blocks that produced no key.
     pub aborted_blocks: u64,
     /// Mean modelled latency from a block's last pulse to its final key, seconds (fibre
@@ -332,6 +337,7 @@ pub fn simulate(
         secret_key_rate_bps: 0.0,
         final_keys_match: true,
         aborted: Some("post-processing not run".into()),
+        security_warnings: security_warnings(scenario),
         aborted_blocks: 0,
         mean_block_latency_s: 0.0,
         theory,

@@ -24,6 +24,7 @@
 
 use super::run::{RunOptions, RunReport, run};
 use crate::error::{Error, Result};
+use crate::estimation::assumptions::SecurityWarning;
 use crate::estimation::{DetectorTheory, scenario_rates, scenario_rates_with, theory_curves};
 use crate::physics::LinkModel;
 use crate::physics::expected::{expected_per_intensity, expected_with_detector_memory};
@@ -271,6 +272,9 @@ pub struct SweepReport {
     pub f_ec_assumed: f64,
     /// With `link.length_km` swept: where the key ends.
     pub max_distance: Option<MaxDistance>,
+    /// The security warnings of every point, each distinct one once, in point order
+    /// (each point also carries its own).
+    pub security_warnings: Vec<SecurityWarning>,
 }
 
 /// Runs the sweep. `options.seed` (or `simulation.seed`) is the master seed;
@@ -338,6 +342,12 @@ pub fn sweep(
         });
     }
     let f_ec_measured = measured_f_ec(points.iter().map(|p| &p.run));
+    let mut security_warnings: Vec<SecurityWarning> = Vec::new();
+    for w in points.iter().flat_map(|p| &p.run.security_warnings) {
+        if !security_warnings.contains(w) {
+            security_warnings.push(w.clone());
+        }
+    }
     let theory = theory_grid(scenario, plan, f_ec_measured);
     let max_distance = if plan.param == LENGTH_KEY {
         Some(max_distance(scenario, &points)?)
@@ -354,6 +364,7 @@ pub fn sweep(
         f_ec_measured,
         f_ec_assumed: scenario.spec.postprocessing.f_ec,
         max_distance,
+        security_warnings,
     })
 }
 

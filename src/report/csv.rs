@@ -50,6 +50,14 @@ pub fn run_columns(r: &RunReport) -> Vec<(String, String)> {
         ("final_keys_match".into(), r.final_keys_match.to_string()),
         ("aborted".into(), r.aborted.clone().unwrap_or_default()),
         (
+            "security_warnings".into(),
+            r.security_warnings
+                .iter()
+                .map(|w| w.code.as_str())
+                .collect::<Vec<_>>()
+                .join(";"),
+        ),
+        (
             "mean_block_latency_s".into(),
             r.mean_block_latency_s.to_string(),
         ),

@@ -8,6 +8,7 @@
 use super::figures::NamedChart;
 use crate::analysis::run::RunReport;
 use crate::analysis::sweep::{MaxDistance, SweepReport};
+use crate::estimation::assumptions::SecurityWarning;
 use crate::scenario::Scenario;
 use std::fmt::Write;
 
@@ -110,6 +111,24 @@ fn charts_section(s: &mut String, charts: &[NamedChart]) {
     }
 }
 
+/// The scenario's departures from the security proof, before any number a reader might
+/// take as certified.
+fn security_section(s: &mut String, warnings: &[SecurityWarning]) {
+    if warnings.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "## Security warnings\n");
+    let _ = writeln!(
+        s,
+        "This scenario leaves assumptions of the key-length proof (Lim et al. 2014); the key \
+         figures below are what the analysis gives, not a security guarantee.\n"
+    );
+    for w in warnings {
+        let _ = writeln!(s, "- **{}**: {} ({})", w.code, w.message, w.reference);
+    }
+    let _ = writeln!(s);
+}
+
 fn provenance_section(s: &mut String, provenance: &Provenance, seed_note: &str) {
     let _ = writeln!(s, "## Reproducing this result\n");
     let _ = writeln!(s, "- qkdsim version {}", provenance.version);
@@ -177,6 +196,7 @@ pub fn sweep_markdown(
         report.points.len(),
         if report.log { ", log-spaced" } else { "" }
     );
+    security_section(&mut s, &report.security_warnings);
     let _ = writeln!(s, "## Headline numbers\n");
     let best = report.points.iter().max_by(|a, b| {
         a.run
@@ -271,6 +291,7 @@ pub fn run_markdown(
         let _ = writeln!(s, "{}\n", scenario.spec.description);
     }
     let f = report.pulses_sent as f64 / report.link_time_s.max(f64::MIN_POSITIVE);
+    security_section(&mut s, &report.security_warnings);
     let _ = writeln!(s, "## Headline numbers\n");
     let _ = writeln!(s, "| figure | simulated | theory |\n|---|---:|---:|");
     let _ = writeln!(

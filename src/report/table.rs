@@ -5,6 +5,7 @@
 
 use crate::analysis::run::RunReport;
 use crate::analysis::sweep::SweepReport;
+use crate::estimation::assumptions::SecurityWarning;
 use std::fmt::Write;
 
 /// Standard error of a binomial proportion estimated from `n` trials.
@@ -137,6 +138,7 @@ pub fn run_table(r: &RunReport) -> String {
     if let Some(reason) = &r.aborted {
         let _ = writeln!(s, "no key: {reason}");
     }
+    security_warning_lines(&mut s, &r.security_warnings);
     let _ = writeln!(
         s,
         "mean latency from a block's last pulse to its final key (modelled: fibre delay and classical round trips): {:.4} s",
@@ -215,5 +217,17 @@ pub fn sweep_table(r: &SweepReport) -> String {
             km(m.theory_asymptotic_km)
         );
     }
+    security_warning_lines(&mut s, &r.security_warnings);
     s
+}
+
+/// The security warnings of a run, one paragraph each, or nothing when there are none.
+pub fn security_warning_lines(s: &mut String, warnings: &[SecurityWarning]) {
+    for w in warnings {
+        let _ = writeln!(
+            s,
+            "SECURITY WARNING [{}]: {} (see {})",
+            w.code, w.message, w.reference
+        );
+    }
 }
