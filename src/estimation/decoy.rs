@@ -242,8 +242,9 @@ pub fn phase_error_sampling_bound(
     d: f64,
     observed_total: f64,
 ) -> f64 {
-    if !(c > 0.0 && d > 0.0 && c.is_finite() && d.is_finite()) || b.is_nan() || !(epsilon_sec > 0.0)
-    {
+    let valid_sizes = c > 0.0 && d > 0.0 && c.is_finite() && d.is_finite();
+    let valid_eps = epsilon_sec > 0.0;
+    if !valid_sizes || !valid_eps || b.is_nan() {
         return 1.0;
     }
     let b = b.max(0.0);
@@ -260,7 +261,9 @@ pub fn phase_error_sampling_bound(
             - needed
     };
     let (mut lo, mut hi) = (b, 1.0);
-    if !(excess(hi) >= 0.0) {
+    // Even phi = 1 falls short (or the excess is NaN): no bound.
+    let satisfied = |phi: f64| excess(phi) >= 0.0;
+    if !satisfied(hi) {
         return 1.0;
     }
     for _ in 0..2000 {
@@ -268,7 +271,7 @@ pub fn phase_error_sampling_bound(
         if mid <= lo || mid >= hi {
             break;
         }
-        if excess(mid) >= 0.0 {
+        if satisfied(mid) {
             hi = mid;
         } else {
             lo = mid;

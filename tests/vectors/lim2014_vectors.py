@@ -291,9 +291,9 @@ def check_zero_error_penalty():
         if n <= 100_000:
             tail = exact_zero_error_tail(n, n, pt)
             assert tail <= eps / 21, (n, tail)
-            print(f"# zero errors, c = d = {n}: phi_types = {f(pt)}, exact tail {f(tail)} <= eps/21 = {f(eps / 21)}")
+            print(f"# zero errors, c = d = {n}: phi_types = {rust_f(pt)}, exact tail {f(tail)} <= eps/21 = {f(eps / 21)}")
         else:
-            print(f"# zero errors, c = d = {n}: phi_types = {f(pt)}")
+            print(f"# zero errors, c = d = {n}: phi_types = {rust_f(pt)}")
 
 
 def check_rigour_exact(c=300, d=900, eps_sec=D("1e-3")):
@@ -318,8 +318,8 @@ def check_rigour_exact(c=300, d=900, eps_sec=D("1e-3")):
 
 
 def rust_f(x):
-    """An f64 literal with 17 significant digits (round-trips the decimal to f64)."""
-    return format(float(x), ".16e")
+    """The f64 nearest the decimal value, as its shortest round-trip literal."""
+    return repr(float(x))
 
 
 def rust_arr(xs):
