@@ -374,7 +374,7 @@ fn decoy_counts(v: &DecoyVector) -> Vec<IntensityCounts> {
         .collect()
 }
 
-fn check_eq5(name: &str, r: &FiniteKeyResult, e: &Eq5, leak: f64) {
+fn check_eq5(name: &str, r: &FiniteKeyResult, e: &Eq5, leak: f64, e_sec: f64) {
     close(r.single_photon_error_x_upper, e.b, &format!("{name} b"));
     close(
         r.phase_error_gamma_lim,
@@ -382,7 +382,13 @@ fn check_eq5(name: &str, r: &FiniteKeyResult, e: &Eq5, leak: f64) {
         &format!("{name} gamma (Lim)"),
     );
     close(
-        r.phase_error_sampling_bound,
+        phase_error_sampling_bound(
+            e_sec,
+            r.single_photon_error_x_upper,
+            r.s1_x_lower,
+            r.s1_z_lower,
+            r.sifted_x + r.sifted_z,
+        ),
         e.phi_types,
         &format!("{name} phi_types"),
     );
@@ -391,11 +397,12 @@ fn check_eq5(name: &str, r: &FiniteKeyResult, e: &Eq5, leak: f64) {
     close(r.security_cost_bits, e.cost, &format!("{name} cost"));
     close(r.key_length_bound, e.bound, &format!("{name} l"));
     assert_eq!(r.leaked_ec_bits, leak);
-    assert_eq!(
-        r.single_photon_error_x_upper + r.phase_error_gamma_lim >= r.phase_error_sampling_bound,
-        e.lim_binds,
-        "{name}: which term binds"
-    );
+    let term = if e.lim_binds {
+        PhaseErrorTerm::LimGamma
+    } else {
+        PhaseErrorTerm::Sampling
+    };
+    assert_eq!(r.phase_error_term, term, "{name}: which term binds");
 }
 
 #[test]
@@ -518,7 +525,7 @@ fn lim_eqs_1_to_5_match_the_independent_vectors() {
         close(r.s1_x_lower, v.s1[1], &format!("{name} r.s1_x"));
         close(r.v1_x_upper, v.v1_test, &format!("{name} r.v1_x"));
         match &v.eq5 {
-            Some(e) => check_eq5(name, &r, e, v.leak),
+            Some(e) => check_eq5(name, &r, e, v.leak, v.eps_sec),
             None => assert!(r.rejected.as_deref().unwrap().contains("single-photon")),
         }
         assert_eq!(r.key_bits, v.key_bits, "{name}: key length");
@@ -555,7 +562,7 @@ fn single_photon_source_vectors() {
         let r = single_photon_key_length(&counts, v.leak, &sec(v.eps_sec, v.eps_cor), true);
         close(r.s1_z_lower, v.n_key as f64, v.name);
         close(r.s1_x_lower, v.n_test as f64, v.name);
-        check_eq5(v.name, &r, v.eq5.as_ref().unwrap(), v.leak);
+        check_eq5(v.name, &r, v.eq5.as_ref().unwrap(), v.leak, v.eps_sec);
         assert_eq!(r.key_bits, v.key_bits, "{}", v.name);
     }
 }

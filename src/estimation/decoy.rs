@@ -233,8 +233,8 @@ pub fn phase_error_gamma(a: f64, b: f64, c: f64, d: f64) -> f64 {
 /// (~45/n for c = d = n = 1e4, eps_sec = 1e-10; the exact hypergeometric tail needs ~38/n)
 /// and falls as the block grows.
 ///
-/// Bisection on phi (the left side rises and r falls with phi), to one ulp; the returned
-/// end of the bracket always satisfies the inequality.
+/// Solved by a bracketing root search on phi (the left side rises and r falls with phi) to
+/// a few ulps; the returned end of the bracket always satisfies the inequality.
 pub fn phase_error_sampling_bound(
     epsilon_sec: f64,
     b: f64,
@@ -242,39 +242,144 @@ pub fn phase_error_sampling_bound(
     d: f64,
     observed_total: f64,
 ) -> f64 {
-    let valid_sizes = c > 0.0 && d > 0.0 && c.is_finite() && d.is_finite();
-    let valid_eps = epsilon_sec > 0.0;
-    if !valid_sizes || !valid_eps || b.is_nan() {
-        return 1.0;
+    match SamplingBound::new(epsilon_sec, b, c, d, observed_total) {
+        Some(s) => s.root(),
+        None => 1.0,
     }
-    let b = b.max(0.0);
-    if b >= 1.0 {
-        return 1.0;
+}
+
+/// The inequality of [`phase_error_sampling_bound`] for fixed (eps_sec, b, c, d, n).
+struct SamplingBound {
+    b: f64,
+    c: f64,
+    d: f64,
+    /// log2(sqrt(2n)) + log2(21/eps_sec).
+    needed: f64,
+}
+
+impl SamplingBound {
+    /// None for input that admits no bound (then phi = 1).
+    fn new(epsilon_sec: f64, b: f64, c: f64, d: f64, observed_total: f64) -> Option<Self> {
+        let valid_sizes = c > 0.0 && d > 0.0 && c.is_finite() && d.is_finite();
+        let valid_eps = epsilon_sec > 0.0;
+        if !valid_sizes || !valid_eps || b.is_nan() || b >= 1.0 {
+            return None;
+        }
+        let n_total = observed_total.max(c + d);
+        Some(SamplingBound {
+            b: b.max(0.0),
+            c,
+            d,
+            needed: 0.5 * (2.0 * n_total).log2() + 21f64.log2() - epsilon_sec.log2(),
+        })
     }
-    let n_total = observed_total.max(c + d);
-    let needed = 0.5 * (2.0 * n_total).log2() + 21f64.log2() - epsilon_sec.log2();
-    let n = c + d;
-    let excess = |phi: f64| {
-        let mu = (c * b + d * phi) / n;
+
+    /// Left side minus right side at phi: >= 0 iff phi is an admissible bound. Increasing
+    /// in phi on (b, 1]; -infinity at phi = b > 0.
+    fn excess(&self, phi: f64) -> f64 {
+        let (b, c, d) = (self.b, self.c, self.d);
+        let mu = (c * b + d * phi) / (c + d);
         let r = b * (1.0 - phi) / ((1.0 - b) * phi);
         c * binary_relative_entropy(b, mu) + d * binary_relative_entropy(phi, mu) + (1.0 - r).log2()
-            - needed
-    };
-    let (mut lo, mut hi) = (b, 1.0);
-    // Even phi = 1 falls short (or the excess is NaN): no bound.
-    let satisfied = |phi: f64| excess(phi) >= 0.0;
-    if !satisfied(hi) {
-        return 1.0;
+            - self.needed
     }
-    for _ in 0..2000 {
-        let mid = lo + 0.5 * (hi - lo);
-        if mid <= lo || mid >= hi {
+
+    /// Whether phi satisfies the inequality (false for NaN).
+    fn admits(&self, phi: f64) -> bool {
+        self.excess(phi) >= 0.0
+    }
+
+    /// The smallest admissible phi (1 when even phi = 1 is not).
+    fn root(&self) -> f64 {
+        let (b, c, d) = (self.b, self.c, self.d);
+        let f_one = self.excess(1.0);
+        if !(f_one >= 0.0) {
+            return 1.0;
+        }
+        // Bracket the root around a first guess: the Gaussian width sqrt(2 ln2 b(1-b) L
+        // (1/c + 1/d)) for b > 0, L / (d log2(N/d)) at b = 0 (the exponent's leading
+        // terms), then halve or double the distance from b until the sign changes.
+        let step = if b > 0.0 {
+            (2.0 * std::f64::consts::LN_2 * b * (1.0 - b) * self.needed * (1.0 / c + 1.0 / d))
+                .sqrt()
+        } else {
+            self.needed / (d * ((c + d) / d).log2())
+        };
+        let step = if step.is_finite() && step > 0.0 {
+            step.min(1.0 - b)
+        } else {
+            0.5 * (1.0 - b)
+        };
+        let (mut lo, mut f_lo, mut hi, mut f_hi) = (b, f64::NEG_INFINITY, 1.0, f_one);
+        let mut x = b + step;
+        for _ in 0..1100 {
+            if x <= lo || x >= hi {
+                break;
+            }
+            let fx = self.excess(x);
+            if fx >= 0.0 {
+                hi = x;
+                f_hi = fx;
+                if f_lo.is_finite() {
+                    break;
+                }
+                x = b + 0.5 * (x - b);
+            } else {
+                lo = x;
+                f_lo = fx;
+                if hi < 1.0 {
+                    break;
+                }
+                x = b + 2.0 * (x - b);
+            }
+        }
+        smallest_root(|phi| self.excess(phi), lo, f_lo, hi, f_hi)
+    }
+}
+
+/// The root of an increasing `f` in (lo, hi], with f(lo) = `f_lo` < 0 (possibly -infinity)
+/// and f(hi) = `f_hi` >= 0, to a few ulps: the returned end of the bracket always has
+/// f >= 0, so stopping early errs on the large side. Regula falsi with the Illinois
+/// modification (Dowell and Jarratt, BIT 11, 168, 1971: the retained end's value is halved,
+/// which makes convergence superlinear), and a bisection step whenever the secant is not
+/// usable (an infinite end).
+fn smallest_root(
+    f: impl Fn(f64) -> f64,
+    mut lo: f64,
+    mut f_lo: f64,
+    mut hi: f64,
+    mut f_hi: f64,
+) -> f64 {
+    let mut side = 0i8; // +1: hi moved last, -1: lo moved last
+    for _ in 0..400 {
+        let width = hi - lo;
+        if width <= 4.0 * f64::EPSILON * hi {
             break;
         }
-        if satisfied(mid) {
-            hi = mid;
+        let secant = hi - f_hi * width / (f_hi - f_lo);
+        let x = if f_lo.is_finite() && secant > lo && secant < hi {
+            secant
         } else {
-            lo = mid;
+            lo + 0.5 * width
+        };
+        if x <= lo || x >= hi {
+            break;
+        }
+        let fx = f(x);
+        if fx >= 0.0 {
+            hi = x;
+            f_hi = fx;
+            if side == 1 {
+                f_lo *= 0.5;
+            }
+            side = 1;
+        } else {
+            lo = x;
+            f_lo = fx;
+            if side == -1 {
+                f_hi *= 0.5;
+            }
+            side = -1;
         }
     }
     hi
@@ -292,10 +397,34 @@ pub fn phase_error_sampling_bound(
 /// rates and the rigorous term near zero errors, where Lim's vanishes. Not capped (callers
 /// cap at 1/2); nondecreasing in b and eps_sec^-1, nonincreasing in c and d.
 pub fn phase_error_upper(epsilon_sec: f64, b: f64, c: f64, d: f64, observed_total: f64) -> f64 {
+    phase_error_upper_and_term(epsilon_sec, b, c, d, observed_total).0
+}
+
+/// [`phase_error_upper`] and whether Lim's b + gamma is the larger term. When it is, one
+/// evaluation of the rigorous inequality at b + gamma shows it (the inequality's smallest
+/// solution is then below), and the root is not searched: the common case costs about as
+/// much as Lim's formula alone.
+pub fn phase_error_upper_and_term(
+    epsilon_sec: f64,
+    b: f64,
+    c: f64,
+    d: f64,
+    observed_total: f64,
+) -> (f64, bool) {
     let lim = b + phase_error_gamma(epsilon_sec, b, c, d);
-    let sampling = phase_error_sampling_bound(epsilon_sec, b, c, d, observed_total);
-    let phi = lim.max(sampling);
-    if phi.is_nan() { 1.0 } else { phi }
+    let Some(sampling) = SamplingBound::new(epsilon_sec, b, c, d, observed_total) else {
+        return (lim.max(1.0), lim >= 1.0);
+    };
+    if lim.is_finite() && lim <= 1.0 && sampling.admits(lim) {
+        return (lim, true);
+    }
+    let root = sampling.root();
+    let phi = lim.max(root);
+    if phi.is_nan() {
+        (1.0, false)
+    } else {
+        (phi, lim >= root)
+    }
 }
 
 fn finite_non_negative(x: f64) -> f64 {

@@ -23,9 +23,9 @@
 //! Must never depend on `protocol`, `postprocess` or `report`.
 
 use super::decoy::{
-    Intensities, hoeffding_deviation, phase_error_gamma, phase_error_sampling_bound,
-    phase_error_upper, scaled_count, select_intensities, single_photon_errors_upper,
-    single_photon_lower, single_photon_lower_unclipped, tau, vacuum_lower,
+    Intensities, hoeffding_deviation, phase_error_gamma, phase_error_upper_and_term, scaled_count,
+    select_intensities, single_photon_errors_upper, single_photon_lower,
+    single_photon_lower_unclipped, tau, vacuum_lower,
 };
 use super::entropy::binary_entropy;
 use serde::Serialize;
@@ -135,9 +135,10 @@ pub struct FiniteKeyResult {
     /// gamma of Lim Eq. 5 as printed (0 when there is no test-basis error; 0 for the
     /// asymptotic limit).
     pub phase_error_gamma_lim: f64,
-    /// The rigorous method-of-types bound on phi ([`super::decoy::phase_error_sampling_bound`];
-    /// 0 for the asymptotic limit).
-    pub phase_error_sampling_bound: f64,
+    /// Which term sets phi: `lim_gamma` (Lim's b + gamma, the usual case), `sampling` (the
+    /// rigorous method-of-types bound of [`super::decoy::phase_error_sampling_bound`],
+    /// near zero test-basis errors), `none` (asymptotic limit, or not reached).
+    pub phase_error_term: PhaseErrorTerm,
     /// Upper bound phi on the phase-error rate of the single-photon key bits (Lim Eq. 5 with
     /// a sampling penalty kept at zero errors), capped at 1/2.
     pub phase_error_upper: f64,
@@ -145,6 +146,19 @@ pub struct FiniteKeyResult {
     pub leaked_ec_bits: f64,
     /// 6 log2(21/eps_sec) + log2(2/eps_cor): the security cost of Lim Eq. 1 (0 asymptotically).
     pub security_cost_bits: f64,
+}
+
+/// Which term of the phase-error bound phi = max(b + gamma, phi_types) is the larger.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseErrorTerm {
+    /// No sampling term (asymptotic limit) or Eq. 5 not reached.
+    #[default]
+    None,
+    /// Lim et al. 2014 Eq. 5 as printed, b + gamma.
+    LimGamma,
+    /// The rigorous method-of-types bound (zero or few test-basis errors).
+    Sampling,
 }
 
 /// Result of [`asymptotic_key_length`]: the same record with every finite-size term zero.
@@ -624,19 +638,19 @@ fn conclude(mut r: FiniteKeyResult, finite: bool, epsilon_sec: f64) -> FiniteKey
     let phi = if finite {
         let (c, d, n) = (r.s1_x_lower, r.s1_z_lower, r.sifted_x + r.sifted_z);
         r.phase_error_gamma_lim = phase_error_gamma(epsilon_sec, b, c, d);
-        r.phase_error_sampling_bound = phase_error_sampling_bound(epsilon_sec, b, c, d, n);
-        let phi = phase_error_upper(epsilon_sec, b, c, d, n);
+        let (phi, lim_binds) = phase_error_upper_and_term(epsilon_sec, b, c, d, n);
+        r.phase_error_term = if lim_binds {
+            PhaseErrorTerm::LimGamma
+        } else {
+            PhaseErrorTerm::Sampling
+        };
         r.phase_error_gamma = phi - b;
         phi
     } else {
         b
     };
     r.phase_error_upper = if phi.is_finite() { phi.min(0.5) } else { 0.5 };
-    for v in [
-        &mut r.phase_error_gamma,
-        &mut r.phase_error_gamma_lim,
-        &mut r.phase_error_sampling_bound,
-    ] {
+    for v in [&mut r.phase_error_gamma, &mut r.phase_error_gamma_lim] {
         if !v.is_finite() {
             *v = 1.0;
         }

@@ -39,9 +39,9 @@ pub use asymptotic::{
 pub use bounds::{plob_bits_per_pulse, tgw_bits_per_pulse};
 pub use entropy::binary_entropy;
 pub use finite::{
-    AsymptoticKeyResult, BasisCounts, FiniteKeyResult, IntensityCounts, SecurityParameters,
-    SentIntensityCounts, asymptotic_key_length, composed_epsilon, finite_key_length,
-    gllp_key_length, single_photon_key_length,
+    AsymptoticKeyResult, BasisCounts, FiniteKeyResult, IntensityCounts, PhaseErrorTerm,
+    SecurityParameters, SentIntensityCounts, asymptotic_key_length, composed_epsilon,
+    finite_key_length, gllp_key_length, single_photon_key_length,
 };
 pub use theory::{
     Curve, ProtocolSettings, ScenarioRates, TheoryReport, scenario_rates, theory_curves,
