@@ -293,8 +293,8 @@ impl SamplingBound {
     fn root(&self) -> f64 {
         let (b, c, d) = (self.b, self.c, self.d);
         let f_one = self.excess(1.0);
-        if !(f_one >= 0.0) {
-            return 1.0;
+        if !self.admits(1.0) {
+            return 1.0; // even phi = 1 falls short (or NaN): no bound
         }
         // Bracket the root around a first guess: the Gaussian width sqrt(2 ln2 b(1-b) L
         // (1/c + 1/d)) for b > 0, L / (d log2(N/d)) at b = 0 (the exponent's leading
