@@ -8,8 +8,8 @@ mod common;
 use common::within_5_sigma;
 
 use qkdsim::Scenario;
-use qkdsim::physics::LinkModel;
 use qkdsim::physics::expected::expected_per_intensity;
+use qkdsim::physics::LinkModel;
 use qkdsim::protocol::event::all_live_click_probability;
 use qkdsim::protocol::{Detection, Engine, EngineKind, EngineStats, EventEngine};
 use statrs::distribution::{ChiSquared, ContinuousCDF};

@@ -4,13 +4,13 @@
 //!
 //! Must never depend on `report` (it produces the record; rendering is elsewhere) or do I/O.
 
+use crate::physics::expected::{
+    IntensityExpectation, expected_per_intensity, expected_with_detector_memory,
+};
 use super::pipeline::{BlockKeys, BlockReport, PipelineConfig, process_block};
 use crate::bits::BitVec;
 use crate::estimation::scenario_rates;
 use crate::physics::LinkModel;
-use crate::physics::expected::{
-    IntensityExpectation, expected_per_intensity, expected_with_detector_memory,
-};
 use crate::protocol::event::{Engine, EngineKind, choose_engine};
 use crate::protocol::{SiftedBlock, Sifter};
 use crate::scenario::Scenario;

@@ -22,11 +22,11 @@
 //!
 //! Must never depend on `report`, clap or the terminal, and does no I/O.
 
+use crate::physics::expected::expected_per_intensity;
 use super::run::{RunOptions, RunReport, run};
 use crate::error::{Error, Result};
 use crate::estimation::{scenario_rates, theory_curves};
 use crate::physics::LinkModel;
-use crate::physics::expected::expected_per_intensity;
 use crate::rng::{Purpose, derive_seed};
 use crate::scenario::{Scenario, SweepSpec, get_numeric, with_value};
 use rayon::prelude::*;
