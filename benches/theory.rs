@@ -13,13 +13,8 @@ fn counts() -> Vec<IntensityCounts> {
     let class = |mu: f64, p: f64, sifted: u64, errors: u64| IntensityCounts {
         mean_photon_number: mu,
         probability: p,
-        z: BasisCounts {
-            pulses: (1e10 * p) as u64,
-            sifted,
-            errors,
-        },
+        z: BasisCounts { sifted, errors },
         x: BasisCounts {
-            pulses: (1e10 * p) as u64,
             sifted: sifted / 4,
             errors: errors / 4,
         },

@@ -238,9 +238,20 @@ fn security_warnings_reach_json_table_csv_report_and_sweep() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert_eq!(warnings[0]["code"], "independent_dead_time");
     assert!(warnings[0]["reference"].as_str().unwrap().contains("Weier"));
+    // Composed security: every block post-processed, aborted or not, costs eps_sec +
+    // eps_cor (the scenario's 1e-9 and 1e-15).
+    for doc in [&clean, &flagged] {
+        let blocks = doc["blocks"].as_u64().unwrap();
+        let eps = doc["epsilon_total"].as_f64().unwrap();
+        let want = blocks as f64 * (1e-9 + 1e-15);
+        assert!((eps - want).abs() <= 1e-12 * want, "{eps} vs {want}");
+    }
     // Table.
     let (_, table, _) = stderr_of(&["run", independent, "--pulses", "1e7"]);
-    assert!(table.contains("SECURITY WARNING [independent_dead_time]"), "{table}");
+    assert!(
+        table.contains("SECURITY WARNING [independent_dead_time]"),
+        "{table}"
+    );
     // results.csv and report.md.
     let out = dir.path().join("out");
     let (code, _, err) = stderr_of(&[
@@ -270,7 +281,10 @@ fn security_warnings_reach_json_table_csv_report_and_sweep() {
     ]);
     assert_eq!(code, 0, "{err}");
     let sweep: serde_json::Value = serde_json::from_str(&sweep_out).unwrap();
-    assert_eq!(sweep["security_warnings"][0]["code"], "independent_dead_time");
+    assert_eq!(
+        sweep["security_warnings"][0]["code"],
+        "independent_dead_time"
+    );
     for p in sweep["points"].as_array().unwrap() {
         assert_eq!(p["security_warnings"][0]["code"], "independent_dead_time");
     }

@@ -156,7 +156,10 @@ fn maximum_distance_does_not_depend_on_where_the_grid_starts() {
 #[test]
 fn single_photon_key_length_is_lim_with_exact_counts_and_shor_preskill_in_the_limit() {
     // Independent evaluation of Lim et al. 2014 Eqs. 1 and 5 with s_{Z,1} = n_Z,
-    // s_{X,1} = n_X, v_{X,1} = m_X (all pulses carry one photon), written out here.
+    // s_{X,1} = n_X, v_{X,1} = m_X (all pulses carry one photon), written out here. The
+    // phase error applied is max(b + gamma_Lim, phi_types) (decoy::phase_error_upper): it is
+    // at least Lim's printed b + gamma, computed below, and Eq. 1 must hold with it exactly.
+    // (Exact values of phi_types are in tests/finite_key.rs, from the independent script.)
     let h = |x: f64| -x * x.log2() - (1.0 - x) * (1.0 - x).log2();
     let (n_z, n_x, m_x, leak) = (1_000_000u64, 300_000u64, 4_500u64, 90_000.0);
     let (eps_sec, eps_cor) = (1e-10, 1e-15);
@@ -164,12 +167,10 @@ fn single_photon_key_length_is_lim_with_exact_counts_and_shor_preskill_in_the_li
         mean_photon_number: 1.0,
         probability: 1.0,
         z: BasisCounts {
-            pulses: 400_000_000,
             sifted: n_z,
             errors: 15_000,
         },
         x: BasisCounts {
-            pulses: 400_000_000,
             sifted: n_x,
             errors: m_x,
         },
@@ -184,12 +185,14 @@ fn single_photon_key_length_is_lim_with_exact_counts_and_shor_preskill_in_the_li
     let gamma = ((c + d) * (1.0 - b) * b / (c * d * 2f64.ln())
         * ((c + d) / (c * d * (1.0 - b) * b) * 21f64.powi(2) / eps_sec.powi(2)).log2())
     .sqrt();
-    let expect = n_z as f64 * (1.0 - h(b + gamma))
-        - leak
-        - 6.0 * (21.0 / eps_sec).log2()
-        - (2.0 / eps_cor).log2();
     let r = single_photon_key_length(&counts, leak, &sec, true);
     assert!(r.rejected.is_none(), "{:?}", r.rejected);
+    // Lim's gamma as printed, to rounding (1e-12 relative of ~2e-3).
+    assert!((r.phase_error_gamma_lim - gamma).abs() < 1e-12 * gamma);
+    let phi = r.phase_error_upper;
+    assert!(phi >= b + gamma && phi < 0.5, "{phi} vs {}", b + gamma);
+    let expect =
+        n_z as f64 * (1.0 - h(phi)) - leak - 6.0 * (21.0 / eps_sec).log2() - (2.0 / eps_cor).log2();
     // Same formula, same inputs: equal to rounding (1e-6 bits of ~7e5).
     assert!(
         (r.key_length_bound - expect).abs() < 1e-6,
@@ -326,12 +329,10 @@ fn sampled_counts(s: &Scenario, pulses: f64, seed: u64) -> (Vec<IntensityCounts>
             mean_photon_number: class.mean_photon_number,
             probability: class.probability,
             z: BasisCounts {
-                pulses: n,
                 sifted: sz,
                 errors: ez,
             },
             x: BasisCounts {
-                pulses: n,
                 sifted: sx,
                 errors: ex,
             },
@@ -412,12 +413,10 @@ fn lim_counts(scale: f64, decoy_clicks: bool, qber_x: f64) -> Vec<IntensityCount
             mean_photon_number: mu,
             probability: p,
             z: BasisCounts {
-                pulses: (1e10 * p * scale) as u64,
                 sifted: n,
                 errors: (n as f64 * qber) as u64,
             },
             x: BasisCounts {
-                pulses: (1e10 * p * scale) as u64,
                 sifted: n / 4,
                 errors: (n as f64 / 4.0 * qber) as u64,
             },
@@ -717,12 +716,10 @@ fn gllp_from_expected_counts_matches_the_gllp_curve() {
         mean_photon_number: 0.03,
         probability: 1.0,
         z: BasisCounts {
-            pulses: pulses as u64,
             sifted: (pulses * e.sifted_z_per_pulse).round() as u64,
             errors: (pulses * e.errors_z_per_pulse).round() as u64,
         },
         x: BasisCounts {
-            pulses: pulses as u64,
             sifted: (pulses * e.sifted_x_per_pulse).round() as u64,
             errors: (pulses * e.errors_x_per_pulse).round() as u64,
         },
@@ -734,7 +731,12 @@ fn gllp_from_expected_counts_matches_the_gllp_curve() {
         basis_z_probability_alice: 0.5,
         basis_z_probability_bob: 0.5,
     };
-    let r = gllp_key_length(std::slice::from_ref(&c), leak, &sec);
+    let sent = |c: &IntensityCounts| SentIntensityCounts {
+        counts: c.clone(),
+        pulses_sent: pulses as u64,
+    };
+    let r = gllp_key_length(&[sent(&c)], leak, &sec);
+    let true_key = r.key_bits;
     let rate = r.key_bits as f64 / pulses;
     assert!(
         (rate / curve_rate - 1.0).abs() < 1e-6,
@@ -744,6 +746,38 @@ fn gllp_from_expected_counts_matches_the_gllp_curve() {
     // Too bright for GLLP: rejected with a reason.
     let mut bright = c.clone();
     bright.mean_photon_number = 0.5;
-    let r = gllp_key_length(&[bright], leak, &sec);
+    let r = gllp_key_length(&[sent(&bright)], leak, &sec);
     assert!(r.key_bits == 0 && r.rejected.is_some());
+    // The trap of issue 11: counts without their pulses (as the pipeline's
+    // intensity_counts has them, 0 sent) would hide every multi-photon pulse and give
+    // s1_Z = n_Z, a key longer than the true bound. Such input is rejected, never read as
+    // "no multi-photon pulses"; so is any pulse count below the sifted bits.
+    for pulses_sent in [0, c.z.sifted + c.x.sifted - 1] {
+        let r = gllp_key_length(
+            &[SentIntensityCounts {
+                counts: c.clone(),
+                pulses_sent,
+            }],
+            leak,
+            &sec,
+        );
+        assert_eq!(r.key_bits, 0, "{pulses_sent}");
+        assert!(
+            r.rejected.as_deref().unwrap().contains("pulses sent"),
+            "{:?}",
+            r.rejected
+        );
+    }
+    // The smallest consistent count (every pulse gave a sifted bit) is accepted and gives
+    // a key no longer than with the true count, since fewer pulses mean fewer multi-photon
+    // pulses: the bound only grows as N_k shrinks, so N_k must never be under-reported.
+    let tight = gllp_key_length(
+        &[SentIntensityCounts {
+            counts: c.clone(),
+            pulses_sent: c.z.sifted + c.x.sifted,
+        }],
+        leak,
+        &sec,
+    );
+    assert!(tight.rejected.is_none() && tight.key_bits > true_key);
 }

@@ -189,7 +189,7 @@ pub struct BlockKeys {
 
 /// Counts per intensity class in the estimator's form (Z key basis, X test basis), with
 /// (mu_k, p_k) per class. Pulses per intensity are not tracked per block (blocks end
-/// mid-chunk); the estimator does not use them.
+/// mid-chunk), so these counts cannot feed the GLLP bound, which needs them.
 pub fn intensity_counts(
     per_intensity: &[SiftCounts],
     intensities: &[(f64, f64)],
@@ -201,12 +201,10 @@ pub fn intensity_counts(
             mean_photon_number: mu,
             probability: p,
             z: BasisCounts {
-                pulses: 0,
                 sifted: c.sifted_z,
                 errors: c.errors_z,
             },
             x: BasisCounts {
-                pulses: 0,
                 sifted: c.sifted_x,
                 errors: c.errors_x,
             },
@@ -301,12 +299,18 @@ pub fn process_block(
     // Verification.
     let t = Instant::now();
     let mut rng_ver = rng::stream(cfg.seed, Purpose::Verification, block.index);
-    let ver = verify(
+    let ver = match verify(
         &block.alice,
         &ec.corrected,
         cfg.security.epsilon_cor,
         &mut rng_ver,
-    );
+    ) {
+        Ok(v) => v,
+        Err(e) => {
+            report.aborted = Some(format!("verification: {e}"));
+            return finish(report, None);
+        }
+    };
     report.timings.verification_s = t.elapsed().as_secs_f64();
     report.verification_tag_bits = ver.tag_bits;
     report.verified = ver.keys_match;

@@ -7,6 +7,7 @@
 use super::pipeline::{BlockKeys, BlockReport, PipelineConfig, process_block};
 use crate::bits::BitVec;
 use crate::estimation::assumptions::{SecurityWarning, security_warnings};
+use crate::estimation::composed_epsilon;
 use crate::estimation::{DetectorTheory, scenario_rates, scenario_rates_with};
 use crate::physics::LinkModel;
 use crate::physics::expected::{
@@ -135,6 +136,10 @@ pub struct RunReport {
     /// 2014); keys are still produced but flagged. Empty when the proof covers the
     /// modelled receiver ([`security_warnings`]).
     pub security_warnings: Vec<SecurityWarning>,
+    /// Composed security of every key of the run: blocks post-processed (aborted ones
+    /// included) times (eps_sec + eps_cor), capped at 1 ([`composed_epsilon`]); channel
+    /// authentication and the security warnings' departures are not covered.
+    pub epsilon_total: f64,
     /// Blocks that produced no key.
     pub aborted_blocks: u64,
     /// Mean modelled latency from a block's last pulse to its final key, seconds (fibre
@@ -338,6 +343,7 @@ pub fn simulate(
         final_keys_match: true,
         aborted: Some("post-processing not run".into()),
         security_warnings: security_warnings(scenario),
+        epsilon_total: 0.0,
         aborted_blocks: 0,
         mean_block_latency_s: 0.0,
         theory,
@@ -462,6 +468,11 @@ pub fn run(
     };
     report.ec = ec;
     report.pa = pa;
+    report.epsilon_total = composed_epsilon(
+        blocks.len() as u64,
+        scenario.spec.postprocessing.epsilon_sec,
+        scenario.spec.postprocessing.epsilon_cor,
+    );
     let rates = scenario_rates(scenario);
     report.theory.secret_bits_per_pulse_asymptotic = rates.secret_bits_per_pulse_asymptotic;
     report.theory.secret_bits_per_pulse_finite = rates.secret_bits_per_pulse_finite;

@@ -8,24 +8,33 @@
 //! error phi_X is our `phase_error_upper` (of the single-photon Z bits). The key is formed
 //! from the sifted Z bits of *all* intensities (n_Z = sum_k n_{Z,k}), as in Lim et al.
 //!
+//! Reading of the paper, stated once (the independent reference script
+//! `tests/vectors/lim2014_vectors.py` follows the same): the Hoeffding deviation of Eqs. 2-4
+//! uses the basis's total count and the natural log; n^-_k and m^-_k are used as printed,
+//! also when negative; s_0, s_1 and v_1 are clipped at 0 from below; "log 2" in gamma of
+//! Eq. 5 is ln 2. Eq. 5 is kept as printed (with its gamma made nondecreasing in the error
+//! rate, see [`super::decoy::phase_error_gamma`]) and made safe at zero test-basis errors by
+//! a rigorous method-of-types bound ([`super::decoy::phase_error_upper`]). A finite block
+//! needs l >= 1 for a key.
+//!
 //! Every function here returns a result, never panics and never returns NaN: data from
 //! which no key can be extracted give `key_bits = 0` and a `rejected` reason.
 //!
 //! Must never depend on `protocol`, `postprocess` or `report`.
 
 use super::decoy::{
-    Intensities, hoeffding_deviation, phase_error_gamma, select_intensities,
-    single_photon_errors_upper, single_photon_lower, single_photon_lower_unclipped, tau,
-    vacuum_lower,
+    Intensities, hoeffding_deviation, phase_error_gamma, phase_error_upper_and_term, scaled_count,
+    select_intensities, single_photon_errors_upper, single_photon_lower,
+    single_photon_lower_unclipped, tau, vacuum_lower,
 };
 use super::entropy::binary_entropy;
 use serde::Serialize;
 
-/// Counts of one basis for one intensity class.
+/// Counts of one basis for one intensity class. (No pulse count: the decoy-state and
+/// single-photon bounds work on detections only; the GLLP bound, which needs the pulses
+/// sent, takes them in [`SentIntensityCounts`].)
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct BasisCounts {
-    /// Pulses of this intensity class sent (all bases).
-    pub pulses: u64,
     /// Sifted bits of this basis: Alice and Bob both chose it and Bob's detectors clicked.
     pub sifted: u64,
     /// Sifted bits of this basis where Bob's bit differs from Alice's.
@@ -43,6 +52,19 @@ pub struct IntensityCounts {
     pub z: BasisCounts,
     /// Test basis: `x.sifted` = n_{X,k}, `x.errors` = m_{X,k} (Lim's n_{Z,k}, m_{Z,k}).
     pub x: BasisCounts,
+}
+
+/// One intensity class's counts together with the number of its pulses Alice sent: the
+/// input of [`gllp_key_length`], which bounds the multi-photon events by the pulses sent.
+/// The pulse count is required, not defaulted: a missing count (0) would hide every
+/// multi-photon pulse and overestimate the key, so [`gllp_key_length`] rejects any class
+/// with fewer pulses sent than sifted bits.
+#[derive(Clone, Debug, Serialize)]
+pub struct SentIntensityCounts {
+    /// The class's observed counts.
+    pub counts: IntensityCounts,
+    /// Pulses of this class Alice sent (all bases), N_k.
+    pub pulses_sent: u64,
 }
 
 /// Security parameters of the key-length bound.
@@ -106,15 +128,37 @@ pub struct FiniteKeyResult {
     pub v1_x_upper: f64,
     /// v_{X,1} / s_{X,1}: the single-photon error rate bound in the test basis.
     pub single_photon_error_x_upper: f64,
-    /// gamma of Lim Eq. 5 (0 for the asymptotic limit).
+    /// The sampling penalty applied: phi - v_{X,1}/s_{X,1} before the cap at 1/2, the larger
+    /// of `phase_error_gamma_lim` and the rigorous bound's penalty (0 for the asymptotic
+    /// limit); see [`super::decoy::phase_error_upper`].
     pub phase_error_gamma: f64,
-    /// Upper bound phi on the phase-error rate of the single-photon key bits (Lim Eq. 5),
-    /// capped at 1/2.
+    /// gamma of Lim Eq. 5 as printed (0 when there is no test-basis error; 0 for the
+    /// asymptotic limit).
+    pub phase_error_gamma_lim: f64,
+    /// Which term sets phi: `lim_gamma` (Lim's b + gamma, the usual case), `sampling` (the
+    /// rigorous method-of-types bound of [`super::decoy::phase_error_sampling_bound`],
+    /// near zero test-basis errors), `none` (asymptotic limit, or not reached).
+    pub phase_error_term: PhaseErrorTerm,
+    /// Upper bound phi on the phase-error rate of the single-photon key bits (Lim Eq. 5 with
+    /// a sampling penalty kept at zero errors), capped at 1/2.
     pub phase_error_upper: f64,
     /// lambda_EC: bits disclosed by error correction, as given.
     pub leaked_ec_bits: f64,
     /// 6 log2(21/eps_sec) + log2(2/eps_cor): the security cost of Lim Eq. 1 (0 asymptotically).
     pub security_cost_bits: f64,
+}
+
+/// Which term of the phase-error bound phi = max(b + gamma, phi_types) is the larger.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseErrorTerm {
+    /// No sampling term (asymptotic limit) or Eq. 5 not reached.
+    #[default]
+    None,
+    /// Lim et al. 2014 Eq. 5 as printed, b + gamma.
+    LimGamma,
+    /// The rigorous method-of-types bound (zero or few test-basis errors).
+    Sampling,
 }
 
 /// Result of [`asymptotic_key_length`]: the same record with every finite-size term zero.
@@ -136,11 +180,16 @@ pub(crate) struct ClassCounts {
 /// l = floor( s_{Z,0} + s_{Z,1} (1 - h(phi)) - lambda_EC - 6 log2(21/eps_sec) - log2(2/eps_cor) ),
 ///
 /// s_{Z,0} from Eq. 2, s_{Z,1} and s_{X,1} from Eq. 3, v_{X,1} from Eq. 4, and
-/// phi <= v_{X,1}/s_{X,1} + gamma(eps_sec, v_{X,1}/s_{X,1}, s_{X,1}, s_{Z,1}) from Eq. 5, with
-/// the Hoeffding deviations sqrt(n/2 ln(21/eps_sec)) of the total counts of each basis.
+/// phi <= v_{X,1}/s_{X,1} + gamma(eps_sec, v_{X,1}/s_{X,1}, s_{X,1}, s_{Z,1}) from Eq. 5 (see
+/// below), with the Hoeffding deviations sqrt(n/2 ln(21/eps_sec)) of the total counts of each basis.
 /// `leaked_ec_bits` is lambda_EC, the bits actually disclosed by error correction (the
 /// verification tag is the log2(2/eps_cor) term). The basis probabilities of `sec` are not
 /// needed by the bound (counts are per basis) and are only checked for range.
+///
+/// The phase error is Lim's Eq. 5 kept and made safe at zero test-basis errors: phi =
+/// max(b + gamma, phi_types) with b = v_{X,1}/s_{X,1}, phi_types a rigorous method-of-types
+/// bound ([`super::decoy::phase_error_upper`]); Lim's gamma alone vanishes when no
+/// test-basis error is seen.
 ///
 /// Needs three intensity classes with mu1 > mu2 + mu3 (more are allowed: the extra ones
 /// count in the key and in tau_n). Never panics; see [`FiniteKeyResult::rejected`].
@@ -203,12 +252,16 @@ pub fn asymptotic_key_length(
 /// s_{Z,1} >= n_Z - p_Z q_Z sum_k N_k P_k(n >= 2),   s_{X,1} >= n_X - p_X q_X sum_k N_k P_k(n >= 2),
 /// e_1 <= m_X / s_{X,1},   l = s_{Z,1} (1 - h(e_1)) - lambda_EC,
 ///
-/// with N_k = `z.pulses` (pulses of class k, all bases), Poisson P_k, and the basis
+/// with N_k = `pulses_sent` (pulses of class k, all bases), Poisson P_k, and the basis
 /// probabilities of `sec`. For runs without usable decoys (one or two intensity classes).
 /// No statistical deviations are applied: like [`asymptotic_key_length`], this is the
 /// large-block figure, not a finite-key guarantee.
+///
+/// The pulses sent are part of the input type ([`SentIntensityCounts`]) because the bound
+/// grows as they shrink: a class whose `pulses_sent` is below its sifted bits (e.g. 0,
+/// "not tracked") is rejected, never read as "no multi-photon pulses".
 pub fn gllp_key_length(
-    counts: &[IntensityCounts],
+    classes: &[SentIntensityCounts],
     leaked_ec_bits: f64,
     sec: &SecurityParameters,
 ) -> AsymptoticKeyResult {
@@ -217,7 +270,19 @@ pub fn gllp_key_length(
         r.rejected = Some(reason);
         return r;
     }
-    let classes = match to_classes(counts) {
+    for (k, c) in classes.iter().enumerate() {
+        let sifted = c.counts.z.sifted.saturating_add(c.counts.x.sifted);
+        if c.pulses_sent < sifted {
+            r.rejected = Some(format!(
+                "class {k}: {} pulses sent cannot give {sifted} sifted bits; the GLLP bound needs the pulses \
+                 actually sent per class (a missing count would hide the multi-photon pulses)",
+                c.pulses_sent
+            ));
+            return r;
+        }
+    }
+    let counts: Vec<IntensityCounts> = classes.iter().map(|c| c.counts.clone()).collect();
+    let classes_real = match to_classes(&counts) {
         Ok(c) => c,
         Err(reason) => {
             r.rejected = Some(reason);
@@ -231,19 +296,19 @@ pub fn gllp_key_length(
         return r;
     }
     r.leaked_ec_bits = leaked_ec_bits;
-    r.sifted_z = classes.iter().map(|c| c.n_z).sum();
-    r.sifted_x = classes.iter().map(|c| c.n_x).sum();
-    r.errors_x = classes.iter().map(|c| c.m_x).sum();
+    r.sifted_z = classes_real.iter().map(|c| c.n_z).sum();
+    r.sifted_x = classes_real.iter().map(|c| c.n_x).sum();
+    r.errors_x = classes_real.iter().map(|c| c.m_x).sum();
     r.qber_x = ratio(r.errors_x, r.sifted_x);
-    r.qber_z = ratio(classes.iter().map(|c| c.m_z).sum(), r.sifted_z);
-    let pairs: Vec<(f64, f64)> = classes.iter().map(|c| (c.mu, c.probability)).collect();
+    r.qber_z = ratio(classes_real.iter().map(|c| c.m_z).sum(), r.sifted_z);
+    let pairs: Vec<(f64, f64)> = classes_real.iter().map(|c| (c.mu, c.probability)).collect();
     r.tau0 = tau(0, &pairs);
     r.tau1 = tau(1, &pairs);
-    let multi: f64 = counts
+    let multi: f64 = classes
         .iter()
         .map(|c| {
-            let mu = c.mean_photon_number;
-            c.z.pulses as f64 * (1.0 - (-mu).exp() * (1.0 + mu)).max(0.0)
+            let mu = c.counts.mean_photon_number;
+            c.pulses_sent as f64 * (1.0 - (-mu).exp() * (1.0 + mu)).max(0.0)
         })
         .sum();
     let (pa, pb) = (sec.basis_z_probability_alice, sec.basis_z_probability_bob);
@@ -283,6 +348,44 @@ pub fn gllp_key_length(
     }
     r.key_bits = r.key_length_bound.floor().min(r.sifted_z.floor()).max(0.0) as u64;
     r
+}
+
+/// Composed security parameter of a run that applied the key-length bound to `blocks_run`
+/// blocks, each with the same (eps_sec, eps_cor):
+///
+/// epsilon_total = blocks_run (eps_sec + eps_cor), capped at 1.
+///
+/// Each block's protocol is (eps_sec + eps_cor)-secure in the composable sense of Lim et
+/// al. 2014, Sec. III (eps_cor-correct and eps_sec-secret, the secrecy criterion being
+/// (1 - p_abort) ||rho_AE - U_A (x) rho_E||_1 / 2 <= eps_sec). Blocks run one after the other
+/// with fresh randomness; by the triangle inequality of the trace distance (the hybrid
+/// argument behind sequential composition: Müller-Quade and Renner, New J. Phys. 11, 085006,
+/// 2009; Portmann and Renner, Rev. Mod. Phys. 94, 025008, 2022) the concatenation of all
+/// blocks' outputs is distinguishable from ideal keys with advantage at most the sum of the
+/// blocks' epsilons. The cap at 1 is the trivial bound on a trace distance.
+///
+/// What counts as a block: every block the protocol was run on, **including aborted
+/// ones** (QBER estimate above the threshold, failed verification, no finite-key length).
+/// An aborted block outputs no key, but its epsilon cannot be dropped: the per-block bound
+/// is p_pass D <= eps, and the bound on D given that the block passed, eps / p_pass, is not
+/// small when passing was unlikely; the a-priori composition therefore sums eps over all
+/// blocks whose outcome (key or abort) was not fixed in advance. Counting only the blocks
+/// that gave key would condition on the observed abort pattern, which the composable
+/// definition does not allow without further argument. Blocks never started (no sifted
+/// bits reached post-processing) do not count. 0 blocks give 0.
+///
+/// Not covered: the authentication of the classical channel (its epsilon adds on top) and
+/// deviations of the devices from the proof's model (see the run's security warnings).
+/// Invalid epsilons (not in (0, 1), NaN) give 1: no security claim.
+pub fn composed_epsilon(blocks_run: u64, epsilon_sec: f64, epsilon_cor: f64) -> f64 {
+    if blocks_run == 0 {
+        return 0.0;
+    }
+    let valid = |e: f64| e > 0.0 && e < 1.0;
+    if !(valid(epsilon_sec) && valid(epsilon_cor)) {
+        return 1.0;
+    }
+    (blocks_run as f64 * (epsilon_sec + epsilon_cor)).min(1.0)
 }
 
 fn check_security(sec: &SecurityParameters) -> Result<(), String> {
@@ -447,7 +550,7 @@ pub(crate) fn key_length(
     r.deviation_errors_x = dm;
     // Lim's n^±_k = e^{mu_k}/p_k (n_k ± delta).
     let scaled =
-        |i: usize, n: f64, dev: f64| (classes[i].mu.exp() / classes[i].probability) * (n + dev);
+        |i: usize, n: f64, dev: f64| scaled_count(classes[i].mu, classes[i].probability, n, dev);
     let basis_bounds = |n: fn(&ClassCounts) -> f64, dev: f64| {
         let s0 = vacuum_lower(
             r.tau0,
@@ -510,10 +613,12 @@ pub(crate) fn key_length(
 }
 
 /// The security cost 6 log2(21/eps_sec) + log2(2/eps_cor) of Lim et al. 2014, Eq. 1 (0 for
-/// the asymptotic limit).
+/// the asymptotic limit), as 6 (log2 21 - log2 eps_sec) + 1 - log2 eps_cor so that it stays
+/// finite for every positive f64 eps (2/eps overflows below ~1.1e-308). The log2(2/eps_cor)
+/// term covers the verification tag, ceil(log2(1/eps_cor)) <= log2(2/eps_cor) bits.
 fn security_cost(finite: bool, epsilon_sec: f64, epsilon_cor: f64) -> f64 {
     if finite {
-        6.0 * (21.0 / epsilon_sec).log2() + (2.0 / epsilon_cor).log2()
+        6.0 * (21f64.log2() - epsilon_sec.log2()) + 1.0 - epsilon_cor.log2()
     } else {
         0.0
     }
@@ -521,21 +626,35 @@ fn security_cost(finite: bool, epsilon_sec: f64, epsilon_cor: f64) -> f64 {
 
 /// Lim et al. 2014 Eqs. 5 and 1 from the bounds already in `r` (s_{Z,0}, s_{Z,1} and
 /// s_{X,1} > 0, v_{X,1}, the leak and the security cost): phase error, bound, key length.
+///
+/// The phase error is phi = max(b + gamma_Lim, phi_types) of
+/// [`super::decoy::phase_error_upper`] (b = v_{X,1}/s_{X,1}): Lim's Eq. 5 as printed, and a
+/// rigorous method-of-types bound that keeps a sampling penalty when no test-basis error
+/// was seen (Lim's gamma is 0 there). The asymptotic limit has no penalty: phi = b.
 fn conclude(mut r: FiniteKeyResult, finite: bool, epsilon_sec: f64) -> FiniteKeyResult {
     let leaked_ec_bits = r.leaked_ec_bits;
-    r.single_photon_error_x_upper = ratio(r.v1_x_upper, r.s1_x_lower);
-    r.phase_error_gamma = if finite {
-        phase_error_gamma(
-            epsilon_sec,
-            r.single_photon_error_x_upper,
-            r.s1_x_lower,
-            r.s1_z_lower,
-        )
+    let b = ratio(r.v1_x_upper, r.s1_x_lower);
+    r.single_photon_error_x_upper = b;
+    let phi = if finite {
+        let (c, d, n) = (r.s1_x_lower, r.s1_z_lower, r.sifted_x + r.sifted_z);
+        r.phase_error_gamma_lim = phase_error_gamma(epsilon_sec, b, c, d);
+        let (phi, lim_binds) = phase_error_upper_and_term(epsilon_sec, b, c, d, n);
+        r.phase_error_term = if lim_binds {
+            PhaseErrorTerm::LimGamma
+        } else {
+            PhaseErrorTerm::Sampling
+        };
+        r.phase_error_gamma = phi - b;
+        phi
     } else {
-        0.0
+        b
     };
-    let phi = r.single_photon_error_x_upper + r.phase_error_gamma;
     r.phase_error_upper = if phi.is_finite() { phi.min(0.5) } else { 0.5 };
+    for v in [&mut r.phase_error_gamma, &mut r.phase_error_gamma_lim] {
+        if !v.is_finite() {
+            *v = 1.0;
+        }
+    }
     let bound = r.s0_z_lower + r.s1_z_lower * (1.0 - binary_entropy(r.phase_error_upper))
         - leaked_ec_bits
         - r.security_cost_bits;
@@ -577,8 +696,8 @@ fn conclude(mut r: FiniteKeyResult, finite: bool, epsilon_sec: f64) -> FiniteKey
 /// exact. Every pulse carries exactly one photon, so every detection (dark counts
 /// included) is a single-photon event: s_{Z,0} = 0, s_{Z,1} = n_Z, s_{X,1} = n_X and
 /// v_{X,1} = m_X, with no Hoeffding deviations (nothing is estimated from other classes).
-/// What remains of the finite size is gamma, the random-sampling term of Eq. 5 from X to
-/// Z. Keeping Lim's security cost 6 log2(21/eps_sec) + log2(2/eps_cor), whose eps budget
+/// What remains of the finite size is the random-sampling term of Eq. 5 from X to Z (phi =
+/// max(b + gamma, phi_types) as in [`finite_key_length`], so also with no error in X). Keeping Lim's security cost 6 log2(21/eps_sec) + log2(2/eps_cor), whose eps budget
 /// also covers the decoy estimates that are exact here, is conservative. Asymptotically
 /// (`finite = false`) this is the Shor-Preskill length n_Z (1 - h(e_X)) - lambda_EC (Shor
 /// and Preskill, PRL 85, 441, 2000).

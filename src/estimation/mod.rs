@@ -17,7 +17,8 @@
 //!   single-photon errors (Lim et al. 2014, Eqs. 2-4), shared by the finite-key and the
 //!   asymptotic analyses;
 //! - [`finite`]: key length from observed counts (finite-key, Lim et al. 2014 Eq. 1, its
-//!   asymptotic limit, and GLLP without decoys for runs with fewer than three classes);
+//!   asymptotic limit, and GLLP without decoys for runs with fewer than three classes), and
+//!   the composed epsilon of a run's blocks;
 //! - [`asymptotic`]: per-pulse asymptotic key rates of GLLP without decoys, vacuum + weak
 //!   decoy (Ma, Qi, Zhao, Lo 2005) and infinite decoy (Lo, Ma, Chen 2005);
 //! - [`bounds`]: the repeaterless capacities of the lossy channel (PLOB, TGW);
@@ -39,8 +40,9 @@ pub use asymptotic::{
 pub use bounds::{plob_bits_per_pulse, tgw_bits_per_pulse};
 pub use entropy::binary_entropy;
 pub use finite::{
-    AsymptoticKeyResult, BasisCounts, FiniteKeyResult, IntensityCounts, SecurityParameters,
-    asymptotic_key_length, finite_key_length, gllp_key_length, single_photon_key_length,
+    AsymptoticKeyResult, BasisCounts, FiniteKeyResult, IntensityCounts, PhaseErrorTerm,
+    SecurityParameters, SentIntensityCounts, asymptotic_key_length, composed_epsilon,
+    finite_key_length, gllp_key_length, single_photon_key_length,
 };
 pub use theory::{
     Curve, DetectorTheory, KEY_CONVENTION_NOTE, ProtocolSettings, ScenarioRates, TheoryReport,

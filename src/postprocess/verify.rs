@@ -5,8 +5,8 @@
 //! The hash is a random binary Toeplitz matrix (t x n, fixed by n + t - 1 public random
 //! bits), a universal family: for any two different keys the tags collide with probability
 //! exactly 2^-t over the choice of matrix (Carter and Wegman 1979; Krawczyk, CRYPTO 1994).
-//! With t = ceil(log2(1/eps_cor)) a wrong key passes with probability at most eps_cor, which
-//! is the correctness parameter of the finite-key analysis (Lim et al., PRA 89 022307, 2014).
+//! With t = ceil(log2(1/eps_cor)) a wrong key passes with probability at most eps_cor (t up
+//! to 1074 bits, for the smallest positive f64), which is the correctness parameter of the finite-key analysis (Lim et al., PRA 89 022307, 2014).
 //! The t tag bits are disclosed and count as leakage.
 //!
 //! Must never depend on `physics`, `protocol`, `report` or the Cascade internals: it sees two
@@ -26,37 +26,43 @@ pub struct VerifyOutcome {
     pub keys_match: bool,
 }
 
-/// Longest tag produced (eps_cor below 2^-1024 is clamped to it).
-pub const MAX_TAG_BITS: u32 = 1024;
+/// Longest tag ever needed: the smallest positive f64, 2^-1074 (a subnormal), needs 1074
+/// bits; every eps_cor in (0, 1) gets its exact length, none is clamped.
+pub const MAX_TAG_BITS: u32 = 1074;
 
-/// Tag length ceil(log2(1/eps_cor)) for eps_cor in (0, 1); an error otherwise.
+/// Tag length t = ceil(log2(1/eps_cor)), the fewest bits with collision probability
+/// 2^-t <= eps_cor, for every eps_cor in (0, 1), subnormals included; an error otherwise
+/// (0, negative, >= 1, NaN, infinite).
+///
+/// Computed exactly from the binary representation, not with a floating-point logarithm:
+/// for 2^k <= eps < 2^(k+1), -log2(eps) lies in (-k-1, -k], so t = -k, where k is the
+/// binary exponent of eps (for a subnormal eps = m 2^-1074, k = floor(log2 m) - 1074).
+/// Powers of two get exactly t = -log2(eps): 0.5 -> 1, 2^-1024 -> 1024, 2^-1074 -> 1074.
 pub fn tag_length(epsilon_cor: f64) -> Result<u32> {
     if !(epsilon_cor > 0.0 && epsilon_cor < 1.0) {
         return Err(Error::InvalidArgument(format!(
             "epsilon_cor must be in (0, 1), got {epsilon_cor}"
         )));
     }
-    // The small slack stops float noise from adding a bit when 1/eps is a power of two.
-    let t = ((1.0 / epsilon_cor).log2() * (1.0 - 1e-12)).ceil();
-    Ok((t as u32).clamp(1, MAX_TAG_BITS))
+    const MANTISSA_BITS: u32 = 52;
+    let bits = epsilon_cor.to_bits();
+    let biased_exponent = ((bits >> MANTISSA_BITS) & 0x7ff) as i32;
+    let k = if biased_exponent == 0 {
+        // Subnormal: eps = m 2^-1074 with 1 <= m < 2^52.
+        let m = bits & ((1u64 << MANTISSA_BITS) - 1);
+        (63 - m.leading_zeros() as i32) - 1074
+    } else {
+        biased_exponent - 1023
+    };
+    // eps < 1 gives k <= -1, and eps >= 2^-1074 gives k >= -1074.
+    Ok((-k) as u32)
 }
 
 /// Verifies that `alice` and `bob` agree with a Toeplitz tag of ceil(log2(1/eps_cor)) bits
-/// whose public seed comes from `rng`. An invalid eps_cor (outside (0, 1), NaN) falls back to
-/// the longest tag, [`MAX_TAG_BITS`], the safe side; use [`try_verify`] to get an error.
-/// Keys of different length never match.
+/// whose public seed comes from `rng`. An invalid eps_cor (outside (0, 1), NaN) is an
+/// error: no tag can certify it, and no length is substituted. Keys of different length
+/// never match.
 pub fn verify<R: Rng + ?Sized>(
-    alice: &BitVec,
-    bob: &BitVec,
-    epsilon_cor: f64,
-    rng: &mut R,
-) -> VerifyOutcome {
-    let t = tag_length(epsilon_cor).unwrap_or(MAX_TAG_BITS);
-    verify_with_tag_bits(alice, bob, t, rng)
-}
-
-/// [`verify`] that rejects an invalid eps_cor.
-pub fn try_verify<R: Rng + ?Sized>(
     alice: &BitVec,
     bob: &BitVec,
     epsilon_cor: f64,
@@ -64,6 +70,17 @@ pub fn try_verify<R: Rng + ?Sized>(
 ) -> Result<VerifyOutcome> {
     let t = tag_length(epsilon_cor)?;
     Ok(verify_with_tag_bits(alice, bob, t, rng))
+}
+
+/// The same as [`verify`] (kept for callers written when `verify` fell back to the longest
+/// tag on an invalid eps_cor).
+pub fn try_verify<R: Rng + ?Sized>(
+    alice: &BitVec,
+    bob: &BitVec,
+    epsilon_cor: f64,
+    rng: &mut R,
+) -> Result<VerifyOutcome> {
+    verify(alice, bob, epsilon_cor, rng)
 }
 
 fn verify_with_tag_bits<R: Rng + ?Sized>(
@@ -129,15 +146,75 @@ mod tests {
     use super::*;
     use crate::rng::{Purpose, stream};
 
+    /// 2^-k exactly, also for the subnormal range (powi would underflow through 1/2^k).
+    fn pow2_neg(k: u32) -> f64 {
+        if k <= 1022 {
+            f64::from_bits(((1023 - k) as u64) << 52)
+        } else {
+            f64::from_bits(1u64 << (1074 - k))
+        }
+    }
+
     #[test]
     fn tag_lengths() {
+        // Expected values by hand: t = ceil(log2(1/eps)); log2(1e15) = 49.83, log2(1e9) =
+        // 29.90, log2(1e300) = 996.58; powers of two exactly, no slack bit.
         assert_eq!(tag_length(1e-15).unwrap(), 50);
         assert_eq!(tag_length(0.5).unwrap(), 1);
+        assert_eq!(tag_length(0.75).unwrap(), 1);
         assert_eq!(tag_length(0.25).unwrap(), 2);
+        assert_eq!(tag_length(0.2499999).unwrap(), 3);
         assert_eq!(tag_length(1e-9).unwrap(), 30);
-        assert!(tag_length(0.0).is_err());
-        assert!(tag_length(1.0).is_err());
-        assert!(tag_length(f64::NAN).is_err());
+        assert_eq!(tag_length(1e-300).unwrap(), 997);
+        assert_eq!(tag_length(f64::MIN_POSITIVE).unwrap(), 1022); // 2^-1022
+        assert_eq!(pow2_neg(1022), f64::MIN_POSITIVE);
+        assert_eq!(pow2_neg(1074), 5e-324);
+        assert_eq!(tag_length(pow2_neg(1024)).unwrap(), 1024); // subnormal
+        assert_eq!(tag_length(pow2_neg(1024) * 1.5).unwrap(), 1024);
+        assert_eq!(tag_length(pow2_neg(1074)).unwrap(), 1074);
+        assert_eq!(tag_length(5e-324).unwrap(), 1074); // rounds to 2^-1074
+        assert_eq!(tag_length(1e-323).unwrap(), 1073); // 2 * 2^-1074
+        assert_eq!(tag_length(f64::from_bits(1)).unwrap(), MAX_TAG_BITS);
+        // Every power of two 2^-k, k = 1..=1074, gets exactly k bits, one ulp above it still
+        // k (2^-t <= eps), one ulp below it k + 1.
+        for k in 1..=1074u32 {
+            let eps = pow2_neg(k);
+            assert_eq!(tag_length(eps).unwrap(), k, "2^-{k}");
+            if k < 1074 {
+                // (Above 2^-1074 the next f64 is 2^-1073.)
+                assert_eq!(tag_length(eps.next_up()).unwrap(), k, "above 2^-{k}");
+                assert_eq!(tag_length(eps.next_down()).unwrap(), k + 1, "below 2^-{k}");
+            }
+        }
+        // Collision probability 2^-t never exceeds eps, and 2^-(t-1) does (t minimal), over
+        // a spread of values (checked in log2 space; 2^-t itself underflows for t > 1074).
+        for i in 1..2000 {
+            let eps = 10f64.powf(-(i as f64) * 0.16);
+            if eps <= 0.0 {
+                break;
+            }
+            let t = tag_length(eps).unwrap() as f64;
+            assert!(-t <= eps.log2() && -(t - 1.0) > eps.log2(), "{eps}: {t}");
+        }
+        for bad in [0.0, -0.0, 1.0, 1.5, -1e-9, f64::NAN, f64::INFINITY] {
+            assert!(tag_length(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tiny_eps_gets_a_full_tag_and_invalid_eps_is_an_error() {
+        let mut rng = stream(5, Purpose::Verification, 0);
+        let a = BitVec::from_bools(&(0..300).map(|i| i % 3 == 0).collect::<Vec<_>>());
+        let mut b = a.clone();
+        b.flip(17);
+        let ok = verify(&a, &a.clone(), 5e-324, &mut rng).unwrap();
+        assert_eq!(ok.tag_bits, 1074);
+        assert!(ok.keys_match);
+        assert!(!verify(&a, &b, 5e-324, &mut rng).unwrap().keys_match);
+        for bad in [0.0, 1.0, -1.0, f64::NAN] {
+            assert!(verify(&a, &a.clone(), bad, &mut rng).is_err(), "{bad}");
+            assert!(try_verify(&a, &a.clone(), bad, &mut rng).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -158,11 +235,11 @@ mod tests {
     fn equal_keys_match_and_different_lengths_do_not() {
         let mut rng = stream(4, Purpose::Verification, 0);
         let a = BitVec::from_bools(&[true, false, true]);
-        assert!(verify(&a, &a.clone(), 1e-9, &mut rng).keys_match);
-        assert!(!verify(&a, &BitVec::from_bools(&[true, false]), 1e-9, &mut rng).keys_match);
-        assert_eq!(
-            verify(&a, &a.clone(), -1.0, &mut rng).tag_bits,
-            MAX_TAG_BITS
+        assert!(verify(&a, &a.clone(), 1e-9, &mut rng).unwrap().keys_match);
+        assert!(
+            !verify(&a, &BitVec::from_bools(&[true, false]), 1e-9, &mut rng)
+                .unwrap()
+                .keys_match
         );
     }
 }

@@ -49,6 +49,7 @@ pub fn run_columns(r: &RunReport) -> Vec<(String, String)> {
         ),
         ("final_keys_match".into(), r.final_keys_match.to_string()),
         ("aborted".into(), r.aborted.clone().unwrap_or_default()),
+        ("epsilon_total".into(), r.epsilon_total.to_string()),
         (
             "security_warnings".into(),
             r.security_warnings

@@ -306,6 +306,12 @@ pub fn run_markdown(
         "| secret bits per pulse | {} | |",
         number(report.secret_bits_per_pulse)
     );
+    let _ = writeln!(
+        s,
+        "| composed security epsilon_total ({} blocks) | {} | |",
+        report.blocks,
+        number(report.epsilon_total)
+    );
     let expected_qber: f64 = {
         // With detector memory, the stationary model's expectation.
         let (sifted, errors) = report.per_intensity.iter().fold((0.0, 0.0), |(a, b), k| {

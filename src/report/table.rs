@@ -138,6 +138,11 @@ pub fn run_table(r: &RunReport) -> String {
     if let Some(reason) = &r.aborted {
         let _ = writeln!(s, "no key: {reason}");
     }
+    let _ = writeln!(
+        s,
+        "composed security of all keys of the run: epsilon_total = {:.3e} ({} blocks x (eps_sec + eps_cor))",
+        r.epsilon_total, r.blocks
+    );
     security_warning_lines(&mut s, &r.security_warnings);
     let _ = writeln!(
         s,
