@@ -371,8 +371,24 @@ fn finite_key_on_sampled_counts_converges_to_the_asymptotic_decoy_rate() {
         );
         last = rate;
         if pulses >= 1e12 {
-            let asym = asymptotic_key_length(&counts, leak).key_length_bound / pulses;
-            assert!((asym / limit - 1.0).abs() < 0.02, "{asym} vs {limit}");
+            // The asymptotic bound on sampled counts scatters around the expected-value
+            // one (its bias is O(1/counts), negligible here). Its spread is measured over
+            // 20 further seeds; the mean must lie within 5 standard errors of the limit.
+            let ratios: Vec<f64> = (0..20)
+                .map(|j| {
+                    let (c, l) = sampled_counts(&s, pulses, 1000 * (i as u64 + 1) + j);
+                    asymptotic_key_length(&c, l).key_length_bound / pulses / limit
+                })
+                .collect();
+            let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+            let var =
+                ratios.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (ratios.len() - 1) as f64;
+            let se = (var / ratios.len() as f64).sqrt();
+            eprintln!("{pulses}: asymptotic bound on sampled counts / limit = {mean} +- {se}");
+            assert!(
+                (mean - 1.0).abs() <= 5.0 * se,
+                "{pulses}: mean ratio {mean} vs 1, standard error {se}"
+            );
         }
     }
     assert!(last > 0.9 * limit && last < limit, "{last} vs {limit}");
