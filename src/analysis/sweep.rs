@@ -92,7 +92,7 @@ impl SweepPlan {
                         "sweep of {} at value {}: {}",
                         self.param,
                         fmt_num(v),
-                        crate::scenario::escape_controls(&e.to_string())
+                        crate::scenario::inner(&e)
                     ))
                 })
             })

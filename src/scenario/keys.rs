@@ -105,7 +105,7 @@ pub fn with_value(scenario: &Scenario, path: &str, value: f64) -> Result<Scenari
     if path == "simulation.pulses" {
         spec.simulation.pulses = Some(value);
         spec.simulation.duration_s = None;
-        return Scenario::from_spec_without_sweep(spec);
+        return Scenario::from_spec_without_sweep(spec).map_err(|e| named(e, path, value));
     }
     let mut root = to_value(&spec);
     match lookup(&mut root, path) {
@@ -131,5 +131,25 @@ pub fn with_value(scenario: &Scenario, path: &str, value: f64) -> Result<Scenari
     let spec: ScenarioSpec = root
         .try_into()
         .map_err(|e: toml::de::Error| Error::ScenarioSyntax(format!("{path}: {e}")))?;
-    Scenario::from_spec_without_sweep(spec)
+    Scenario::from_spec_without_sweep(spec).map_err(|e| named(e, path, value))
+}
+
+/// A violation that does not name the key set (a coupled rule: the probabilities of the
+/// intensity classes must sum to 1) is prefixed with it, so the message says which value
+/// broke the rule.
+fn named(e: Error, path: &str, value: f64) -> Error {
+    match e {
+        Error::ScenarioInvalid(v) => Error::ScenarioInvalid(
+            v.into_iter()
+                .map(|line| {
+                    if line.contains(path) {
+                        line
+                    } else {
+                        format!("{path} = {}: {line}", fmt_num(value))
+                    }
+                })
+                .collect(),
+        ),
+        e => e,
+    }
 }
