@@ -423,3 +423,93 @@ fn theory_lines_use_the_run_tables_detector_model_and_the_measured_f() {
         assert_eq!(theory.finite_bps_measured_f, Some(expected));
     }
 }
+
+// Issue 12: one validation path for every way a value arrives.
+
+#[test]
+fn sweep_values_for_whole_number_keys_get_the_scenario_files_message() {
+    // `block_bits = 1000.5` in the file and `--values 1000.5` give the same message
+    // (they used to be rounded silently on the command line).
+    let err = rejected(&[
+        "--param",
+        "postprocessing.block_bits",
+        "--values",
+        "1e5,1000.5",
+    ]);
+    assert!(
+        err.contains(
+            "postprocessing.block_bits: must be a whole number in [64, 4294967295], got 1000.5"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("nearest allowed: 1000 or 1001"), "{err}");
+    let err = rejected(&["--param", "simulation.seed", "--values", "1.5"]);
+    assert!(
+        err.contains("simulation.seed: must be a whole number in [0, "),
+        "{err}"
+    );
+    assert!(!err.contains("\\n"), "escaped newline in {err}");
+}
+
+#[test]
+fn negative_and_fractional_flags_name_the_flag_the_value_and_the_range() {
+    for (flag, value, want) in [
+        ("--threads", "-1", "must be in [0, 4096], got -1"),
+        (
+            "--seed",
+            "-1",
+            "must be in [0, 9223372036854775807], got -1",
+        ),
+        ("--seed", "1.5", "nearest allowed: 1 or 2"),
+        ("--pulses", "-3", "must be a whole number in [1, 1e15]"),
+        ("--steps", "-2", "must be in [1, 10000], got -2"),
+    ] {
+        let mut args = vec!["--param", "link.length_km"];
+        if flag != "--steps" {
+            args.extend(["--values", "10"]);
+        } else {
+            args.extend(["--from", "0", "--to", "10"]);
+        }
+        args.extend([flag, value]);
+        let err = rejected(&args);
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+        assert!(err.contains(want), "{flag} {value}: {err}");
+        assert!(
+            !err.contains("tip:"),
+            "clap's generic tip for {flag} {value}: {err}"
+        );
+    }
+}
+
+#[test]
+fn check_rejects_a_bad_sweep_table_naming_its_fields_not_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    for (table, want) in [
+        (
+            "param = \"link.length_km\"\nfrom = 0.0\nto = 10.0\nsteps = 0\n",
+            "sweep.steps: must be in [1, 10000], got 0",
+        ),
+        (
+            "param = \"link.length_km\"\nvalues = []\n",
+            "sweep.values: must list between 1 and 10000 values, got none",
+        ),
+        (
+            "param = \"postprocessing.cascade_variant\"\nvalues = [1.0]\n",
+            "sweep.param: must be a numeric scenario key",
+        ),
+        (
+            "param = \"link.length_km\"\nfrom = 50.0\nto = 10.0\nsteps = 3\n",
+            "sweep.from (50) must not exceed sweep.to (10)",
+        ),
+    ] {
+        let path = dir.path().join("s.toml");
+        let base = SCENARIO.split("[sweep]").next().unwrap();
+        std::fs::write(&path, format!("{base}\n[sweep]\n{table}")).unwrap();
+        for cmd in ["check", "sweep"] {
+            let (code, _, err) = qkdsim(&[cmd, path.to_str().unwrap()]);
+            assert_eq!(code, 2, "{cmd} accepted {table}");
+            assert!(err.contains(want), "{cmd} {table}: {err}");
+            assert!(!err.contains("--"), "{cmd} blames a flag not given: {err}");
+        }
+    }
+}

@@ -29,13 +29,16 @@ use crate::estimation::{DetectorTheory, scenario_rates, scenario_rates_with, the
 use crate::physics::LinkModel;
 use crate::physics::expected::{expected_per_intensity, expected_with_detector_memory};
 use crate::rng::{Purpose, derive_seed};
-use crate::scenario::{Scenario, SweepSpec, get_numeric, with_value};
+use crate::scenario::{
+    Scenario, SweepNames, SweepSpec, fmt_num, get_numeric, sweep_grid, sweep_values,
+    sweep_violations, whole_rule, with_value,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most points one sweep may have.
-pub const MAX_POINTS: u64 = 10_000;
+pub const MAX_POINTS: u64 = crate::scenario::MAX_SWEEP_POINTS;
 /// Points of the fine grid on which the theory lines are evaluated.
 pub const THEORY_GRID_POINTS: usize = 161;
 /// Key of the fibre length; sweeping it adds the maximum distance to the report.
@@ -53,59 +56,21 @@ pub struct SweepPlan {
 }
 
 impl SweepPlan {
-    /// Checks a `[sweep]` specification (from the file, the flags, or both merged) and
-    /// builds the list of values: either `values`, or `steps` values from `from` to `to`
-    /// (both included), evenly spaced, or geometrically spaced with `log`. Errors name the
-    /// field, the value and the allowed range (flags are named `--from`, `--to`, …).
+    /// Checks a `[sweep]` specification given by the flags and builds the list of values:
+    /// either `values`, or `steps` values from `from` to `to` (both included), evenly
+    /// spaced, or geometrically spaced with `log` (a grid over a whole-number key is rounded
+    /// to whole numbers). Errors name the flag (`--from`, `--to`, …), the value and the
+    /// allowed range; [`SweepPlan::from_spec_named`] names each field after where it came
+    /// from.
     pub fn from_spec(spec: &SweepSpec) -> Result<SweepPlan> {
-        let bad = |msg: String| Err(Error::InvalidArgument(msg));
-        if spec.param.trim().is_empty() {
-            return bad(
-                "--param: give the dotted scenario key to sweep, e.g. link.length_km".into(),
-            );
-        }
-        let values = match (&spec.values, spec.from, spec.to, spec.steps) {
-            (Some(values), None, None, None) => {
-                if values.is_empty() {
-                    return bad("--values: give at least one value".into());
-                }
-                if values.len() as u64 > MAX_POINTS {
-                    return bad(format!(
-                        "--values: at most {MAX_POINTS} values, got {}",
-                        values.len()
-                    ));
-                }
-                if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-                    return bad(format!(
-                        "--values: every value must be a finite number, got {v}"
-                    ));
-                }
-                if let Some(v) = values.iter().find(|v| spec.log && **v <= 0.0) {
-                    return bad(format!("--values: a log sweep needs values > 0, got {v}"));
-                }
-                values.clone()
-            }
-            (Some(_), ..) => {
-                return bad("give either --values or --from/--to/--steps, not both".into());
-            }
-            (None, Some(from), Some(to), Some(steps)) => grid(from, to, steps, spec.log)?,
-            (None, from, to, steps) => {
-                let missing: Vec<&str> = [
-                    ("--from", from.is_none()),
-                    ("--to", to.is_none()),
-                    ("--steps", steps.is_none()),
-                ]
-                .iter()
-                .filter(|(_, m)| *m)
-                .map(|(n, _)| *n)
-                .collect();
-                return bad(format!(
-                    "sweep of {}: missing {} (give --from, --to and --steps, or --values a,b,c)",
-                    spec.param,
-                    missing.join(", ")
-                ));
-            }
-        };
+        SweepPlan::from_spec_named(spec, &SweepNames::flags())
+    }
+
+    /// [`SweepPlan::from_spec`] with each field named by `names` (the `[sweep]` table's keys,
+    /// the flags, or a mix): the same checks `qkdsim check` applies to a `[sweep]` table.
+    pub fn from_spec_named(spec: &SweepSpec, names: &SweepNames) -> Result<SweepPlan> {
+        let values = sweep_values(spec, names)
+            .map_err(|violations| Error::InvalidArgument(violations.join("\n")))?;
         Ok(SweepPlan {
             param: spec.param.trim().to_string(),
             values,
@@ -114,73 +79,43 @@ impl SweepPlan {
     }
 
     /// The scenario of every point (`scenario` with the key set to each value, validated
-    /// again). Fails with the list of numeric keys when `param` is not one of them, and with
-    /// the scenario's own message (key, value, allowed range) for an out-of-range value.
+    /// again with the scenario file's checks). Fails with the list of numeric keys when
+    /// `param` is not one of them, and with the scenario's own message (key, value, allowed
+    /// range) for a value outside the key's range or a fraction for a whole-number key.
     pub fn scenarios(&self, scenario: &Scenario) -> Result<Vec<Scenario>> {
         get_numeric(scenario, &self.param)?;
         self.values
             .iter()
             .map(|&v| {
                 with_value(scenario, &self.param, v).map_err(|e| {
-                    Error::InvalidArgument(format!("sweep of {} at value {v}: {e}", self.param))
+                    Error::InvalidArgument(format!(
+                        "sweep of {} at value {}: {}",
+                        self.param,
+                        fmt_num(v),
+                        crate::scenario::inner(&e)
+                    ))
                 })
             })
             .collect()
     }
 }
 
-/// `steps` values from `from` to `to`, both included; geometric with `log`.
+/// `steps` values from `from` to `to`, both included; geometric with `log`. Errors name the
+/// flags (`--from`, `--to`, `--steps`, `--log`).
 pub fn grid(from: f64, to: f64, steps: u64, log: bool) -> Result<Vec<f64>> {
-    let bad = |msg: String| Err(Error::InvalidArgument(msg));
-    for (flag, v) in [("--from", from), ("--to", to)] {
-        if !v.is_finite() {
-            return bad(format!("{flag}: must be a finite number, got {v}"));
-        }
-        if log && v <= 0.0 {
-            return bad(format!(
-                "{flag}: a log sweep (--log) needs values > 0, got {v}"
-            ));
-        }
+    let spec = SweepSpec {
+        param: "grid".into(),
+        from: Some(from),
+        to: Some(to),
+        steps: Some(steps),
+        values: None,
+        log,
+    };
+    let violations = sweep_violations(&spec, &SweepNames::flags());
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations.join("\n")));
     }
-    if from > to {
-        return bad(format!("--from ({from}) must not exceed --to ({to})"));
-    }
-    if !(1..=MAX_POINTS).contains(&steps) {
-        return bad(format!(
-            "--steps: must be in [1, {MAX_POINTS}], got {steps}"
-        ));
-    }
-    if steps == 1 {
-        if from != to {
-            return bad(format!(
-                "--steps 1 gives a single point: set --from equal to --to (got {from} and {to})"
-            ));
-        }
-        return Ok(vec![from]);
-    }
-    if from == to {
-        return bad(format!(
-            "--from and --to are both {from}: use --steps 1 for a single point"
-        ));
-    }
-    let n = (steps - 1) as f64;
-    Ok((0..steps)
-        .map(|i| {
-            let t = i as f64 / n;
-            if i == steps - 1 {
-                to
-            } else if log {
-                // Rounded to 12 significant digits, so 1e-8..1e-4 gives 1e-7, not 9.99…e-8.
-                round_significant((from.ln() + (to.ln() - from.ln()) * t).exp())
-            } else {
-                from + (to - from) * t
-            }
-        })
-        .collect())
-}
-
-fn round_significant(v: f64) -> f64 {
-    format!("{v:.11e}").parse().unwrap_or(v)
+    Ok(sweep_grid(from, to, steps, log))
 }
 
 /// Error bars of one point (one standard error each; see the module doc).
@@ -462,6 +397,12 @@ fn theory_grid(
         .filter_map(|&value| {
             // A value between two valid ones can still be invalid for coupled constraints
             // (probabilities that must sum to one); such grid points are left out.
+            // Whole-number keys (block size) are evaluated at whole values.
+            let value = if whole_rule(&plan.param).is_some() {
+                value.round()
+            } else {
+                value
+            };
             let s = with_value(scenario, &plan.param, value).ok()?;
             Some(theory_point(&s, value, f_ec_measured))
         })

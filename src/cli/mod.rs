@@ -77,17 +77,66 @@ pub fn load_scenario(path: &Path) -> anyhow::Result<qkdsim::Scenario> {
 
 /// Parses a count given as an integer or in float notation (`1e9`, `2.5e10`).
 pub fn parse_count(s: &str) -> Result<u64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected a whole number such as 1000000 or 1e9, got \"{s}\""))?;
+    let v: f64 = s.trim().parse().map_err(|_| {
+        format!(
+            "expected a whole number such as 1000000 or 1e9, got {}",
+            qkdsim::scenario::fmt_text(s)
+        )
+    })?;
     if !(v.is_finite() && v >= 1.0 && v.fract() == 0.0 && v <= qkdsim::scenario::MAX_PULSES) {
         return Err(format!(
-            "must be a whole number in [1, {:e}], got {s}",
-            qkdsim::scenario::MAX_PULSES
+            "must be a whole number in [1, {:e}] (a count of pulses), got {}",
+            qkdsim::scenario::MAX_PULSES,
+            qkdsim::scenario::escape_controls(s)
         ));
     }
     Ok(v as u64)
+}
+
+/// Largest `--threads`: more workers than this only cost start-up time.
+pub const MAX_THREADS: u64 = 4096;
+
+/// A whole number for a flag, with the same rule and message as the scenario key it
+/// overrides: float notation (`1e6`) is accepted when it is whole; a fraction, a negative
+/// number or text is an error naming the value and the range (clap adds the flag name).
+fn parse_whole(s: &str, rule: &qkdsim::scenario::WholeRule) -> Result<u64, String> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<u64>() {
+        return rule
+            .check_u64("", n)
+            .map_err(|e| e.trim_start_matches(": ").to_string());
+    }
+    let v: f64 = t.parse().map_err(|_| {
+        format!(
+            "must be a whole number in {} ({}), got {}",
+            rule.range_text(),
+            rule.what,
+            qkdsim::scenario::fmt_text(s)
+        )
+    })?;
+    rule.check("", v)
+        .map_err(|e| e.trim_start_matches(": ").to_string())
+}
+
+/// Parses `--seed` (the rule of `simulation.seed`).
+pub fn parse_seed(s: &str) -> Result<u64, String> {
+    parse_whole(s, &qkdsim::scenario::SEED)
+}
+
+/// Parses `--threads` (0: one per core).
+pub fn parse_threads(s: &str) -> Result<usize, String> {
+    let rule = qkdsim::scenario::WholeRule {
+        key: "--threads",
+        min: 0,
+        max: MAX_THREADS,
+        what: "worker threads; 0: one per core",
+    };
+    parse_whole(s, &rule).map(|n| n as usize)
+}
+
+/// Parses `--steps` (the rule of `sweep.steps`).
+pub fn parse_steps(s: &str) -> Result<u64, String> {
+    parse_whole(s, &qkdsim::scenario::SWEEP_STEPS)
 }
 
 /// Runs `f` on a rayon pool of `threads` threads (0: one per core).

@@ -25,7 +25,7 @@ pub struct ReconcileArgs {
     #[arg(long, default_value_t = 20)]
     pub runs: u64,
     /// Master seed; the same seed gives the same results for any thread count.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::parse_seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Flip each bit with probability Q instead of planting exactly round(Q N) errors.
     #[arg(long)]
@@ -34,7 +34,7 @@ pub struct ReconcileArgs {
     #[arg(long, default_value_t = 1e-15)]
     pub epsilon_cor: f64,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_threads, allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// Print one JSON document on stdout instead of the table.
     #[arg(long)]

@@ -12,13 +12,13 @@ pub struct RunArgs {
     /// Scenario file.
     pub scenario: PathBuf,
     /// Seed (default: `simulation.seed`).
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Pulses to send, e.g. 1e9 (default: `simulation.pulses` or `duration_s`).
-    #[arg(long, value_parser = super::parse_count)]
+    #[arg(long, value_parser = super::parse_count, allow_negative_numbers = true)]
     pub pulses: Option<u64>,
     /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::parse_threads, allow_negative_numbers = true)]
     pub threads: usize,
     /// Engine: pulse (reference), event, auto (default: `simulation.engine`).
     #[arg(long, value_parser = ["pulse", "event", "auto"])]

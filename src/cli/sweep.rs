@@ -34,7 +34,7 @@ pub struct SweepArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub to: Option<f64>,
     /// Number of values from --from to --to, both included.
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_steps, allow_negative_numbers = true)]
     pub steps: Option<u64>,
     /// Space the grid geometrically (values must be > 0).
     #[arg(long)]
@@ -43,13 +43,13 @@ pub struct SweepArgs {
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     pub values: Option<Vec<f64>>,
     /// Pulses per point, e.g. 1e9 (default: `simulation.pulses` or `duration_s`).
-    #[arg(long, value_parser = super::parse_count)]
+    #[arg(long, value_parser = super::parse_count, allow_negative_numbers = true)]
     pub pulses: Option<u64>,
     /// Master seed; point i runs with a seed derived from (seed, i) (default: `simulation.seed`).
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::parse_threads, allow_negative_numbers = true)]
     pub threads: usize,
     /// Engine: pulse (reference), event, auto (default: `simulation.engine`).
     #[arg(long, value_parser = ["pulse", "event", "auto"])]

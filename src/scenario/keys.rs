@@ -1,6 +1,7 @@
 //! Dotted key paths (`link.length_km`, `source.intensities.0.mean_photon_number`) for
 //! reading and changing one numeric scenario value; used by sweeps.
 
+use super::validate::{fmt_num, whole_rule};
 use super::{Scenario, ScenarioSpec};
 use crate::error::{Error, Result};
 use toml::Value;
@@ -52,7 +53,7 @@ fn unknown(path: &str, scenario: &Scenario) -> Error {
     ))
 }
 
-fn lookup<'a>(root: &'a mut Value, path: &str) -> Option<&'a mut Value> {
+pub(crate) fn lookup<'a>(root: &'a mut Value, path: &str) -> Option<&'a mut Value> {
     let mut cur = root;
     for part in path.split('.') {
         cur = match cur {
@@ -69,7 +70,9 @@ pub fn get_numeric(scenario: &Scenario, path: &str) -> Result<f64> {
     if path == "simulation.pulses" {
         return Ok(scenario.pulses() as f64);
     }
-    let mut root = to_value(&scenario.spec);
+    let mut spec = scenario.spec.clone();
+    spec.sweep = None;
+    let mut root = to_value(&spec);
     match lookup(&mut root, path) {
         Some(Value::Float(f)) => Ok(*f),
         Some(Value::Integer(i)) => Ok(*i as f64),
@@ -77,8 +80,10 @@ pub fn get_numeric(scenario: &Scenario, path: &str) -> Result<f64> {
     }
 }
 
-/// A copy of `scenario` with one numeric key set to `value`, validated again.
-/// Integer keys (`postprocessing.block_bits`, `simulation.seed`) take the value rounded.
+/// A copy of `scenario` with one numeric key set to `value`, validated again with the
+/// same checks as the scenario file. Whole-number keys (`postprocessing.block_bits`,
+/// `simulation.seed`, `simulation.pulses`) take only whole numbers: `1e5` is fine, `1000.5`
+/// is an error naming the key, the value and the range, as it is in the file.
 ///
 /// ```
 /// use qkdsim::Scenario;
@@ -88,30 +93,63 @@ pub fn get_numeric(scenario: &Scenario, path: &str) -> Result<f64> {
 /// let longer = with_value(&s, "link.length_km", 80.0)?;
 /// assert_eq!(longer.spec.link.length_km, 80.0);
 /// assert!(with_value(&s, "link.misalignment", 0.7).is_err()); // outside [0, 0.5]
+/// assert!(with_value(&s, "postprocessing.block_bits", 1000.5).is_err()); // not whole
 /// # Ok::<(), qkdsim::Error>(())
 /// ```
 pub fn with_value(scenario: &Scenario, path: &str, value: f64) -> Result<Scenario> {
     let mut spec = scenario.spec.clone();
+    if let Some(rule) = whole_rule(path).filter(|r| r.key != "sweep.steps") {
+        rule.check(path, value)
+            .map_err(|e| Error::ScenarioInvalid(vec![e]))?;
+    }
     if path == "simulation.pulses" {
-        spec.simulation.pulses = Some(value.round());
+        spec.simulation.pulses = Some(value);
         spec.simulation.duration_s = None;
-        return Scenario::from_spec(spec);
+        return Scenario::from_spec_without_sweep(spec).map_err(|e| named(e, path, value));
     }
     let mut root = to_value(&spec);
     match lookup(&mut root, path) {
         Some(slot @ Value::Float(_)) => *slot = Value::Float(value),
         Some(slot @ Value::Integer(_)) => {
-            if !(value.is_finite() && value >= 0.0 && value <= i64::MAX as f64) {
-                return Err(Error::InvalidArgument(format!(
-                    "{path}: must be a whole number >= 0, got {value}"
-                )));
+            if !(value.is_finite()
+                && value >= 0.0
+                && value.fract() == 0.0
+                && value <= i64::MAX as f64)
+            {
+                return Err(Error::ScenarioInvalid(vec![format!(
+                    "{path}: must be a whole number >= 0, got {}",
+                    fmt_num(value)
+                )]));
             }
-            *slot = Value::Integer(value.round() as i64)
+            *slot = Value::Integer(value as i64)
         }
         _ => return Err(unknown(path, scenario)),
+    }
+    if path.starts_with("sweep.") {
+        return Err(unknown(path, scenario));
     }
     let spec: ScenarioSpec = root
         .try_into()
         .map_err(|e: toml::de::Error| Error::ScenarioSyntax(format!("{path}: {e}")))?;
-    Scenario::from_spec(spec)
+    Scenario::from_spec_without_sweep(spec).map_err(|e| named(e, path, value))
+}
+
+/// A violation that does not name the key set (a coupled rule: the probabilities of the
+/// intensity classes must sum to 1) is prefixed with it, so the message says which value
+/// broke the rule.
+fn named(e: Error, path: &str, value: f64) -> Error {
+    match e {
+        Error::ScenarioInvalid(v) => Error::ScenarioInvalid(
+            v.into_iter()
+                .map(|line| {
+                    if line.contains(path) {
+                        line
+                    } else {
+                        format!("{path} = {}: {line}", fmt_num(value))
+                    }
+                })
+                .collect(),
+        ),
+        e => e,
+    }
 }

@@ -1,7 +1,14 @@
 //! Range checks on a parsed [`ScenarioSpec`]. Each violation is one line:
 //! `key.path: must be <rule>, got <value>`.
+//!
+//! This is the only checker: the scenario file, the dotted-key setter
+//! ([`super::with_value`], used by sweeps and overrides), the `[sweep]` table and the
+//! command-line flags all end here or in [`WholeRule::check`], so a value gets the same
+//! message whichever way it arrives. Numbers in messages are printed by [`fmt_num`]
+//! (compact: `1e300`, not 301 digits) and text by [`fmt_text`] (control characters
+//! escaped, so a message never writes raw escape sequences to a terminal).
 
-use super::spec::{DEAD_TIME_MODES, ScenarioSpec};
+use super::spec::{DEAD_TIME_MODES, ScenarioSpec, SweepSpec};
 
 /// Cascade variants the post-processing knows (Martinez-Mateo et al. 2015 naming).
 pub const CASCADE_VARIANTS: &[&str] = &["original", "biconf", "yanetal", "option7", "option8"];
@@ -9,6 +16,174 @@ pub const CASCADE_VARIANTS: &[&str] = &["original", "biconf", "yanetal", "option
 pub const ENGINES: &[&str] = &["pulse", "event", "auto"];
 /// Largest number of pulses one run may send (about 11.6 days of a 1 GHz link).
 pub const MAX_PULSES: f64 = 1.0e15;
+/// Most points one sweep may have (`sweep.steps`, `sweep.values`).
+pub const MAX_SWEEP_POINTS: u64 = 10_000;
+/// Largest integer every f64 up to which is exact (2^53): a float written for an integer
+/// key is accepted only up to here, so `seed = 1.2345678901234567e18` cannot silently
+/// become a neighbouring seed.
+pub const MAX_EXACT_FLOAT_INTEGER: f64 = 9_007_199_254_740_992.0;
+
+/// The rule of a key that holds a whole number (a count or a seed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WholeRule {
+    /// Dotted key path.
+    pub key: &'static str,
+    /// Smallest allowed value.
+    pub min: u64,
+    /// Largest allowed value.
+    pub max: u64,
+    /// Why it must be whole (what it counts).
+    pub what: &'static str,
+}
+
+/// `postprocessing.block_bits`.
+pub const BLOCK_BITS: WholeRule = WholeRule {
+    key: "postprocessing.block_bits",
+    min: 64,
+    max: u32::MAX as u64,
+    what: "a count of bits",
+};
+/// `simulation.seed` (TOML integers stop at 2^63 - 1).
+pub const SEED: WholeRule = WholeRule {
+    key: "simulation.seed",
+    min: 0,
+    max: i64::MAX as u64,
+    what: "the seed of the random streams",
+};
+/// `simulation.pulses` (stored as a float so that `1.0e10` can be written).
+pub const PULSES: WholeRule = WholeRule {
+    key: "simulation.pulses",
+    min: 1,
+    max: MAX_PULSES as u64,
+    what: "a count of pulses",
+};
+/// `sweep.steps`.
+pub const SWEEP_STEPS: WholeRule = WholeRule {
+    key: "sweep.steps",
+    min: 1,
+    max: MAX_SWEEP_POINTS,
+    what: "a count of sweep points",
+};
+
+/// The whole-number rule of a dotted key, if it has one.
+pub fn whole_rule(key: &str) -> Option<WholeRule> {
+    [BLOCK_BITS, SEED, PULSES, SWEEP_STEPS]
+        .into_iter()
+        .find(|r| r.key == key)
+}
+
+impl WholeRule {
+    /// The allowed range as text: `[64, 4294967295]`.
+    pub fn range_text(&self) -> String {
+        format!("[{}, {}]", fmt_u64(self.min), fmt_u64(self.max))
+    }
+
+    fn out_of_range(&self, name: &str, shown: &str) -> String {
+        format!(
+            "{name}: must be in {}, got {shown} (a whole number: {})",
+            self.range_text(),
+            self.what
+        )
+    }
+
+    /// Checks a number given as a float (a sweep value, a float in the file, a flag) and
+    /// returns it as an integer. `name` is the key or flag named in the message.
+    pub fn check(&self, name: &str, v: f64) -> Result<u64, String> {
+        let range = self.range_text();
+        if !v.is_finite() {
+            return Err(format!(
+                "{name}: must be a whole number in {range}, got {} ({})",
+                fmt_num(v),
+                self.what
+            ));
+        }
+        if v.fract() != 0.0 {
+            let lo = v.floor().clamp(self.min as f64, self.max as f64);
+            let hi = v.ceil().clamp(self.min as f64, self.max as f64);
+            let nearest = if lo == hi {
+                fmt_num(lo)
+            } else {
+                format!("{} or {}", fmt_num(lo), fmt_num(hi))
+            };
+            return Err(format!(
+                "{name}: must be a whole number in {range}, got {} ({}; nearest allowed: {nearest})",
+                fmt_num(v),
+                self.what
+            ));
+        }
+        if v < self.min as f64 || v > self.max as f64 {
+            return Err(self.out_of_range(name, &fmt_num(v)));
+        }
+        if v > MAX_EXACT_FLOAT_INTEGER {
+            return Err(format!(
+                "{name}: must be a whole number in {range}, got {} written as a float, which \
+                 cannot hold every integer this large ({}): write it as an integer, without \
+                 exponent or decimal point",
+                fmt_num(v),
+                self.what
+            ));
+        }
+        Ok(v as u64)
+    }
+
+    /// Checks an integer (as TOML stores it).
+    pub fn check_integer(&self, name: &str, v: i64) -> Result<u64, String> {
+        if v < 0 || (v as u64) < self.min || (v as u64) > self.max {
+            return Err(self.out_of_range(name, &v.to_string()));
+        }
+        Ok(v as u64)
+    }
+
+    /// Checks an unsigned integer (a parsed spec field).
+    pub fn check_u64(&self, name: &str, v: u64) -> Result<u64, String> {
+        if v < self.min || v > self.max {
+            return Err(self.out_of_range(name, &v.to_string()));
+        }
+        Ok(v)
+    }
+}
+
+/// An integer bound for a message: plain up to 12 digits, else `1e15` when that is exact
+/// and shorter.
+pub fn fmt_u64(n: u64) -> String {
+    let plain = n.to_string();
+    if plain.len() <= 12 || (n as f64) as u64 != n {
+        return plain;
+    }
+    let exp = format!("{:e}", n as f64);
+    if exp.len() < plain.len() { exp } else { plain }
+}
+
+/// A number for a message: plain when short (`0.7`, `4294967296`), in exponent notation
+/// when it would be long (`1e300`, `1e-12`).
+pub fn fmt_num(v: f64) -> String {
+    let plain = format!("{v}");
+    if !v.is_finite() || (plain.len() <= 12 && (v == 0.0 || v.abs() >= 1e-4)) {
+        return plain;
+    }
+    let exp = format!("{v:e}");
+    if exp.len() < plain.len() { exp } else { plain }
+}
+
+/// Text for a message or a table, quoted, with control characters (escape sequences,
+/// carriage returns, NUL, …) escaped so that they cannot act on the terminal.
+pub fn fmt_text(s: &str) -> String {
+    format!("\"{}\"", escape_controls(s))
+}
+
+/// `s` with every control character written as an escape (`\u{1b}`, `\n`); other text is
+/// kept as it is.
+pub fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 struct Checker {
     out: Vec<String>,
@@ -19,15 +194,21 @@ impl Checker {
         if v.is_finite() {
             true
         } else {
-            self.out
-                .push(format!("{key}: must be a finite number, got {v}"));
+            self.out.push(format!(
+                "{key}: must be a finite number, got {}",
+                fmt_num(v)
+            ));
             false
         }
     }
     fn range(&mut self, key: &str, v: f64, lo: f64, hi: f64) {
         if self.finite(key, v) && !(lo..=hi).contains(&v) {
-            self.out
-                .push(format!("{key}: must be in [{lo}, {hi}], got {v}"));
+            self.out.push(format!(
+                "{key}: must be in [{}, {}], got {}",
+                fmt_num(lo),
+                fmt_num(hi),
+                fmt_num(v)
+            ));
         }
     }
     fn probability(&mut self, key: &str, v: f64) {
@@ -35,32 +216,66 @@ impl Checker {
     }
     fn open_probability(&mut self, key: &str, v: f64) {
         if self.finite(key, v) && !(v > 0.0 && v < 1.0) {
-            self.out.push(format!("{key}: must be in (0, 1), got {v}"));
+            self.out
+                .push(format!("{key}: must be in (0, 1), got {}", fmt_num(v)));
         }
     }
     fn unit_interval_open_below(&mut self, key: &str, v: f64) {
         if self.finite(key, v) && !(v > 0.0 && v <= 1.0) {
-            self.out.push(format!("{key}: must be in (0, 1], got {v}"));
+            self.out
+                .push(format!("{key}: must be in (0, 1], got {}", fmt_num(v)));
         }
     }
     fn non_negative(&mut self, key: &str, v: f64) {
         if self.finite(key, v) && v < 0.0 {
-            self.out.push(format!("{key}: must be >= 0, got {v}"));
+            self.out
+                .push(format!("{key}: must be >= 0, got {}", fmt_num(v)));
         }
     }
     fn one_of(&mut self, key: &str, v: &str, allowed: &[&str]) {
         if !allowed.contains(&v) {
             self.out.push(format!(
-                "{key}: must be one of {}, got \"{v}\"",
-                allowed.join(", ")
+                "{key}: must be one of {}, got {}",
+                allowed.join(", "),
+                fmt_text(v)
             ));
+        }
+    }
+    /// Free text shown in tables and titles: no control characters (a newline would break
+    /// a table row, an escape sequence would act on the terminal). `multiline` allows
+    /// line feeds and tabs (the description).
+    fn text(&mut self, key: &str, v: &str, multiline: bool) {
+        let bad = |c: char| c.is_control() && !(multiline && (c == '\n' || c == '\t'));
+        if let Some(c) = v.chars().find(|&c| bad(c)) {
+            self.out.push(format!(
+                "{key}: must not contain control characters{}, got {} (contains {})",
+                if multiline {
+                    " other than line feeds and tabs"
+                } else {
+                    ""
+                },
+                fmt_text(v),
+                c.escape_default()
+            ));
+        }
+    }
+    fn whole(&mut self, rule: WholeRule, v: u64) {
+        if let Err(e) = rule.check_u64(rule.key, v) {
+            self.out.push(e);
         }
     }
 }
 
-/// Every violation in `spec`, in file order; empty when the scenario is valid.
+/// Every violation in `spec`, in file order; empty when the scenario is valid. The
+/// `[sweep]` table is checked for its own fields here; whether its values are valid for
+/// the swept key is checked by [`super::Scenario::from_spec`].
 pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     let mut c = Checker { out: Vec::new() };
+
+    c.text("name", &spec.name, false);
+    c.text("description", &spec.description, true);
+    c.text("sites.alice", &spec.sites.alice, false);
+    c.text("sites.bob", &spec.sites.bob, false);
 
     let src = &spec.source;
     if c.finite("source.rep_rate_hz", src.rep_rate_hz)
@@ -68,7 +283,7 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     {
         c.out.push(format!(
             "source.rep_rate_hz: must be in (0, 1e11], got {}",
-            src.rep_rate_hz
+            fmt_num(src.rep_rate_hz)
         ));
     }
     c.probability("source.basis_z_probability", src.basis_z_probability);
@@ -90,26 +305,34 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
             0.0,
             100.0,
         );
-        c.probability(
-            &format!("source.intensities.{i}.probability"),
-            k.probability,
-        );
+        let key = format!("source.intensities.{i}.probability");
+        if k.probability == 0.0 {
+            // The decoy bounds divide each class's counts by its probability: a class that
+            // is never sent has no counts and would abort every block.
+            c.out.push(format!(
+                "{key}: must be in (0, 1], got 0 (a class that is never sent gives the decoy \
+                 estimates no counts; remove the [[source.intensities]] table instead)"
+            ));
+        } else {
+            c.probability(&key, k.probability);
+        }
         if k.label.trim().is_empty() {
             c.out
                 .push(format!("source.intensities.{i}.label: must not be empty"));
         }
+        c.text(&format!("source.intensities.{i}.label"), &k.label, false);
         if src.intensities[..i].iter().any(|o| o.label == k.label) {
             c.out.push(format!(
-                "source.intensities.{i}.label: must be unique, got \"{}\" twice",
-                k.label
+                "source.intensities.{i}.label: must be unique, got {} twice",
+                fmt_text(&k.label)
             ));
         }
         sum += k.probability;
     }
-    if !src.intensities.is_empty() && (sum - 1.0).abs() > 1e-9 {
+    if !src.intensities.is_empty() && sum.is_finite() && (sum - 1.0).abs() > 1e-9 {
         c.out.push(format!(
             "source.intensities: the probabilities must sum to 1, got {}",
-            (sum * 1e12).round() / 1e12
+            fmt_num((sum * 1e12).round() / 1e12)
         ));
     }
 
@@ -145,7 +368,7 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     {
         c.out.push(format!(
             "detector.afterpulse_probability: must be in [0, 1), got {}",
-            det.afterpulse_probability
+            fmt_num(det.afterpulse_probability)
         ));
     }
     c.non_negative("detector.afterpulse_decay_ns", det.afterpulse_decay_ns);
@@ -158,12 +381,7 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     c.unit_interval_open_below("detector.efficiency_mismatch", det.efficiency_mismatch);
 
     let pp = &spec.postprocessing;
-    if !(64..=u32::MAX as u64).contains(&pp.block_bits) {
-        c.out.push(format!(
-            "postprocessing.block_bits: must be in [64, 4294967295], got {}",
-            pp.block_bits
-        ));
-    }
+    c.whole(BLOCK_BITS, pp.block_bits);
     c.one_of(
         "postprocessing.reconciliation",
         &pp.reconciliation,
@@ -186,42 +404,317 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     );
 
     let sim = &spec.simulation;
+    c.whole(SEED, sim.seed);
     c.one_of("simulation.engine", &sim.engine, ENGINES);
     match (sim.pulses, sim.duration_s) {
         (Some(_), Some(_)) => c
             .out
             .push("simulation: give either pulses or duration_s, not both".into()),
         (Some(p), None) => {
-            if c.finite("simulation.pulses", p)
-                && !((1.0..=MAX_PULSES).contains(&p) && p.fract() == 0.0)
-            {
-                c.out.push(format!(
-                    "simulation.pulses: must be a whole number in [1, {MAX_PULSES:e}], got {p}"
-                ));
+            if let Err(e) = PULSES.check(PULSES.key, p) {
+                c.out.push(e);
             }
         }
         (None, Some(d)) => {
-            if c.finite("simulation.duration_s", d) {
-                let n = d * src.rep_rate_hz;
-                if !(d > 0.0 && (1.0..=MAX_PULSES).contains(&n)) {
-                    c.out.push(format!(
-                        "simulation.duration_s: must give between 1 and {MAX_PULSES:e} pulses at source.rep_rate_hz, got {d} s"
-                    ));
-                }
+            if c.finite("simulation.duration_s", d)
+                && src.rep_rate_hz.is_finite()
+                && let Err(e) = duration_pulses(d, src.rep_rate_hz)
+            {
+                c.out.push(e);
             }
         }
         (None, None) => {}
     }
 
     if let Some(sw) = &spec.sweep {
-        if sw.values.is_none() && (sw.from.is_none() || sw.to.is_none() || sw.steps.is_none()) {
-            c.out
-                .push("sweep: give either values = [...] or all of from, to, steps".into());
-        }
-        if sw.values.is_some() && (sw.from.is_some() || sw.to.is_some() || sw.steps.is_some()) {
-            c.out
-                .push("sweep: give either values = [...] or from/to/steps, not both".into());
-        }
+        c.out.extend(sweep_violations(sw, &SweepNames::TABLE));
     }
     c.out
+}
+
+/// The pulse count of `duration_s` seconds at `rep_rate_hz`: it must be a whole number in
+/// [1, 1e15] (within a relative 1e-9, the rounding error of the product), so that
+/// `duration_s` and `pulses` obey the same rule; otherwise the message gives the nearest
+/// durations that are.
+pub fn duration_pulses(duration_s: f64, rep_rate_hz: f64) -> Result<u64, String> {
+    let key = "simulation.duration_s";
+    let n = duration_s * rep_rate_hz;
+    let rate = fmt_num(rep_rate_hz);
+    if !(duration_s > 0.0 && n.is_finite() && (1.0..=MAX_PULSES).contains(&n.round())) {
+        return Err(format!(
+            "{key}: must give a whole number of pulses in [1, {MAX_PULSES:e}] at \
+             source.rep_rate_hz = {rate} Hz, got {} s ({} pulses)",
+            fmt_num(duration_s),
+            fmt_num(n)
+        ));
+    }
+    let whole = n.round();
+    if (n - whole).abs() > 1e-9 * whole.max(1.0) {
+        let lo = n.floor().max(1.0);
+        let hi = n.ceil();
+        return Err(format!(
+            "{key}: must give a whole number of pulses at source.rep_rate_hz = {rate} Hz, \
+             got {} s = {} pulses; nearest: {} s ({} pulses) or {} s ({} pulses), or give \
+             simulation.pulses instead",
+            fmt_num(duration_s),
+            fmt_num(n),
+            fmt_num(lo / rep_rate_hz),
+            fmt_num(lo),
+            fmt_num(hi / rep_rate_hz),
+            fmt_num(hi)
+        ));
+    }
+    Ok(whole as u64)
+}
+
+/// How the fields of a sweep are named in messages: the `[sweep]` table's keys, the
+/// `sweep` command's flags, or a mix (each field named after where its value came from).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepNames {
+    /// Name of `param`.
+    pub param: String,
+    /// Name of `from`.
+    pub from: String,
+    /// Name of `to`.
+    pub to: String,
+    /// Name of `steps`.
+    pub steps: String,
+    /// Name of `values`; item `i` is named `{values}.{i}` when `values_indexed`.
+    pub values: String,
+    /// Name of `log`.
+    pub log: String,
+    /// Whether single values are named by index (`sweep.values.2`) rather than by the list.
+    pub values_indexed: bool,
+}
+
+impl SweepNames {
+    /// The `[sweep]` table of a scenario file.
+    pub const TABLE: SweepNames = SweepNames {
+        param: String::new(),
+        from: String::new(),
+        to: String::new(),
+        steps: String::new(),
+        values: String::new(),
+        log: String::new(),
+        values_indexed: true,
+    };
+
+    fn name<'a>(&'a self, given: &'a str, table: &'static str) -> &'a str {
+        if given.is_empty() { table } else { given }
+    }
+    fn param(&self) -> &str {
+        self.name(&self.param, "sweep.param")
+    }
+    fn from(&self) -> &str {
+        self.name(&self.from, "sweep.from")
+    }
+    fn to(&self) -> &str {
+        self.name(&self.to, "sweep.to")
+    }
+    fn steps(&self) -> &str {
+        self.name(&self.steps, "sweep.steps")
+    }
+    fn values(&self) -> &str {
+        self.name(&self.values, "sweep.values")
+    }
+    fn log(&self) -> &str {
+        self.name(&self.log, "sweep.log")
+    }
+    /// The name of item `i` of the value list.
+    pub fn value_item(&self, i: usize) -> String {
+        if self.values_indexed {
+            format!("{}.{i}", self.values())
+        } else {
+            self.values().to_string()
+        }
+    }
+
+    /// Every field named after its flag (`--from`, …).
+    pub fn flags() -> SweepNames {
+        SweepNames {
+            param: "--param".into(),
+            from: "--from".into(),
+            to: "--to".into(),
+            steps: "--steps".into(),
+            values: "--values".into(),
+            log: "--log".into(),
+            values_indexed: false,
+        }
+    }
+}
+
+/// The violations of a sweep specification's own fields (not whether each value suits the
+/// swept key: that is [`super::with_value`]'s check). Fields are named by `names`.
+pub fn sweep_violations(sw: &SweepSpec, names: &SweepNames) -> Vec<String> {
+    let mut out = Vec::new();
+    let param = sw.param.trim();
+    if param.is_empty() {
+        out.push(format!(
+            "{}: must be a dotted numeric scenario key such as link.length_km, got {}",
+            names.param(),
+            fmt_text(&sw.param)
+        ));
+    }
+    let log_note = |n: &str| format!("a log sweep ({}) needs values > 0", n);
+    match (&sw.values, sw.from, sw.to, sw.steps) {
+        (Some(values), None, None, None) => {
+            if values.is_empty() {
+                out.push(format!(
+                    "{}: must list between 1 and {MAX_SWEEP_POINTS} values, got none",
+                    names.values()
+                ));
+            }
+            if values.len() as u64 > MAX_SWEEP_POINTS {
+                out.push(format!(
+                    "{}: must list between 1 and {MAX_SWEEP_POINTS} values, got {}",
+                    names.values(),
+                    values.len()
+                ));
+            }
+            for (i, &v) in values.iter().enumerate() {
+                if !v.is_finite() {
+                    out.push(format!(
+                        "{}: every value must be a finite number, got {}",
+                        names.value_item(i),
+                        fmt_num(v)
+                    ));
+                } else if sw.log && v <= 0.0 {
+                    out.push(format!(
+                        "{}: {}, got {}",
+                        names.value_item(i),
+                        log_note(names.log()),
+                        fmt_num(v)
+                    ));
+                }
+            }
+        }
+        (Some(_), ..) => out.push(format!(
+            "give either {} or {}/{}/{}, not both",
+            names.values(),
+            names.from(),
+            names.to(),
+            names.steps()
+        )),
+        (None, Some(from), Some(to), Some(steps)) => {
+            let mut ends_ok = true;
+            for (name, v) in [(names.from(), from), (names.to(), to)] {
+                if !v.is_finite() {
+                    out.push(format!(
+                        "{name}: must be a finite number, got {}",
+                        fmt_num(v)
+                    ));
+                    ends_ok = false;
+                } else if sw.log && v <= 0.0 {
+                    out.push(format!(
+                        "{name}: {}, got {}",
+                        log_note(names.log()),
+                        fmt_num(v)
+                    ));
+                    ends_ok = false;
+                }
+            }
+            if ends_ok && from > to {
+                out.push(format!(
+                    "{} ({}) must not exceed {} ({})",
+                    names.from(),
+                    fmt_num(from),
+                    names.to(),
+                    fmt_num(to)
+                ));
+                ends_ok = false;
+            }
+            if let Err(e) = SWEEP_STEPS.check_u64(names.steps(), steps) {
+                out.push(e);
+            } else if ends_ok && steps == 1 && from != to {
+                out.push(format!(
+                    "{} 1 gives a single point: set {} equal to {} (got {} and {})",
+                    names.steps(),
+                    names.from(),
+                    names.to(),
+                    fmt_num(from),
+                    fmt_num(to)
+                ));
+            } else if ends_ok && steps > 1 && from == to {
+                out.push(format!(
+                    "{} and {} are both {}: use {} 1 for a single point",
+                    names.from(),
+                    names.to(),
+                    fmt_num(from),
+                    names.steps()
+                ));
+            }
+        }
+        (None, from, to, steps) => {
+            let missing: Vec<&str> = [
+                (names.from(), from.is_none()),
+                (names.to(), to.is_none()),
+                (names.steps(), steps.is_none()),
+            ]
+            .into_iter()
+            .filter(|(_, m)| *m)
+            .map(|(n, _)| n)
+            .collect();
+            out.push(format!(
+                "sweep of {}: missing {} (give {}, {} and {}, or {} = [a, b, c])",
+                fmt_text(param),
+                missing.join(", "),
+                names.from(),
+                names.to(),
+                names.steps(),
+                names.values()
+            ));
+        }
+    }
+    out
+}
+
+/// The values of a sweep: its explicit `values`, or `steps` values from `from` to `to`
+/// (both included), evenly or (with `log`) geometrically spaced. A grid over a whole-number
+/// key (`postprocessing.block_bits`, …) is rounded to whole numbers (the points record the
+/// values used); explicit values are taken as given and must be whole themselves. Errors
+/// are [`sweep_violations`].
+pub fn sweep_values(sw: &SweepSpec, names: &SweepNames) -> Result<Vec<f64>, Vec<String>> {
+    let violations = sweep_violations(sw, names);
+    if !violations.is_empty() {
+        return Err(violations);
+    }
+    match (&sw.values, sw.from, sw.to, sw.steps) {
+        (Some(values), ..) => Ok(values.clone()),
+        (None, Some(from), Some(to), Some(steps)) => {
+            let mut values = sweep_grid(from, to, steps, sw.log);
+            if whole_rule(sw.param.trim()).is_some() {
+                for v in &mut values {
+                    *v = v.round();
+                }
+            }
+            Ok(values)
+        }
+        _ => Err(vec!["sweep: give either values or from, to, steps".into()]),
+    }
+}
+
+/// `steps` values from `from` to `to`, both included; geometric with `log`. No checks:
+/// call [`sweep_violations`] first.
+pub fn sweep_grid(from: f64, to: f64, steps: u64, log: bool) -> Vec<f64> {
+    if steps <= 1 {
+        return vec![from];
+    }
+    let n = (steps - 1) as f64;
+    (0..steps)
+        .map(|i| {
+            let t = i as f64 / n;
+            if i == steps - 1 {
+                to
+            } else if log {
+                // Rounded to 12 significant digits, so 1e-8..1e-4 gives 1e-7, not 9.99…e-8.
+                round_significant((from.ln() + (to.ln() - from.ln()) * t).exp())
+            } else {
+                from + (to - from) * t
+            }
+        })
+        .collect()
+}
+
+fn round_significant(v: f64) -> f64 {
+    format!("{v:.11e}").parse().unwrap_or(v)
 }
