@@ -183,3 +183,132 @@ fn the_largest_thread_count_allowed_is_quick() {
     assert_eq!(code, 0, "{err}");
     assert!(secs < 20.0, "took {secs} s");
 }
+
+// Undefined numbers (issue 12): a QBER over zero bits is `null` in JSON, an empty CSV
+// field, "–" in tables and report.md; an efficiency over zero entropy likewise.
+
+const NO_X: &str = "tests/fixtures/edge/no-x-basis.toml";
+
+fn csv_field(csv: &str, column: &str) -> String {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let i = header.iter().position(|h| *h == column).unwrap();
+    row[i].to_string()
+}
+
+#[test]
+fn qber_over_no_bits_is_null_in_json_and_a_dash_in_tables() {
+    // 2 scenarios (no X basis; no bits at all) x (JSON, table) + the output set: 5 cases.
+    let (code, out, err, _) = limited(&["run", NO_X, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["sifted_bits_x"], 0);
+    assert!(doc["qber_x"].is_null(), "{}", doc["qber_x"]);
+    assert!(doc["qber_z"].as_f64().unwrap() > 0.0);
+    for k in doc["per_intensity"].as_array().unwrap() {
+        assert!(k["qber_x"].is_null(), "{k}");
+        // The vacuum class sifts no Z bit either here.
+        assert_eq!(k["qber_z"].is_null(), k["sifted_z"] == 0, "{k}");
+    }
+    let blocks = doc["per_block"].as_array().unwrap();
+    assert!(!blocks.is_empty());
+    for b in blocks {
+        assert!(b["qber_x"].is_null() && b["qber_z"].is_number(), "{b}");
+    }
+
+    let (code, out, err, _) = limited(&["run", NO_X]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sifted X bits 0 (QBER –)"), "{out}");
+    assert!(!out.contains("QBER 0.0000%"), "{out}");
+
+    let (code, out, err, _) = limited(&["run", DEAD, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(doc["qber_z"].is_null() && doc["qber_x"].is_null(), "{doc}");
+    let (code, out, err, _) = limited(&["run", DEAD]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sifted Z bits 0 (QBER –)"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let (code, _, err, _) = limited(&["run", NO_X, "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let csv = std::fs::read_to_string(out_dir.join("results.csv")).unwrap();
+    assert_eq!(csv_field(&csv, "qber_x"), "");
+    assert_eq!(csv_field(&csv, "signal_qber_x"), "");
+    assert_ne!(csv_field(&csv, "qber_z"), "");
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(md.contains("| QBER X (%) | – |"), "{md}");
+    let json = std::fs::read_to_string(out_dir.join("results.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(doc["qber_x"].is_null());
+}
+
+#[test]
+fn sweep_points_without_x_bits_have_null_qber_and_error_bar() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("sweep");
+    let (code, out, err, _) = limited(&[
+        "sweep",
+        NO_X,
+        "--param",
+        "link.extra_loss_db",
+        "--values",
+        "10,12",
+        "--json",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    no_crash(&err);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for p in doc["points"].as_array().unwrap() {
+        assert!(p["qber_x"].is_null(), "{}", p["qber_x"]);
+        assert!(p["statistics"]["qber_x_stderr"].is_null());
+        assert!(p["statistics"]["qber_z_stderr"].is_number());
+    }
+    let csv = std::fs::read_to_string(out_dir.join("results.csv")).unwrap();
+    assert_eq!(csv_field(&csv, "qber_x_stderr"), "");
+    assert_eq!(csv_field(&csv, "qber_x"), "");
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(md.contains(" | – | "), "{md}");
+}
+
+#[test]
+fn reconcile_without_planted_errors_has_no_efficiency() {
+    // round(Q N) = round(0.1) = 0: the efficiency leaked / (n h(0)) is undefined.
+    let (code, out, err, _) =
+        limited(&["reconcile", "--bits", "10", "--qber", "0.01", "--runs", "3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("inf") && !out.contains("NaN"), "{out}");
+    assert!(out.contains("efficiency f") && out.contains('–'), "{out}");
+    let (code, out, err, _) = limited(&[
+        "reconcile",
+        "--bits",
+        "10",
+        "--qber",
+        "0.01",
+        "--runs",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(doc["efficiency_mean"].is_null() && doc["efficiency_std"].is_null());
+    assert_eq!(doc["efficiency_runs"], 0);
+    // Binomial errors: the mean is over the runs that had errors, and says so.
+    let (code, out, err, _) = limited(&[
+        "reconcile",
+        "--bits",
+        "100",
+        "--qber",
+        "0.01",
+        "--runs",
+        "5",
+        "--binomial",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("of 5 runs with errors planted"), "{out}");
+    assert!(!out.contains("inf") && !out.contains("NaN"), "{out}");
+}

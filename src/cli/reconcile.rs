@@ -177,10 +177,21 @@ fn print_table(s: &ExperimentSummary) {
         s.variant, s.bits, s.qber, s.runs, s.seed
     );
     println!("{:<28} {:>14} {:>14}", "", "mean", "std");
-    println!(
-        "{:<28} {:>14.4} {:>14.4}",
-        "efficiency f", s.efficiency_mean, s.efficiency_std
+    let cell = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
+    print!(
+        "{:<28} {:>14} {:>14}",
+        "efficiency f",
+        cell(s.efficiency_mean),
+        cell(s.efficiency_std)
     );
+    if s.efficiency_runs < s.runs {
+        print!(
+            "   (over the {} of {} runs with errors planted: f = leaked / (n h(e)) is \
+             undefined at e = 0)",
+            s.efficiency_runs, s.runs
+        );
+    }
+    println!();
     println!(
         "{:<28} {:>14.1} {:>14.1}",
         "leaked parity bits", s.leaked_bits_mean, s.leaked_bits_std
