@@ -773,3 +773,19 @@ pub(crate) fn single_photon_length(
     r.security_cost_bits = security_cost(finite, epsilon_sec, epsilon_cor);
     conclude(r, finite, epsilon_sec)
 }
+
+#[cfg(test)]
+mod message_tests {
+    use super::finite_or_said;
+
+    #[test]
+    fn non_finite_numbers_are_said_in_words_in_abort_reasons() {
+        assert_eq!(finite_or_said(0.12345), "0.1235");
+        assert_eq!(finite_or_said(f64::INFINITY), "not finite");
+        assert_eq!(finite_or_said(f64::NAN), "undefined (0/0)");
+        for v in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            let said = finite_or_said(v);
+            assert!(!said.contains("inf") && !said.contains("NaN"), "{said}");
+        }
+    }
+}
