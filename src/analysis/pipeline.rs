@@ -115,10 +115,12 @@ pub struct BlockReport {
     pub end_time_s: f64,
     /// Sifted Z bits (Cascade input).
     pub sifted_bits: u64,
-    /// True Z error rate before error correction (known to the simulation only).
-    pub qber_z: f64,
-    /// X-basis error rate of this block (public).
-    pub qber_x: f64,
+    /// True Z error rate before error correction (known to the simulation only); `None`
+    /// (`null`) for a block without bits.
+    pub qber_z: Option<f64>,
+    /// X-basis error rate of this block (public); `None` (`null`) when the block has no
+    /// X bits.
+    pub qber_x: Option<f64>,
     /// QBER estimate given to Cascade.
     pub qber_estimate: f64,
     /// Parity bits Cascade disclosed.
@@ -237,8 +239,8 @@ pub fn process_block(
         partial: block.partial,
         end_time_s: block.end_pulse as f64 / rep_rate_hz,
         sifted_bits: n as u64,
-        qber_z: ratio(errors_z, n as u64),
-        qber_x: ratio(ex, sx),
+        qber_z: crate::analysis::run::rate(errors_z, n as u64),
+        qber_x: crate::analysis::run::rate(ex, sx),
         qber_estimate,
         leaked_bits: 0,
         channel_uses: 0,
@@ -293,7 +295,7 @@ pub fn process_block(
     report.channel_uses = ec.channel_uses;
     report.messages = ec.messages;
     report.corrections = ec.corrections;
-    report.ec_efficiency = efficiency(ec.leaked_bits, n, report.qber_z);
+    report.ec_efficiency = efficiency(ec.leaked_bits, n, report.qber_z.unwrap_or(0.0));
     report.residual_errors = block.alice.hamming_distance(&ec.corrected) as u64;
 
     // Verification.

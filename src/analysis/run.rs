@@ -53,14 +53,15 @@ pub struct IntensityReport {
     pub sifted_z: u64,
     /// Errors among them.
     pub errors_z: u64,
-    /// errors_z / sifted_z.
-    pub qber_z: f64,
+    /// errors_z / sifted_z; `None` (`null`) when sifted_z = 0, a rate over no bits being
+    /// undefined.
+    pub qber_z: Option<f64>,
     /// Sifted X bits.
     pub sifted_x: u64,
     /// Errors among them.
     pub errors_x: u64,
-    /// errors_x / sifted_x.
-    pub qber_x: f64,
+    /// errors_x / sifted_x; `None` (`null`) when sifted_x = 0.
+    pub qber_x: Option<f64>,
     /// Closed-form expectation for this class, without detector memory (DESIGN §2).
     pub expected: IntensityExpectation,
     /// Expectation with dead time and afterpulsing in the stationary mean-field model
@@ -108,10 +109,10 @@ pub struct RunReport {
     pub sifted_bits_z: u64,
     /// Sifted X bits.
     pub sifted_bits_x: u64,
-    /// QBER of all sifted Z bits.
-    pub qber_z: f64,
-    /// QBER of all sifted X bits.
-    pub qber_x: f64,
+    /// QBER of all sifted Z bits; `None` (`null`) when there are none.
+    pub qber_z: Option<f64>,
+    /// QBER of all sifted X bits; `None` (`null`) when there are none.
+    pub qber_x: Option<f64>,
     /// Post-processing blocks formed (the last one may be partial).
     pub blocks: u64,
     /// Engine chunks, and how many were re-run from the previous chunk's detector state.
@@ -225,6 +226,12 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b > 0 { a as f64 / b as f64 } else { 0.0 }
 }
 
+/// An error rate a / b, undefined (`None`) over no bits (DESIGN §7: a QBER over zero bits
+/// is `null`).
+pub fn rate(errors: u64, bits: u64) -> Option<f64> {
+    (bits > 0).then(|| errors as f64 / bits as f64)
+}
+
 /// The engine for a choice (`pulse`, `event`, or `auto`, which applies
 /// [`choose_engine`]). Unknown names cannot reach here: scenario validation and the
 /// command line only let the three through; anything else is treated as `auto`.
@@ -297,10 +304,10 @@ pub fn simulate(
                 double_clicks: c.double_clicks,
                 sifted_z: c.sifted_z,
                 errors_z: c.errors_z,
-                qber_z: ratio(c.errors_z, c.sifted_z),
+                qber_z: rate(c.errors_z, c.sifted_z),
                 sifted_x: c.sifted_x,
                 errors_x: c.errors_x,
-                qber_x: ratio(c.errors_x, c.sifted_x),
+                qber_x: rate(c.errors_x, c.sifted_x),
                 expected: expected[k].clone(),
                 expected_detector_memory: with_memory.as_ref().map(|m| m[k].clone()),
             }
@@ -330,8 +337,8 @@ pub fn simulate(
         per_intensity,
         sifted_bits_z: sz,
         sifted_bits_x: sx,
-        qber_z: ratio(ez, sz),
-        qber_x: ratio(ex, sx),
+        qber_z: rate(ez, sz),
+        qber_x: rate(ex, sx),
         blocks,
         engine_chunks: stats.chunks,
         engine_rerun_chunks: stats.rerun_chunks,
@@ -432,7 +439,8 @@ pub fn run(
             ec.verification_tag_bits += b.verification_tag_bits as u64;
             ec.residual_error_blocks += (b.residual_errors > 0) as u64;
             ec.verified_blocks += b.verified as u64;
-            entropy_bits += b.sifted_bits as f64 * crate::estimation::binary_entropy(b.qber_z);
+            entropy_bits +=
+                b.sifted_bits as f64 * crate::estimation::binary_entropy(b.qber_z.unwrap_or(0.0));
         }
         if b.secret_bits > 0 {
             pa.input_bits += b.sifted_bits;

@@ -124,10 +124,10 @@ pub struct PointStatistics {
     /// Standard error of `secret_key_rate_bps` from the spread over blocks (bits/s);
     /// null with fewer than two blocks.
     pub secret_key_rate_bps_stderr: Option<f64>,
-    /// Binomial standard error of `qber_z`.
-    pub qber_z_stderr: f64,
-    /// Binomial standard error of `qber_x`.
-    pub qber_x_stderr: f64,
+    /// Binomial standard error of `qber_z`; null when `qber_z` is (no sifted Z bits).
+    pub qber_z_stderr: Option<f64>,
+    /// Binomial standard error of `qber_x`; null when `qber_x` is (no sifted X bits).
+    pub qber_x_stderr: Option<f64>,
     /// Bits left after error correction: reconciled bits minus the parity and verification
     /// bits disclosed (the funnel's third stage).
     pub bits_after_ec: u64,
@@ -318,12 +318,9 @@ pub fn measured_f_ec<'a>(runs: impl Iterator<Item = &'a RunReport>) -> Option<f6
 
 /// Error bars of one run (see the module doc); `rep_rate_hz` converts per-pulse to per-second.
 pub fn statistics(report: &RunReport, rep_rate_hz: f64) -> PointStatistics {
-    let binomial = |q: f64, n: u64| {
-        if n == 0 {
-            0.0
-        } else {
-            (q * (1.0 - q) / n as f64).sqrt()
-        }
+    let binomial = |q: Option<f64>, n: u64| {
+        q.filter(|_| n > 0)
+            .map(|q| (q * (1.0 - q) / n as f64).sqrt())
     };
     let blocks = &report.per_block;
     let rate_stderr = if blocks.len() >= 2 {

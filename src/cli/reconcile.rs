@@ -33,8 +33,8 @@ pub struct ReconcileArgs {
     /// Correctness parameter of the verification hash (tag of ceil(log2(1/eps)) bits).
     #[arg(long, default_value_t = 1e-15)]
     pub epsilon_cor: f64,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_parser = super::parse_threads, allow_negative_numbers = true)]
+    /// Worker threads, 1 to 256 (default: all cores; up to the core count on larger machines).
+    #[arg(long, value_parser = super::parse_threads_positive, allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// Print one JSON document on stdout instead of the table.
     #[arg(long)]
@@ -64,9 +64,8 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<()> {
     config
         .validate()
         .context("invalid arguments to `qkdsim reconcile`")?;
-    if args.threads == Some(0) {
-        anyhow::bail!("--threads must be at least 1");
-    }
+    let threads = args.threads.unwrap_or_else(rayon::current_num_threads);
+    check_memory(&config, threads)?;
     let summary = match args.threads {
         Some(t) => rayon::ThreadPoolBuilder::new()
             .num_threads(t)
@@ -83,16 +82,116 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses, before any work, an experiment whose estimated memory
+/// ([`ExperimentConfig::estimated_run_bytes`] for each run in progress at once, one per
+/// thread) exceeds what this process can get: the smaller of `MemAvailable` in
+/// /proc/meminfo and half the room left under its address-space limit (`ulimit -v`, from
+/// /proc/self/limits and /proc/self/status). Where /proc cannot be read nothing is checked.
+fn check_memory(config: &ExperimentConfig, threads: usize) -> anyhow::Result<()> {
+    let Some((available, source)) = available_memory() else {
+        return Ok(());
+    };
+    let at_once = config.runs.min(threads.max(1));
+    let per_run = config.estimated_run_bytes();
+    let needed = per_run * at_once as f64;
+    if needed <= available as f64 {
+        return Ok(());
+    }
+    let per_bit = config.estimated_bytes_per_bit();
+    let room = (available as f64 / at_once as f64 - 16.0 * 1024.0 * 1024.0).max(0.0);
+    let fit =
+        ((room / per_bit).floor() as u64).min(qkdsim::postprocess::cascade::MAX_KEY_BITS as u64);
+    anyhow::bail!(
+        "--bits {} at --qber {} needs about {} per run (an estimated {:.0} bytes per key bit: \
+         the two keys, Cascade's shuffled copies and parity trees, its binary searches), \
+         {} for the {} at once (one per thread), but this process can use {} ({}); at \
+         most {} bits fit with {} at once: lower --bits, or --threads to run fewer at once",
+        config.bits,
+        config.qber,
+        gib(per_run),
+        per_bit,
+        gib(needed),
+        runs_word(at_once),
+        gib(available as f64),
+        source,
+        fit,
+        runs_word(at_once)
+    );
+}
+
+fn runs_word(n: usize) -> String {
+    if n == 1 {
+        "1 run".to_string()
+    } else {
+        format!("{n} runs")
+    }
+}
+
+fn gib(bytes: f64) -> String {
+    format!("{:.2} GiB", bytes / (1024.0 * 1024.0 * 1024.0))
+}
+
+/// Bytes this process can still allocate, and where the figure comes from.
+fn available_memory() -> Option<(u64, &'static str)> {
+    let kib = |text: &str, key: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(key))?;
+        let value = line[key.len()..].split_whitespace().next()?;
+        value.parse::<u64>().ok().map(|k| k.saturating_mul(1024))
+    };
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let mut best = (
+        kib(&meminfo, "MemAvailable:")?,
+        "MemAvailable in /proc/meminfo",
+    );
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("Max address space"))?;
+            line["Max address space".len()..]
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        });
+    let used = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| kib(&text, "VmSize:"));
+    if let (Some(limit), Some(used)) = (limit, used) {
+        // Half: a growing buffer maps its old and new copies at once, and allocators map
+        // more than they hand out (at 16e6 bits, Q = 0.45, 0.9 GB resident failed under a
+        // 1.2 GB limit).
+        let room = limit.saturating_sub(used) / 2;
+        if room < best.0 {
+            best = (
+                room,
+                "half the room left under the address-space limit, ulimit -v",
+            );
+        }
+    }
+    Some(best)
+}
+
 fn print_table(s: &ExperimentSummary) {
     println!(
         "Cascade '{}' on {} bits, QBER {}, {} runs (seed {})",
         s.variant, s.bits, s.qber, s.runs, s.seed
     );
     println!("{:<28} {:>14} {:>14}", "", "mean", "std");
-    println!(
-        "{:<28} {:>14.4} {:>14.4}",
-        "efficiency f", s.efficiency_mean, s.efficiency_std
+    let cell = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
+    print!(
+        "{:<28} {:>14} {:>14}",
+        "efficiency f",
+        cell(s.efficiency_mean),
+        cell(s.efficiency_std)
     );
+    if s.efficiency_runs < s.runs {
+        print!(
+            "   (over the {} of {} runs with errors planted: f = leaked / (n h(e)) is \
+             undefined at e = 0)",
+            s.efficiency_runs, s.runs
+        );
+    }
+    println!();
     println!(
         "{:<28} {:>14.1} {:>14.1}",
         "leaked parity bits", s.leaked_bits_mean, s.leaked_bits_std

@@ -17,7 +17,7 @@ pub struct RunArgs {
     /// Pulses to send, e.g. 1e9 (default: `simulation.pulses` or `duration_s`).
     #[arg(long, value_parser = super::parse_count, allow_negative_numbers = true)]
     pub pulses: Option<u64>,
-    /// Worker threads (0: one per core).
+    /// Worker threads, 0 to 256 (0: one per core; up to the core count on larger machines).
     #[arg(long, default_value_t = 0, value_parser = super::parse_threads, allow_negative_numbers = true)]
     pub threads: usize,
     /// Engine: pulse (reference), event, auto (default: `simulation.engine`).

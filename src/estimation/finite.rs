@@ -624,6 +624,18 @@ fn security_cost(finite: bool, epsilon_sec: f64, epsilon_cor: f64) -> f64 {
     }
 }
 
+/// A number for an abort reason, four decimals; a non-finite one said in words rather than
+/// printed as `inf` or `NaN`.
+fn finite_or_said(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.4}")
+    } else if v.is_nan() {
+        "undefined (0/0)".to_string()
+    } else {
+        "not finite".to_string()
+    }
+}
+
 /// Lim et al. 2014 Eqs. 5 and 1 from the bounds already in `r` (s_{Z,0}, s_{Z,1} and
 /// s_{X,1} > 0, v_{X,1}, the leak and the security cost): phase error, bound, key length.
 ///
@@ -650,6 +662,16 @@ fn conclude(mut r: FiniteKeyResult, finite: bool, epsilon_sec: f64) -> FiniteKey
         b
     };
     r.phase_error_upper = if phi.is_finite() { phi.min(0.5) } else { 0.5 };
+    // Said as it is in the abort reason, before the record's substitution below.
+    let gamma_text = if r.phase_error_gamma.is_finite() {
+        format!("gamma {:.4}", r.phase_error_gamma)
+    } else {
+        format!(
+            "gamma not finite: no finite phase-error bound exists at eps_sec = {epsilon_sec:e} \
+             with s1_X = {:.1} and s1_Z = {:.1} single-photon events",
+            r.s1_x_lower, r.s1_z_lower
+        )
+    };
     for v in [&mut r.phase_error_gamma, &mut r.phase_error_gamma_lim] {
         if !v.is_finite() {
             *v = 1.0;
@@ -665,8 +687,10 @@ fn conclude(mut r: FiniteKeyResult, finite: bool, epsilon_sec: f64) -> FiniteKey
     };
     if r.phase_error_upper >= 0.5 {
         r.rejected = Some(format!(
-            "the phase-error bound reaches 1/2 (single-photon test-basis error bound {:.4}, gamma {:.4}; observed QBER_X {:.4})",
-            r.single_photon_error_x_upper, r.phase_error_gamma, r.qber_x
+            "the phase-error bound reaches 1/2 (single-photon test-basis error bound {}, {}; observed QBER_X {})",
+            finite_or_said(r.single_photon_error_x_upper),
+            gamma_text,
+            finite_or_said(r.qber_x)
         ));
         return r;
     }
@@ -748,4 +772,20 @@ pub(crate) fn single_photon_length(
     r.v1_x_upper = r.errors_x;
     r.security_cost_bits = security_cost(finite, epsilon_sec, epsilon_cor);
     conclude(r, finite, epsilon_sec)
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::finite_or_said;
+
+    #[test]
+    fn non_finite_numbers_are_said_in_words_in_abort_reasons() {
+        assert_eq!(finite_or_said(0.12345), "0.1235");
+        assert_eq!(finite_or_said(f64::INFINITY), "not finite");
+        assert_eq!(finite_or_said(f64::NAN), "undefined (0/0)");
+        for v in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            let said = finite_or_said(v);
+            assert!(!said.contains("inf") && !said.contains("NaN"), "{said}");
+        }
+    }
 }

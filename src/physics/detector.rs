@@ -272,36 +272,32 @@ impl Detectors {
     /// clicks with probability q per gate. With l(m) the probability of being live m gates
     /// after a gate in which it is live for sure (the first gate after the dead time),
     /// l(0) = 1 and l(m) = l(m - 1) (1 - q) + q l(m - 1 - D) (live at m - 1 and no click,
-    /// or a click exactly D + 1 gates earlier, whose dead time has just ended); l tends to
-    /// 1 / (1 + D q). phi = sum_m (1 - r) r^m l(m), summed until r^m < 1e-16 (at most 10^7
-    /// terms; the remainder takes the limit value).
+    /// or a click exactly D + 1 gates earlier, whose dead time has just ended; l(m) = 0 for
+    /// m < 0); l tends to 1 / (1 + D q). phi = sum_m (1 - r) r^m l(m) = (1 - r) G(r), G the
+    /// generating function of l. Multiplying the recursion by z^m and summing over m >= 1
+    /// gives G(z) - 1 = (1 - q) z G(z) + q z^(D+1) G(z), so, in closed form,
+    ///
+    /// phi = (1 - r) / (1 - (1 - q) r - q r^(D+1)) = (1 - r) / ((1 - r) + q r (1 - r^D)),
+    ///
+    /// the series converging absolutely for 0 <= r < 1 (0 <= l <= 1). The second form is
+    /// the one evaluated (1 - r^D as -expm1(D ln r), no cancellation for r near 1); it costs
+    /// O(1) whatever D, where summing the recursion needed a buffer of D + 1 values (80 GB
+    /// for a dead time of 1e8 ns at 1e11 Hz). A carrier that never decays (r = 1, a trap
+    /// lifetime beyond f64's resolution) is released at a uniformly random time in the
+    /// long run: phi = 1 / (1 + D q), the limit of the formula as r -> 1.
     pub fn release_live_fraction(&self, q: f64) -> f64 {
         let r = self.afterpulse_decay_per_gate;
-        let dead = self.dead_gates as usize;
-        if dead == 0 || r <= 0.0 {
+        let dead = self.dead_gates as f64;
+        let q = q.clamp(0.0, 1.0);
+        if self.dead_gates == 0 || r <= 0.0 || q == 0.0 {
             return 1.0;
         }
-        let limit = 1.0 / (1.0 + dead as f64 * q);
-        // Ring buffer of the last D + 1 values of l.
-        let mut ring = vec![0.0f64; dead + 1];
-        let (mut phi, mut weight, mut current) = (0.0, 1.0 - r, 1.0);
-        ring[0] = 1.0;
-        let mut tail = 1.0; // r^m
-        let mut m = 0usize;
-        while tail > 1e-16 && m < 10_000_000 {
-            phi += weight * current;
-            weight *= r;
-            tail *= r;
-            m += 1;
-            let back = if m > dead {
-                ring[(m - 1 - dead) % (dead + 1)]
-            } else {
-                0.0
-            };
-            current = current * (1.0 - q) + q * back;
-            ring[m % (dead + 1)] = current;
+        if r >= 1.0 {
+            return 1.0 / (1.0 + dead * q);
         }
-        phi + tail * limit
+        let one_minus_r = 1.0 - r;
+        let one_minus_r_pow_dead = -(dead * r.ln()).exp_m1();
+        one_minus_r / (one_minus_r + q * r * one_minus_r_pow_dead)
     }
 }
 
@@ -429,6 +425,96 @@ mod tests {
             let qj = sj[j] + (1.0 - sj[j]) * st.release[j];
             assert!((st.release[j] - d.afterpulse_probability * qj * phi).abs() < 1e-15);
         }
+    }
+
+    /// The series phi = sum_m (1 - r) r^m l(m) summed term by term from the recursion
+    /// (the previous implementation: a ring buffer of D + 1 values, at most 10^7 terms, the
+    /// remainder at the limit value), as an oracle for the closed form.
+    fn release_live_fraction_by_recursion(q: f64, r: f64, dead: usize) -> f64 {
+        let limit = 1.0 / (1.0 + dead as f64 * q);
+        let mut ring = vec![0.0f64; dead + 1];
+        let (mut phi, mut weight, mut current) = (0.0, 1.0 - r, 1.0);
+        ring[0] = 1.0;
+        let mut tail = 1.0;
+        let mut m = 0usize;
+        while tail > 1e-16 && m < 10_000_000 {
+            phi += weight * current;
+            weight *= r;
+            tail *= r;
+            m += 1;
+            let back = if m > dead {
+                ring[(m - 1 - dead) % (dead + 1)]
+            } else {
+                0.0
+            };
+            current = current * (1.0 - q) + q * back;
+            ring[m % (dead + 1)] = current;
+        }
+        phi + tail * limit
+    }
+
+    #[test]
+    fn release_live_fraction_closed_form_equals_the_summed_recursion() {
+        // Normal sizes: the closed form and the term-by-term sum agree to rounding.
+        for &dead in &[1usize, 2, 7, 19, 100, 1000] {
+            for &r in &[0.0001, 0.5, 0.9, 0.97, 0.99, 0.999, 0.99999] {
+                for &q in &[1e-9, 1e-4, 0.02, 0.3, 1.0] {
+                    let d = detectors(0.1, r, dead as u64);
+                    let got = d.release_live_fraction(q);
+                    let want = release_live_fraction_by_recursion(q, r, dead);
+                    // The sum adds ~ln(1e-16)/ln(r) terms: 4e6 for r = 0.99999, whose
+                    // rounding errors add up to ~1e-11; the closed form has a few ulps.
+                    let tolerance = if r > 0.9999 { 1e-10 } else { 1e-12 };
+                    assert!(
+                        (got - want).abs() <= tolerance * want,
+                        "D {dead} r {r} q {q}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn release_live_fraction_for_one_dead_gate_is_exact() {
+        // D = 1 by hand: phi = (1 - r) / ((1 - r) + q r (1 - r)) = 1 / (1 + q r).
+        for &(q, r) in &[(1e-9, 0.99999), (0.3, 0.5), (1.0, 0.9)] {
+            let d = detectors(0.1, r, 1);
+            let want = 1.0 / (1.0 + q * r);
+            assert!((d.release_live_fraction(q) - want).abs() <= 4.0 * f64::EPSILON);
+        }
+    }
+
+    #[test]
+    fn release_live_fraction_is_bounded_in_time_and_memory_for_any_dead_time() {
+        // 1e8 ns at 1e11 Hz is D = 1e10 - 1 gates (the old buffer: 80 GB). The closed form
+        // sits between the live limit 1 / (1 + D q) and 1, and tends to the limit as the
+        // trap lifetime grows past the dead time.
+        let dead = crate::units::dead_time_gates(1e8, 1e11);
+        assert_eq!(dead, 9_999_999_999);
+        for &r in &[0.5, 0.9999, 1.0 - 1e-12, 1.0] {
+            let d = detectors(0.05, r, dead);
+            for &q in &[1e-12, 1e-6, 0.5] {
+                let phi = d.release_live_fraction(q);
+                let limit = 1.0 / (1.0 + dead as f64 * q);
+                assert!(phi.is_finite() && phi <= 1.0 && phi >= limit * (1.0 - 1e-12));
+            }
+        }
+        // Short trap lifetime: the carrier is almost always released before the next
+        // click; never-decaying carrier: the limit exactly.
+        let d = detectors(0.05, 0.5, dead);
+        assert!(d.release_live_fraction(1e-6) > 0.999_99);
+        let d = detectors(0.05, 1.0, dead);
+        assert_eq!(
+            d.release_live_fraction(1e-6),
+            1.0 / (1.0 + dead as f64 * 1e-6)
+        );
+        // The steady states built on it converge too.
+        let mut d = detectors(0.05, 0.999, dead);
+        let st = d.steady_state(1e-3);
+        assert!(st.click.is_finite() && st.live > 0.0 && st.live < 1e-6);
+        d.dead_time_mode = DeadTimeMode::Common;
+        let st = d.common_steady_state(2e-3, [1e-3, 1e-3]);
+        assert!(st.click.is_finite() && st.live > 0.0 && st.live < 1e-6);
     }
 
     #[test]

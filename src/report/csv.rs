@@ -6,7 +6,13 @@ use crate::analysis::run::RunReport;
 use crate::analysis::sweep::SweepReport;
 use crate::error::{Error, Result};
 
-/// Column names and values of a run's scalars, in a fixed order.
+/// A number that may be undefined (a QBER over no bits): the empty field when it is.
+fn field(v: Option<f64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// Column names and values of a run's scalars, in a fixed order; an undefined number is an
+/// empty field.
 pub fn run_columns(r: &RunReport) -> Vec<(String, String)> {
     let mut cols: Vec<(String, String)> = vec![
         ("scenario".into(), r.scenario.clone()),
@@ -16,8 +22,8 @@ pub fn run_columns(r: &RunReport) -> Vec<(String, String)> {
         ("detections".into(), r.detections.to_string()),
         ("sifted_bits_z".into(), r.sifted_bits_z.to_string()),
         ("sifted_bits_x".into(), r.sifted_bits_x.to_string()),
-        ("qber_z".into(), r.qber_z.to_string()),
-        ("qber_x".into(), r.qber_x.to_string()),
+        ("qber_z".into(), field(r.qber_z)),
+        ("qber_x".into(), field(r.qber_x)),
         ("blocks".into(), r.blocks.to_string()),
         ("aborted_blocks".into(), r.aborted_blocks.to_string()),
         ("ec_leaked_bits".into(), r.ec.leaked_bits.to_string()),
@@ -86,13 +92,13 @@ pub fn run_columns(r: &RunReport) -> Vec<(String, String)> {
         cols.push((format!("{l}_gain_expected"), k.expected.gain.to_string()));
         cols.push((format!("{l}_sifted_z_bits"), k.sifted_z.to_string()));
         cols.push((format!("{l}_errors_z_bits"), k.errors_z.to_string()));
-        cols.push((format!("{l}_qber_z"), k.qber_z.to_string()));
+        cols.push((format!("{l}_qber_z"), field(k.qber_z)));
         cols.push((
             format!("{l}_qber_z_expected"),
             k.expected.qber_z.to_string(),
         ));
         cols.push((format!("{l}_sifted_x_bits"), k.sifted_x.to_string()));
-        cols.push((format!("{l}_qber_x"), k.qber_x.to_string()));
+        cols.push((format!("{l}_qber_x"), field(k.qber_x)));
     }
     let t = &r.timings;
     for (name, v) in [
@@ -125,8 +131,8 @@ pub fn sweep_csv(report: &SweepReport) -> Result<String> {
                         .map(|v| v.to_string())
                         .unwrap_or_default(),
                 ),
-                ("qber_z_stderr".into(), st.qber_z_stderr.to_string()),
-                ("qber_x_stderr".into(), st.qber_x_stderr.to_string()),
+                ("qber_z_stderr".into(), field(st.qber_z_stderr)),
+                ("qber_x_stderr".into(), field(st.qber_x_stderr)),
                 ("bits_after_ec".into(), st.bits_after_ec.to_string()),
             ];
             row.extend(run_columns(&p.run));

@@ -189,19 +189,21 @@ pub fn key_rate_chart(report: &SweepReport) -> ChartSpec {
 /// errors and the closed-form expectation as lines.
 pub fn qber_chart(report: &SweepReport) -> ChartSpec {
     let pct = 100.0;
-    let pts = |f: fn(&SweepPoint) -> (f64, f64)| {
-        let points: Vec<(f64, f64)> = report
+    // A point whose QBER is undefined (no sifted bits in that basis) is left out, with its
+    // error bar.
+    let pts = |f: fn(&SweepPoint) -> (Option<f64>, Option<f64>)| {
+        let defined: Vec<(f64, f64, f64)> = report
             .points
             .iter()
-            .map(|p| (p.value, f(p).0 * pct))
-            .collect();
-        let bars: Vec<(f64, f64)> = report
-            .points
-            .iter()
-            .map(|p| {
-                let (q, e) = f(p);
-                ((q - e) * pct, (q + e) * pct)
+            .filter_map(|p| match f(p) {
+                (Some(q), e) => Some((p.value, q, e.unwrap_or(0.0))),
+                (None, _) => None,
             })
+            .collect();
+        let points: Vec<(f64, f64)> = defined.iter().map(|&(v, q, _)| (v, q * pct)).collect();
+        let bars: Vec<(f64, f64)> = defined
+            .iter()
+            .map(|&(_, q, e)| ((q - e) * pct, (q + e) * pct))
             .collect();
         (points, bars)
     };
@@ -326,7 +328,7 @@ pub fn block_qber_chart(report: &RunReport) -> ChartSpec {
                 style: SeriesStyle::LinePoints,
                 points: blocks
                     .iter()
-                    .map(|b| (b.end_time_s, b.qber_z * pct))
+                    .filter_map(|b| Some((b.end_time_s, b.qber_z? * pct)))
                     .collect(),
                 error_bars: None,
                 color: Some(0),
@@ -336,7 +338,7 @@ pub fn block_qber_chart(report: &RunReport) -> ChartSpec {
                 style: SeriesStyle::LinePoints,
                 points: blocks
                     .iter()
-                    .map(|b| (b.end_time_s, b.qber_x * pct))
+                    .filter_map(|b| Some((b.end_time_s, b.qber_x? * pct)))
                     .collect(),
                 error_bars: None,
                 color: Some(1),

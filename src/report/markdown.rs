@@ -21,6 +21,16 @@ pub struct Provenance {
     pub command: String,
 }
 
+/// A QBER in percent with three decimals, and its standard error if known; "–" when the
+/// QBER is undefined (no bits in that basis).
+fn qber_cell(q: Option<f64>, stderr: Option<f64>) -> String {
+    match (q, stderr) {
+        (Some(q), Some(e)) => format!("{:.3} ± {:.3}", 100.0 * q, 100.0 * e),
+        (Some(q), None) => format!("{:.3}", 100.0 * q),
+        (None, _) => super::UNDEFINED.to_string(),
+    }
+}
+
 /// A number for a table: at most four significant digits, trailing zeros dropped,
 /// scientific notation outside [1e-3, 1e5).
 pub fn number(v: f64) -> String {
@@ -207,11 +217,11 @@ pub fn sweep_markdown(
     if let Some(b) = best {
         let _ = writeln!(
             s,
-            "| highest secret key rate | {} bit/s at `{}` = {} (QBER Z {:.2} %) |",
+            "| highest secret key rate | {} bit/s at `{}` = {} (QBER Z {}) |",
             number(b.run.secret_key_rate_bps),
             report.param,
             number(b.value),
-            b.run.qber_z * 100.0
+            super::percent(b.run.qber_z, 2)
         );
     }
     let with_key = report
@@ -243,13 +253,11 @@ pub fn sweep_markdown(
         };
         let _ = writeln!(
             s,
-            "| {} | {:.3e} | {:.3} ± {:.3} | {:.3} ± {:.3} | {} | {} | {} |",
+            "| {} | {:.3e} | {} | {} | {} | {} | {} |",
             number(p.value),
             r.pulses_sent as f64,
-            r.qber_z * 100.0,
-            p.statistics.qber_z_stderr * 100.0,
-            r.qber_x * 100.0,
-            p.statistics.qber_x_stderr * 100.0,
+            qber_cell(r.qber_z, p.statistics.qber_z_stderr),
+            qber_cell(r.qber_x, p.statistics.qber_x_stderr),
             rate,
             number(r.theory.secret_bits_per_pulse_finite * f),
             number(r.theory.secret_bits_per_pulse_asymptotic * f),
@@ -325,11 +333,11 @@ pub fn run_markdown(
     };
     let _ = writeln!(
         s,
-        "| QBER Z (%) | {:.3} | {:.3} |",
-        report.qber_z * 100.0,
+        "| QBER Z (%) | {} | {:.3} |",
+        qber_cell(report.qber_z, None),
         expected_qber * 100.0
     );
-    let _ = writeln!(s, "| QBER X (%) | {:.3} | |", report.qber_x * 100.0);
+    let _ = writeln!(s, "| QBER X (%) | {} | |", qber_cell(report.qber_x, None));
     let _ = writeln!(
         s,
         "| secret bits | {} from {} blocks ({} without key) | |",

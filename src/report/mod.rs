@@ -9,3 +9,15 @@ pub mod figures;
 pub mod json;
 pub mod markdown;
 pub mod table;
+
+/// What tables and report.md show for a number that is undefined (a QBER over no bits, an
+/// efficiency over zero entropy): an en dash, never a made-up 0.
+pub const UNDEFINED: &str = "–";
+
+/// `q` as a percentage with `decimals` decimals and a `%` sign, or [`UNDEFINED`].
+pub fn percent(q: Option<f64>, decimals: usize) -> String {
+    match q {
+        Some(q) if q.is_finite() => format!("{:.decimals$}%", 100.0 * q),
+        _ => UNDEFINED.to_string(),
+    }
+}

@@ -3,17 +3,24 @@
 //!
 //! Must never depend on clap or touch the file system.
 
+use super::{UNDEFINED, percent};
 use crate::analysis::run::RunReport;
 use crate::analysis::sweep::SweepReport;
 use crate::estimation::assumptions::SecurityWarning;
 use std::fmt::Write;
 
-/// Standard error of a binomial proportion estimated from `n` trials.
-fn std_error(p: f64, n: u64) -> f64 {
-    if n == 0 {
-        0.0
-    } else {
-        (p * (1.0 - p) / n as f64).sqrt()
+/// Standard error of a binomial proportion estimated from `n` trials; undefined with the
+/// proportion (no trials).
+fn std_error(p: Option<f64>, n: u64) -> Option<f64> {
+    p.filter(|_| n > 0)
+        .map(|p| (p * (1.0 - p) / n as f64).sqrt())
+}
+
+/// "Q% +- e%", or the undefined mark alone.
+fn qber_with_error(q: Option<f64>, n: u64) -> String {
+    match (q, std_error(q, n)) {
+        (Some(_), Some(e)) => format!("{} +- {}", percent(q, 4), percent(Some(e), 4)),
+        _ => UNDEFINED.to_string(),
     }
 }
 
@@ -51,16 +58,16 @@ pub fn run_table(r: &RunReport) -> String {
         let e = k.expected_detector_memory.as_ref().unwrap_or(&k.expected);
         let _ = writeln!(
             s,
-            "{:<10} {:>8.4} {:>13} {:>12.4e} ({:.4e}) {:>12.4}% ({:.4}%) {:>12.4}% ({:.4}%)",
+            "{:<10} {:>8.4} {:>13} {:>12.4e} ({:.4e}) {:>13} ({}) {:>13} ({})",
             k.label,
             k.mean_photon_number,
             k.pulses,
             k.gain,
             e.gain,
-            100.0 * k.qber_z,
-            100.0 * e.qber_z,
-            100.0 * k.qber_x,
-            100.0 * e.qber_x
+            percent(k.qber_z, 4),
+            percent((e.sifted_z_per_pulse > 0.0).then_some(e.qber_z), 4),
+            percent(k.qber_x, 4),
+            percent((e.sifted_x_per_pulse > 0.0).then_some(e.qber_x), 4),
         );
     }
     if r.per_intensity
@@ -89,13 +96,11 @@ pub fn run_table(r: &RunReport) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "sifted Z bits {} (QBER {:.4}% +- {:.4}%), sifted X bits {} (QBER {:.4}% +- {:.4}%)",
+        "sifted Z bits {} (QBER {}), sifted X bits {} (QBER {})",
         r.sifted_bits_z,
-        100.0 * r.qber_z,
-        100.0 * std_error(r.qber_z, r.sifted_bits_z),
+        qber_with_error(r.qber_z, r.sifted_bits_z),
         r.sifted_bits_x,
-        100.0 * r.qber_x,
-        100.0 * std_error(r.qber_x, r.sifted_bits_x)
+        qber_with_error(r.qber_x, r.sifted_bits_x)
     );
     let _ = writeln!(s);
     let _ = writeln!(s, "key funnel (per pulse, simulated | theory):");
@@ -201,11 +206,13 @@ pub fn sweep_table(r: &SweepReport) -> String {
         };
         let _ = writeln!(
             s,
-            "{:>14} {:>11.3e} {:>9.3} {:>9.3} {:>24} {:>14.4e} {:>14.4e}",
+            "{:>14} {:>11.3e} {:>9} {:>9} {:>24} {:>14.4e} {:>14.4e}",
             super::markdown::number(p.value),
             run.pulses_sent as f64,
-            run.qber_z * 100.0,
-            run.qber_x * 100.0,
+            run.qber_z
+                .map_or(UNDEFINED.to_string(), |q| format!("{:.3}", 100.0 * q)),
+            run.qber_x
+                .map_or(UNDEFINED.to_string(), |q| format!("{:.3}", 100.0 * q)),
             rate,
             run.theory.secret_bits_per_pulse_finite * f,
             run.theory.secret_bits_per_pulse_asymptotic * f,

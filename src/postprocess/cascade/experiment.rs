@@ -94,6 +94,26 @@ impl ExperimentConfig {
     }
 }
 
+impl ExperimentConfig {
+    /// Estimated peak heap bytes per key bit of one run at this QBER: Alice's and Bob's
+    /// keys, Cascade's shuffled copies, parity prefixes and block trees, and the binary
+    /// searches' bookkeeping, which grows with the number of errors. Peak resident memory
+    /// measured on 2^22-bit keys (all five variants, the largest shown; linear in the key
+    /// length, checked at 2^24): 5.3 bytes per bit at Q = 0.001, 16.1 at 0.05, 34.6 at 0.2,
+    /// 52.9 at 0.45. The estimate 20 + 120 Q lies above every measurement (by 24 % at
+    /// Q = 0.05).
+    pub fn estimated_bytes_per_bit(&self) -> f64 {
+        20.0 + 120.0 * self.qber.clamp(0.0, 0.5)
+    }
+
+    /// Estimated peak heap bytes of one run ([`ExperimentConfig::estimated_bytes_per_bit`]
+    /// times the key length, plus 16 MiB); runs on different threads each need this much
+    /// at once.
+    pub fn estimated_run_bytes(&self) -> f64 {
+        self.estimated_bytes_per_bit() * self.bits as f64 + 16.0 * 1024.0 * 1024.0
+    }
+}
+
 /// Figures of one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunResult {
@@ -101,8 +121,9 @@ pub struct RunResult {
     pub planted_errors: u64,
     /// Parity bits disclosed by Cascade (the verification tag not included).
     pub leaked_bits: u64,
-    /// Efficiency leaked / (n h(e)) with e the planted error fraction of this run.
-    pub efficiency: f64,
+    /// Efficiency leaked / (n h(e)) with e the planted error fraction of this run; `None`
+    /// (`null`) when no error was planted (h(0) = 0: a ratio over zero entropy is undefined).
+    pub efficiency: Option<f64>,
     /// Round trips, independent queries batched.
     pub channel_uses: u64,
     /// Round trips with one query per round trip (the count before batching).
@@ -131,10 +152,12 @@ pub struct ExperimentSummary {
     pub variant: String,
     /// Number of runs.
     pub runs: usize,
-    /// Mean efficiency f = leaked / (n h(e)).
-    pub efficiency_mean: f64,
-    /// Sample standard deviation of the efficiency.
-    pub efficiency_std: f64,
+    /// Mean efficiency f = leaked / (n h(e)) over the runs where it is defined (at least one
+    /// error planted, `efficiency_runs` of them); null if there are none, e.g. when
+    /// round(Q n) = 0.
+    pub efficiency_mean: Option<f64>,
+    /// Sample standard deviation of the efficiency over the same runs (0 for one run).
+    pub efficiency_std: Option<f64>,
     /// Mean round trips per run, independent queries batched into one exchange per round.
     pub channel_uses_mean: f64,
     /// Mean disclosed parity bits per run (Cascade only).
@@ -145,6 +168,8 @@ pub struct ExperimentSummary {
     pub seconds_mean: f64,
     /// Throughput: bits x runs / wall-clock seconds of the whole parallel experiment.
     pub bits_per_second: f64,
+    /// Runs over which `efficiency_mean` is taken: those with at least one planted error.
+    pub efficiency_runs: usize,
     /// Sample standard deviation of the round trips.
     pub channel_uses_std: f64,
     /// Sample standard deviation of the disclosed bits.
@@ -216,7 +241,8 @@ pub fn run_one(config: &ExperimentConfig, run_idx: u64) -> Result<RunResult> {
     Ok(RunResult {
         planted_errors: planted,
         leaked_bits: outcome.leaked_bits,
-        efficiency: efficiency(outcome.leaked_bits, n, planted as f64 / n as f64),
+        efficiency: (planted > 0)
+            .then(|| efficiency(outcome.leaked_bits, n, planted as f64 / n as f64)),
         channel_uses: outcome.channel_uses,
         sequential_round_trips: outcome.sequential_round_trips,
         messages: outcome.messages,
@@ -309,7 +335,14 @@ fn summarise(
     results: &[RunResult],
     wall_seconds: f64,
 ) -> ExperimentSummary {
-    let (efficiency_mean, efficiency_std) = mean_std(results.iter().map(|r| r.efficiency));
+    let defined: Vec<f64> = results.iter().filter_map(|r| r.efficiency).collect();
+    let efficiency_runs = defined.len();
+    let (efficiency_mean, efficiency_std) = if defined.is_empty() {
+        (None, None)
+    } else {
+        let (m, s) = mean_std(defined.iter().copied());
+        (Some(m), Some(s))
+    };
     let (channel_uses_mean, channel_uses_std) =
         mean_std(results.iter().map(|r| r.channel_uses as f64));
     let (leaked_bits_mean, leaked_bits_std) =
@@ -333,6 +366,7 @@ fn summarise(
         runs: results.len(),
         efficiency_mean,
         efficiency_std,
+        efficiency_runs,
         channel_uses_mean,
         leaked_bits_mean,
         residual_error_runs,
