@@ -15,7 +15,17 @@ mod theory;
 
 /// Monte Carlo simulator of a decoy-state BB84 QKD fibre link.
 #[derive(Debug, Parser)]
-#[command(name = "qkdsim", version, about, long_about = None)]
+#[command(
+    name = "qkdsim",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit status: 0 on success, and also when the reader of standard output \
+                  closes it early (as `| head` does): qkdsim then stops quietly. 2 on bad \
+                  input or an I/O error, such as a full disk, with one line on stderr. \
+                  130/143 when ended by SIGINT/SIGTERM; output directories are then left \
+                  as they were (temporaries are removed)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,7 +58,7 @@ pub fn main() -> i32 {
     // A bad QKDSIM_PA_BACKEND is reported before any work rather than as an abort of
     // every block (the library reads the variable once; see postprocess::privacy).
     if let Err(e) = qkdsim::postprocess::privacy::selected_backend() {
-        eprintln!("error: {e}");
+        output::note(format_args!("error: {e}"));
         return 2;
     }
     let result = match cli.command {
@@ -60,8 +70,10 @@ pub fn main() -> i32 {
     };
     match result {
         Ok(()) => 0,
+        // The reader of stdout went away (`| head`): it has what it wanted; no message.
+        Err(e) if output::is_closed_stdout(&e) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            output::note(format_args!("error: {e:#}"));
             2
         }
     }
