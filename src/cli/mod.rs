@@ -51,7 +51,15 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
+            // --help and --version go to stdout: a full device there is an error like any
+            // other stdout failure, a closed pipe is not; a failing stderr has no one to tell.
+            if let Err(io) = e.print()
+                && !e.use_stderr()
+                && io.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                output::note(format_args!("error: cannot write to standard output: {io}"));
+                return 2;
+            }
             return code;
         }
     };

@@ -159,6 +159,11 @@ fn split_target(target: &Path, flag: &str) -> anyhow::Result<(PathBuf, String)> 
     Ok((parent.to_path_buf(), name.to_string_lossy().into_owned()))
 }
 
+/// The temporary directory of a set: hidden, beside the target, unique per process.
+fn temp_name(parent: &Path, name: &str) -> PathBuf {
+    parent.join(format!(".{name}.qkdsim-tmp-{}", std::process::id()))
+}
+
 /// What stands at the target now, and whether a set may take its place.
 fn check_existing(
     target: &Path,
@@ -213,7 +218,29 @@ fn check_existing(
 /// fails in milliseconds instead of after the simulation. [`OutputSet::commit`] checks
 /// again with the exact file list.
 pub fn preflight(target: &Path, flag: &str) -> anyhow::Result<()> {
-    split_target(target, flag)?;
+    let (parent, name) = split_target(target, flag)?;
+    match std::fs::metadata(&parent) {
+        Ok(m) if !m.is_dir() => bail!(
+            "{flag} {}: cannot create the parent directory {}: a file of that name exists",
+            target.display(),
+            parent.display()
+        ),
+        // Probe that the parent takes the temporary directory (a read-only or foreign
+        // directory fails here, before the simulation, with the message begin() would give).
+        Ok(_) => {
+            let tmp = temp_name(&parent, &name);
+            std::fs::create_dir(&tmp).with_context(|| {
+                format!(
+                    "{flag} {}: cannot create the temporary directory {}",
+                    target.display(),
+                    tmp.display()
+                )
+            })?;
+            let _ = std::fs::remove_dir(&tmp);
+        }
+        // Created later by begin(), like `mkdir -p`.
+        Err(_) => {}
+    }
     check_existing(target, flag, &|n| {
         [".json", ".csv", ".md", ".png", ".svg", ".key"]
             .iter()
@@ -244,7 +271,7 @@ impl OutputSet {
             )
         })?;
         install_signal_cleanup()?;
-        let tmp = parent.join(format!(".{name}.qkdsim-tmp-{}", std::process::id()));
+        let tmp = temp_name(&parent, &name);
         let mut list = temps();
         // Same name and process id: left by an earlier set of this very process that was
         // dropped mid-cleanup, or by a dead process whose id was reused. Never a user's file.
@@ -348,20 +375,21 @@ impl OutputSet {
         )
         .with_context(|| ctx(&format!("cannot write {}", tmp.join(MARKER).display())))?;
         check_existing(target, flag, &|n| self.names.iter().any(|m| m == n))?;
-        let inject = |r: io::Result<()>| {
+        // The final rename, or the injected failure in its place (test only).
+        let rename_new = || {
             if faults().fail_rename {
                 Err(io::Error::other(
                     "injected rename failure (QKDSIM_FAIL_RENAME, test only)",
                 ))
             } else {
-                r
+                std::fs::rename(tmp, target)
             }
         };
         let is_dir = std::fs::symlink_metadata(target).is_ok_and(|m| m.is_dir());
         let empty = is_dir && std::fs::read_dir(target).is_ok_and(|mut d| d.next().is_none());
         if !is_dir || empty {
             // rename(2) creates the target, or replaces an empty directory, in one step.
-            inject(std::fs::rename(tmp, target))
+            rename_new()
                 .with_context(|| ctx(&format!("cannot rename {} into place", tmp.display())))?;
         } else {
             let (parent, name) = split_target(target, flag)?;
@@ -373,7 +401,7 @@ impl OutputSet {
                     old.display()
                 ))
             })?;
-            if let Err(e) = inject(std::fs::rename(tmp, target)) {
+            if let Err(e) = rename_new() {
                 // Put the old set back: the target must hold the old set or the new one.
                 let mut msg = format!("cannot rename {} into place: {e}", tmp.display());
                 match std::fs::rename(&old, target) {
