@@ -23,8 +23,8 @@ mod theory;
     after_help = "Exit status: 0 on success, and also when the reader of standard output \
                   closes it early (as `| head` does): qkdsim then stops quietly. 2 on bad \
                   input or an I/O error, such as a full disk, with one line on stderr. \
-                  130/143 when ended by SIGINT/SIGTERM; output directories are then left \
-                  as they were (temporaries are removed)."
+                  130/143 after SIGINT/SIGTERM (as a shell reports it); output \
+                  directories are then left as they were and their temporaries removed."
 )]
 struct Cli {
     #[command(subcommand)]
