@@ -331,12 +331,13 @@ impl OutputSet {
                 f.sync_all()
             })();
             result.with_context(|| {
+                // The temporary is removed when the set drops, so the message names the
+                // file's final path and says the target is untouched.
                 format!(
-                    "{} {}: cannot write {} (in temporary {}); nothing was written to {}",
+                    "{} {}: cannot write {}; {} is left as it was",
                     self.flag,
                     self.target.display(),
                     final_path.display(),
-                    self.tmp.display(),
                     self.target.display()
                 )
             })?;
