@@ -13,7 +13,6 @@ pub struct CheckArgs {
 /// Runs the subcommand.
 pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     let scenario = super::load_scenario(&args.scenario)?;
-    eprintln!("{}: valid", args.scenario.display());
-    print!("{}", scenario.to_toml());
-    Ok(())
+    super::output::note(format_args!("{}: valid", args.scenario.display()));
+    super::output::print(&scenario.to_toml())
 }

@@ -15,7 +15,17 @@ mod theory;
 
 /// Monte Carlo simulator of a decoy-state BB84 QKD fibre link.
 #[derive(Debug, Parser)]
-#[command(name = "qkdsim", version, about, long_about = None)]
+#[command(
+    name = "qkdsim",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit status: 0 on success, and also when the reader of standard output \
+                  closes it early (as `| head` does): qkdsim then stops quietly. 2 on bad \
+                  input or an I/O error, such as a full disk, with one line on stderr. \
+                  130/143 after SIGINT/SIGTERM (as a shell reports it); output \
+                  directories are then left as they were and their temporaries removed."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,14 +51,22 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
+            // --help and --version go to stdout: a full device there is an error like any
+            // other stdout failure, a closed pipe is not; a failing stderr has no one to tell.
+            if let Err(io) = e.print()
+                && !e.use_stderr()
+                && io.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                output::note(format_args!("error: cannot write to standard output: {io}"));
+                return 2;
+            }
             return code;
         }
     };
     // A bad QKDSIM_PA_BACKEND is reported before any work rather than as an abort of
     // every block (the library reads the variable once; see postprocess::privacy).
     if let Err(e) = qkdsim::postprocess::privacy::selected_backend() {
-        eprintln!("error: {e}");
+        output::note(format_args!("error: {e}"));
         return 2;
     }
     let result = match cli.command {
@@ -60,8 +78,10 @@ pub fn main() -> i32 {
     };
     match result {
         Ok(()) => 0,
+        // The reader of stdout went away (`| head`): it has what it wanted; no message.
+        Err(e) if output::is_closed_stdout(&e) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            output::note(format_args!("error: {e:#}"));
             2
         }
     }

@@ -75,11 +75,10 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<()> {
         None => run_experiment(&config)?,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        super::output::print(&format!("{}\n", serde_json::to_string_pretty(&summary)?))
     } else {
-        print_table(&summary);
+        super::output::print(&table(&summary))
     }
-    Ok(())
 }
 
 /// Refuses, before any work, an experiment whose estimated memory
@@ -171,61 +170,76 @@ fn available_memory() -> Option<(u64, &'static str)> {
     Some(best)
 }
 
-fn print_table(s: &ExperimentSummary) {
-    println!(
+fn table(s: &ExperimentSummary) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    // Writing to a String cannot fail; the results are ignored for that reason.
+    let _ = writeln!(
+        out,
         "Cascade '{}' on {} bits, QBER {}, {} runs (seed {})",
         s.variant, s.bits, s.qber, s.runs, s.seed
     );
-    println!("{:<28} {:>14} {:>14}", "", "mean", "std");
+    let _ = writeln!(out, "{:<28} {:>14} {:>14}", "", "mean", "std");
     let cell = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
-    print!(
+    let _ = write!(
+        out,
         "{:<28} {:>14} {:>14}",
         "efficiency f",
         cell(s.efficiency_mean),
         cell(s.efficiency_std)
     );
     if s.efficiency_runs < s.runs {
-        print!(
+        let _ = write!(
+            out,
             "   (over the {} of {} runs with errors planted: f = leaked / (n h(e)) is \
              undefined at e = 0)",
             s.efficiency_runs, s.runs
         );
     }
-    println!();
-    println!(
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
         "{:<28} {:>14.1} {:>14.1}",
         "leaked parity bits", s.leaked_bits_mean, s.leaked_bits_std
     );
-    println!(
+    let _ = writeln!(
+        out,
         "{:<28} {:>14.1} {:>14.1}",
         "round trips (batched)", s.channel_uses_mean, s.channel_uses_std
     );
-    println!(
+    let _ = writeln!(
+        out,
         "{:<28} {:>14}",
         "round trips, largest run", s.channel_uses_max
     );
-    println!(
+    let _ = writeln!(
+        out,
         "{:<28} {:>14.1}",
         "round trips, one query each", s.sequential_round_trips_mean
     );
-    println!("{:<28} {:>14.1}", "messages", s.messages_mean);
-    println!(
+    let _ = writeln!(out, "{:<28} {:>14.1}", "messages", s.messages_mean);
+    let _ = writeln!(
+        out,
         "{:<28} {:>14.6}",
         "seconds per reconciliation", s.seconds_mean
     );
-    println!(
+    let _ = writeln!(
+        out,
         "{:<28} {:>14}   (frame error rate {:.2e})",
         "residual-error runs", s.residual_error_runs, s.frame_error_rate
     );
-    println!(
+    let _ = writeln!(
+        out,
         "{:<28} {:>14}   ({} undetected, tag {} bits)",
         "verification failures", s.verification_failures, s.undetected_errors, s.tag_bits
     );
-    println!(
+    let _ = writeln!(
+        out,
         "{:<28} {:>14.3}   ({} threads, {:.3} s wall)",
         "throughput Mbit/s",
         s.bits_per_second / 1e6,
         s.threads,
         s.wall_seconds
     );
+    out
 }

@@ -1,6 +1,6 @@
 //! `qkdsim run`: simulate one scenario end to end (DESIGN §3, §5).
 
-use super::output::{ensure_dir, write_atomic};
+use super::output::{OutputSet, note, preflight};
 use clap::Args;
 use qkdsim::analysis::run::{RunOptions, run as run_scenario};
 use std::io::IsTerminal;
@@ -27,11 +27,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
     /// Write results.json, results.csv, charts (block_qber, block_key as PNG and SVG) and
-    /// report.md into this directory.
+    /// report.md into this directory. The directory is written whole or not at all: it must
+    /// be new, empty, or written by an earlier qkdsim run, and is then replaced as a whole.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Write Alice's and Bob's final keys (alice.key, bob.key; bit i is bit i%8 of byte
-    /// i/8) into this directory.
+    /// i/8) into this directory; both files or neither, same rules as --out (may be the same
+    /// directory as --out).
     #[arg(long)]
     pub keys_out: Option<PathBuf>,
 }
@@ -39,6 +41,13 @@ pub struct RunArgs {
 /// Runs the subcommand.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let scenario = super::load_scenario(&args.scenario)?;
+    // A taken output name fails now rather than after the simulation.
+    if let Some(dir) = &args.out {
+        preflight(dir, "--out")?;
+    }
+    if let Some(dir) = &args.keys_out {
+        preflight(dir, "--keys-out")?;
+    }
     let options = RunOptions {
         engine: args.engine.clone(),
         seed: args.seed,
@@ -56,18 +65,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     })??;
     bar.finish_and_clear();
     let report = &output.report;
+    let mut out_set = None;
     if let Some(dir) = &args.out {
-        ensure_dir(dir)?;
-        write_atomic(
-            &dir.join("results.json"),
+        let mut set = OutputSet::begin(dir, "--out")?;
+        set.write(
+            "results.json",
             qkdsim::report::json::run_json(report).as_bytes(),
         )?;
-        write_atomic(
-            &dir.join("results.csv"),
+        set.write(
+            "results.csv",
             qkdsim::report::csv::run_csv(report)?.as_bytes(),
         )?;
         let charts = qkdsim::report::figures::run_charts(report);
-        super::sweep::write_charts(dir, &charts)?;
+        super::sweep::write_charts(&mut set, &charts)?;
         // Theory's maximum distance for the same equipment, for the headline table.
         let max_distance =
             qkdsim::estimation::theory_curves(&scenario, &[scenario.spec.link.length_km], false)
@@ -90,8 +100,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             version: env!("CARGO_PKG_VERSION").into(),
             command: super::sweep::command_line(),
         };
-        write_atomic(
-            &dir.join("report.md"),
+        set.write(
+            "report.md",
             qkdsim::report::markdown::run_markdown(
                 report,
                 &scenario,
@@ -101,25 +111,51 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             )
             .as_bytes(),
         )?;
-        eprintln!(
+        out_set = Some(set);
+    }
+    let mut keys_set = None;
+    if let (Some(dir), Some(keys)) = (&args.keys_out, &output.keys) {
+        let (alice, bob) = (keys.alice.to_bytes(), keys.bob.to_bytes());
+        // `--out D --keys-out D`: one set, or the second rename would replace the first.
+        match out_set
+            .as_mut()
+            .filter(|s: &&mut OutputSet| s.same_target(dir))
+        {
+            Some(set) => {
+                set.write("alice.key", &alice)?;
+                set.write("bob.key", &bob)?;
+            }
+            None => {
+                let mut set = OutputSet::begin(dir, "--keys-out")?;
+                set.write("alice.key", &alice)?;
+                set.write("bob.key", &bob)?;
+                keys_set = Some(set);
+            }
+        }
+    }
+    // Both sets are complete before either is renamed into place, so a full disk or a
+    // failed write leaves both targets as they were.
+    if let Some(set) = out_set {
+        let dir = set.target().to_path_buf();
+        set.commit()?;
+        note(format_args!(
             "wrote {}/results.json, results.csv, report.md and the charts",
             dir.display()
-        );
+        ));
     }
     if let (Some(dir), Some(keys)) = (&args.keys_out, &output.keys) {
-        ensure_dir(dir)?;
-        write_atomic(&dir.join("alice.key"), &keys.alice.to_bytes())?;
-        write_atomic(&dir.join("bob.key"), &keys.bob.to_bytes())?;
-        eprintln!(
+        if let Some(set) = keys_set {
+            set.commit()?;
+        }
+        note(format_args!(
             "wrote {} final key bits to {}/alice.key and bob.key",
             keys.alice.len(),
             dir.display()
-        );
+        ));
     }
     if args.json {
-        println!("{}", qkdsim::report::json::run_json(report));
+        super::output::print(&format!("{}\n", qkdsim::report::json::run_json(report)))
     } else {
-        print!("{}", qkdsim::report::table::run_table(report));
+        super::output::print(&qkdsim::report::table::run_table(report))
     }
-    Ok(())
 }

@@ -4,10 +4,10 @@
 //! field; `--values` replaces a file's grid and `--from/--to/--steps` replace its values),
 //! runs [`qkdsim::analysis::sweep::sweep`] with a progress bar on stderr, and prints a
 //! table or, with `--json`, one JSON document on stdout. `--out DIR` writes
-//! `results.json`, `results.csv`, the charts as PNG and SVG and `report.md`, each file
-//! whole or not at all.
+//! `results.json`, `results.csv`, the charts as PNG and SVG and `report.md`, as one set:
+//! whole or not at all (see [`super::output`]).
 
-use super::output::{ensure_dir, write_atomic};
+use super::output::{OutputSet, note, preflight};
 use anyhow::{Context, bail};
 use clap::Args;
 use qkdsim::analysis::run::RunOptions;
@@ -54,7 +54,9 @@ pub struct SweepArgs {
     /// Engine: pulse (reference), event, auto (default: `simulation.engine`).
     #[arg(long, value_parser = ["pulse", "event", "auto"])]
     pub engine: Option<String>,
-    /// Write results.json, results.csv, charts (PNG and SVG) and report.md into this directory.
+    /// Write results.json, results.csv, charts (PNG and SVG) and report.md into this
+    /// directory. The directory is written whole or not at all: it must be new, empty, or
+    /// written by an earlier qkdsim run, and is then replaced as a whole.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Print one JSON document on stdout instead of the table.
@@ -115,6 +117,10 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     let point_scenarios = plan
         .scenarios(&scenario)
         .with_context(|| format!("invalid sweep for {}", args.scenario.display()))?;
+    // A taken output name fails now rather than after the sweep.
+    if let Some(dir) = &args.out {
+        preflight(dir, "--out")?;
+    }
     let options = RunOptions {
         seed: args.seed,
         pulses: args.pulses,
@@ -135,17 +141,16 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     if let Some(dir) = &args.out {
         write_outputs(dir, &report, &scenario)?;
-        eprintln!(
+        note(format_args!(
             "wrote {}/results.json, results.csv, report.md and the charts",
             dir.display()
-        );
+        ));
     }
     if args.json {
-        println!("{}", qkdsim::report::json::sweep_json(&report));
+        super::output::print(&format!("{}\n", qkdsim::report::json::sweep_json(&report)))
     } else {
-        print!("{}", qkdsim::report::table::sweep_table(&report));
+        super::output::print(&qkdsim::report::table::sweep_table(&report))
     }
-    Ok(())
 }
 
 fn progress_bar(total: u64, visible: bool, points: u64) -> indicatif::ProgressBar {
@@ -179,13 +184,13 @@ pub fn command_line() -> String {
         .join(" ")
 }
 
-/// Writes every chart as `<stem>.png` and `<stem>.svg`.
-pub fn write_charts(dir: &Path, charts: &[NamedChart]) -> anyhow::Result<()> {
+/// Writes every chart as `<stem>.png` and `<stem>.svg` into the set.
+pub fn write_charts(set: &mut OutputSet, charts: &[NamedChart]) -> anyhow::Result<()> {
     for c in charts {
         let png = qkdsim::report::charts::render_png(&c.spec)?;
-        write_atomic(&dir.join(format!("{}.png", c.stem)), &png)?;
+        set.write(&format!("{}.png", c.stem), &png)?;
         let svg = qkdsim::report::charts::render_svg(&c.spec)?;
-        write_atomic(&dir.join(format!("{}.svg", c.stem)), svg.as_bytes())?;
+        set.write(&format!("{}.svg", c.stem), svg.as_bytes())?;
     }
     Ok(())
 }
@@ -195,24 +200,24 @@ fn write_outputs(
     report: &SweepReport,
     scenario: &qkdsim::Scenario,
 ) -> anyhow::Result<()> {
-    ensure_dir(dir)?;
-    write_atomic(
-        &dir.join("results.json"),
+    let mut set = OutputSet::begin(dir, "--out")?;
+    set.write(
+        "results.json",
         qkdsim::report::json::sweep_json(report).as_bytes(),
     )?;
-    write_atomic(
-        &dir.join("results.csv"),
+    set.write(
+        "results.csv",
         qkdsim::report::csv::sweep_csv(report)?.as_bytes(),
     )?;
     let charts = sweep_charts(report);
-    write_charts(dir, &charts)?;
+    write_charts(&mut set, &charts)?;
     let provenance = Provenance {
         version: env!("CARGO_PKG_VERSION").into(),
         command: command_line(),
     };
-    write_atomic(
-        &dir.join("report.md"),
+    set.write(
+        "report.md",
         sweep_markdown(report, scenario, &charts, &provenance).as_bytes(),
     )?;
-    Ok(())
+    set.commit()
 }

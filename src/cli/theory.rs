@@ -85,11 +85,10 @@ pub fn run(args: TheoryArgs) -> anyhow::Result<()> {
     let detector_model: DetectorTheory = args.detector_model.parse()?;
     let report = theory_curves_with(&scenario, &distances, args.optimize, detector_model)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::output::print(&format!("{}\n", serde_json::to_string_pretty(&report)?))
     } else {
-        print!("{}", table(&report));
+        super::output::print(&table(&report))
     }
-    Ok(())
 }
 
 fn table(report: &TheoryReport) -> String {
