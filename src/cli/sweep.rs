@@ -14,7 +14,7 @@ use qkdsim::analysis::run::RunOptions;
 use qkdsim::analysis::sweep::{SweepPlan, SweepReport, sweep};
 use qkdsim::report::figures::{NamedChart, sweep_charts};
 use qkdsim::report::markdown::{Provenance, sweep_markdown};
-use qkdsim::scenario::SweepSpec;
+use qkdsim::scenario::{SweepNames, SweepSpec};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -65,7 +65,13 @@ pub struct SweepArgs {
 }
 
 /// The sweep specification: the scenario's `[sweep]` table overridden by the flags.
-fn merged_spec(args: &SweepArgs, file: Option<&SweepSpec>) -> anyhow::Result<SweepSpec> {
+/// The sweep from the flags over the file's `[sweep]` table, with each field named after
+/// where its value came from (flag or table key), so errors blame what the user wrote.
+fn merged_spec(
+    args: &SweepArgs,
+    file: Option<&SweepSpec>,
+) -> anyhow::Result<(SweepSpec, SweepNames)> {
+    let mut names = SweepNames::TABLE;
     let mut spec = file.cloned().unwrap_or(SweepSpec {
         param: String::new(),
         from: None,
@@ -76,6 +82,7 @@ fn merged_spec(args: &SweepArgs, file: Option<&SweepSpec>) -> anyhow::Result<Swe
     });
     if let Some(param) = &args.param {
         spec.param = param.clone();
+        names.param = "--param".into();
     }
     let grid_flags = args.from.is_some() || args.to.is_some() || args.steps.is_some();
     if args.values.is_some() && grid_flags {
@@ -84,12 +91,26 @@ fn merged_spec(args: &SweepArgs, file: Option<&SweepSpec>) -> anyhow::Result<Swe
     if let Some(values) = &args.values {
         spec.values = Some(values.clone());
         (spec.from, spec.to, spec.steps) = (None, None, None);
+        names.values = "--values".into();
+        names.values_indexed = false;
     }
     if grid_flags {
         spec.values = None;
         spec.from = args.from.or(spec.from);
         spec.to = args.to.or(spec.to);
         spec.steps = args.steps.or(spec.steps);
+        for (given, name, flag) in [
+            (args.from.is_some(), &mut names.from, "--from"),
+            (args.to.is_some(), &mut names.to, "--to"),
+            (args.steps.is_some(), &mut names.steps, "--steps"),
+        ] {
+            if given {
+                *name = flag.into();
+            }
+        }
+    }
+    if args.log {
+        names.log = "--log".into();
     }
     spec.log |= args.log;
     if spec.param.is_empty() {
@@ -99,7 +120,7 @@ fn merged_spec(args: &SweepArgs, file: Option<&SweepSpec>) -> anyhow::Result<Swe
             args.scenario.display()
         );
     }
-    Ok(spec)
+    Ok((spec, names))
 }
 
 /// Runs the subcommand.
@@ -110,8 +131,8 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         spec.simulation.engine = engine.clone();
         scenario = qkdsim::Scenario::from_spec(spec).context("--engine")?;
     }
-    let spec = merged_spec(&args, scenario.spec.sweep.as_ref())?;
-    let plan = SweepPlan::from_spec(&spec)
+    let (spec, names) = merged_spec(&args, scenario.spec.sweep.as_ref())?;
+    let plan = SweepPlan::from_spec_named(&spec, &names)
         .with_context(|| format!("invalid sweep for {}", args.scenario.display()))?;
     // Check the key and every value before any simulation starts.
     let point_scenarios = plan
