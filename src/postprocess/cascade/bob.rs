@@ -10,6 +10,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::bits::BitVec;
+use crate::error::Error;
 
 use super::channel::{Channel, Responder};
 use super::parity::{block_parities, parity};
@@ -189,6 +190,21 @@ impl Bob {
             // A range queued earlier may have become even through another correction.
             if !self.passes[pass].nodes[node].odd {
                 continue;
+            }
+            // Honest answers make every search end on an error, so Bob flips each bit at most
+            // once: more searches than bits means the answers contradict each other (a lying
+            // or broken responder), and going on could loop for ever. A responder that
+            // failed is not asked again either.
+            if self.flips >= self.key.len() as u64 || channel.failed() {
+                channel.report(Error::InvalidArgument(format!(
+                    "Cascade: the parities received contradict each other (an odd range is \
+                     left after {} corrections of a {}-bit key)",
+                    self.flips,
+                    self.key.len()
+                )));
+                self.pending.clear();
+                self.started_next = self.started.len();
+                return;
             }
             let (position, round) = self.binary_search(pass, node, channel);
             let x = self.passes[pass].shuffle.source_of(position);

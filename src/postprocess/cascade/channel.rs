@@ -218,10 +218,17 @@ impl<'r, R: Responder + ?Sized> Channel<'r, R> {
         }
     }
 
-    fn fail(&mut self, e: Error) {
+    /// Records `e` as the channel's failure unless one is recorded already (the first
+    /// failure is the one reported).
+    pub(crate) fn report(&mut self, e: Error) {
         if self.failure.is_none() {
             self.failure = Some(e);
         }
+    }
+
+    /// Whether the responder failed (or Bob found its answers inconsistent).
+    pub(crate) fn failed(&self) -> bool {
+        self.failure.is_some()
     }
 
     /// Marks round `round` as carrying a message from Bob and, with `reply`, Alice's answer.
@@ -261,14 +268,14 @@ impl<'r, R: Responder + ?Sized> Channel<'r, R> {
         {
             Ok(reply) if reply.len() == asked_blocks => reply,
             Ok(reply) => {
-                self.fail(Error::InvalidArgument(format!(
+                self.report(Error::InvalidArgument(format!(
                     "Cascade responder sent {} parities for pass {pass}, {asked_blocks} asked",
                     reply.len()
                 )));
                 BitVec::zeros(asked_blocks)
             }
             Err(e) => {
-                self.fail(e);
+                self.report(e);
                 BitVec::zeros(asked_blocks)
             }
         };
@@ -297,7 +304,7 @@ impl<'r, R: Responder + ?Sized> Channel<'r, R> {
         let parity = match self.responder.sub_block_parity(pass, start, end) {
             Ok(p) => p,
             Err(e) => {
-                self.fail(e);
+                self.report(e);
                 false
             }
         };

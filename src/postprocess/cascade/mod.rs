@@ -143,9 +143,11 @@ pub fn reconcile_with<R: Rng + ?Sized>(
 /// Bob's key, the public parameters and seed, and Alice's logged answers ([`Message`])
 /// reproduces Bob's corrected key with a responder that answers from the log.
 ///
-/// Returns an error for a key longer than [`MAX_KEY_BITS`], or the first error the responder
-/// reported (or a reply with another number of parities than asked); Bob is handed zeros for
-/// such answers and the outcome is discarded.
+/// Returns an error for a key longer than [`MAX_KEY_BITS`], for the first error the
+/// responder reported, for a reply with another number of parities than asked, or for
+/// answers that contradict each other (more corrections than key bits, which honest answers
+/// never cause): Bob then stops asking, and the outcome is discarded. Any responder, however
+/// it answers, gets at most one search per key bit, so Bob always terminates.
 pub fn reconcile_as_bob<G: Rng + ?Sized, R: Responder + ?Sized>(
     bob: &BitVec,
     qber_estimate: f64,
@@ -177,6 +179,9 @@ pub fn reconcile_as_bob<G: Rng + ?Sized, R: Responder + ?Sized>(
     let schedule = variant.schedule(qber_estimate, n);
     let mut bob_party = Bob::new(bob, schedule.sub_block_reuse);
     for &k in &schedule.block_sizes {
+        if channel.failed() {
+            break;
+        }
         bob_party.run_pass(k, Shuffle::random(n, rng), &mut channel);
     }
     if let Some(rule) = schedule.biconf {
@@ -186,7 +191,7 @@ pub fn reconcile_as_bob<G: Rng + ?Sized, R: Responder + ?Sized>(
         // through every earlier pass. Stop after `error_free_streak` clean rounds.
         let half = n.div_ceil(2);
         let (mut streak, mut rounds) = (0, 0);
-        while streak < rule.error_free_streak && rounds < rule.max_rounds {
+        while streak < rule.error_free_streak && rounds < rule.max_rounds && !channel.failed() {
             let found = bob_party.run_pass(half, Shuffle::random(n, rng), &mut channel);
             streak = if found { 0 } else { streak + 1 };
             rounds += 1;
