@@ -3,7 +3,9 @@
 //! Statistical checks use fixed seeds; their bounds are either 5 standard errors or the
 //! published figures of Martinez-Mateo et al., "Demystifying the information reconciliation
 //! protocol Cascade", QIC 15 (2015) ("Demystifying"), with the tolerance written next to
-//! them. The short versions always run; `QKDSIM_LONG_TESTS=1` adds more runs and n = 1e5.
+//! them. The short versions always run (the n = 1e5 efficiency test at Q = 1 % and 8 % with
+//! 80 runs per point among them); `QKDSIM_LONG_TESTS=1` (exactly "1") adds more runs and the
+//! other error rates. The transcript-replay tests are in `tests/cascade_replay.rs`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,8 +13,8 @@ use assert_cmd::Command;
 use proptest::prelude::*;
 use qkdsim::bits::BitVec;
 use qkdsim::postprocess::cascade::{
-    CascadeVariant, ErrorModel, ExperimentConfig, Message, ReconcileOptions, binary_entropy,
-    plant_errors, random_key, reconcile_with, run_experiment,
+    CascadeVariant, ErrorModel, ExperimentConfig, ExperimentSummary, Message, ReconcileOptions,
+    binary_entropy, plant_errors, random_key, reconcile_with, run_experiment,
 };
 use qkdsim::postprocess::verify::verify;
 use qkdsim::rng::{Purpose, stream};
@@ -27,7 +29,7 @@ fn experiment(
     variant: CascadeVariant,
     runs: usize,
     seed: u64,
-) -> qkdsim::postprocess::cascade::ExperimentSummary {
+) -> ExperimentSummary {
     let mut c = ExperimentConfig::new(n, q, variant);
     c.runs = runs;
     c.seed = seed;
@@ -70,6 +72,10 @@ fn check_log(
         rounds[r].0 = true;
         rounds[r].1 |= reply;
     };
+    // A reply to a query: a parity message of `bits` bits right after it.
+    let reply_of = |i: usize, bits: u32| -> bool {
+        matches!(log.get(i + 1), Some(Message::Parities { values }) if values.len() == bits as usize)
+    };
     for (i, m) in log.iter().enumerate() {
         match *m {
             Message::PassStart {
@@ -77,6 +83,7 @@ fn check_log(
                 block_size,
                 asked_blocks,
                 round,
+                ..
             } => {
                 prop_assert_eq!(round, last_reply + 1, "pass {} starts too early", pass);
                 let known_at = if asked_blocks > 0 { round } else { round - 1 };
@@ -100,10 +107,7 @@ fn check_log(
                 );
                 asked_top += u64::from(asked_blocks);
                 if asked_blocks > 0 {
-                    prop_assert_eq!(
-                        log.get(i + 1),
-                        Some(&Message::Parities { bits: asked_blocks })
-                    );
+                    prop_assert!(reply_of(i, asked_blocks), "no reply to {:?}", m);
                 }
             }
             Message::SubBlockQuery {
@@ -139,11 +143,11 @@ fn check_log(
                     "parity of {:?} asked twice",
                     m
                 );
-                prop_assert_eq!(log.get(i + 1), Some(&Message::Parities { bits: 1 }));
+                prop_assert!(reply_of(i, 1), "no reply to {:?}", m);
                 sub_queries += 1;
             }
-            Message::Parities { bits } => {
-                disclosed += u64::from(bits);
+            Message::Parities { ref values } => {
+                disclosed += values.len() as u64;
                 replies += 1;
             }
         }
@@ -200,7 +204,6 @@ proptest! {
         let outcome = reconcile_with(&alice, &bob, estimate, variant, &mut cascade_rng,
             ReconcileOptions { keep_log: true }).unwrap();
         check_log(n, &outcome)?;
-        prop_assert_eq!(outcome.corrected.len(), n);
         let mut verify_rng = stream(key_seed, Purpose::Verification, 0);
         let check = verify(&alice, &outcome.corrected, 1e-12, &mut verify_rng).unwrap();
         prop_assert_eq!(check.tag_bits, 40);
@@ -372,15 +375,17 @@ fn mean_efficiency_is_never_below_one() {
 
 /// Published efficiency bands (Demystifying, its efficiency-versus-QBER figures at n = 1e4 and
 /// 1e5), with the margin stated per variant:
-/// - original: 1.14-1.22 for Q = 1-8 %. Ours sits at or below the band because Bob never asks
-///   a parity he can infer (last block of each pass from the total parity); we accept
-///   [1.0, 1.22 + 0.03].
+/// - original: 1.13-1.22 for Q = 1-8 % in the paper's Fig. 1. Ours sits 2-3 % below it
+///   (1.11 at 1 %, 1.175 at 8 %): Bob searches the odd blocks one at a time, smallest first,
+///   and infers the last top-level parity of every pass after the first (docs/cascade.md
+///   measures both against brunorijsman/cascade-cpp, which reproduces the paper's curve).
+///   We accept [1.0, 1.22 + 0.03].
 /// - biconf and yanetal: about 1.05-1.10; we accept [1.0, 1.10 + 0.02].
 /// - option7 and option8: the paper's best, about 1.03-1.07 at these sizes; we accept
 ///   [1.0, 1.08].
 ///
 /// The mean of R runs has a standard error of std/sqrt(R) below 0.005 here, much smaller than
-/// the margins.
+/// the margins. The lower end, 1, is Shannon's bound (see `mean_efficiency_is_never_below_one`).
 fn published_band(variant: CascadeVariant) -> (f64, f64) {
     match variant {
         CascadeVariant::Original => (1.0, 1.25),
@@ -389,7 +394,13 @@ fn published_band(variant: CascadeVariant) -> (f64, f64) {
     }
 }
 
-fn check_efficiency(n: usize, runs: usize, qbers: &[f64]) {
+/// Checks every variant at every Q against its published band; returns the summaries.
+fn check_efficiency(
+    n: usize,
+    runs: usize,
+    qbers: &[f64],
+) -> Vec<(CascadeVariant, f64, ExperimentSummary)> {
+    let mut summaries = Vec::new();
     for variant in CascadeVariant::ALL {
         let (lo, hi) = published_band(variant);
         for &q in qbers {
@@ -404,8 +415,10 @@ fn check_efficiency(n: usize, runs: usize, qbers: &[f64]) {
                 (lo..=hi).contains(&mean),
                 "n={n} {variant} Q={q}: efficiency {mean} outside [{lo}, {hi}]"
             );
+            summaries.push((variant, q, s));
         }
     }
+    summaries
 }
 
 #[test]
@@ -414,14 +427,89 @@ fn efficiency_matches_published_values_at_1e4() {
     check_efficiency(10_000, runs, &[0.01, 0.02, 0.05, 0.08]);
 }
 
+/// Mean efficiency at n = 1e5 of 2000 runs per point (seed 1001, independent of the seed the
+/// test uses), with the standard deviation of one run: `qkdsim reconcile --bits 100000 --qber
+/// Q --variant V --runs 2000 --seed 1001 --json` (`efficiency_mean`, `efficiency_std`). The
+/// brunorijsman/cascade-cpp comparison in docs/cascade.md reproduces such means to within
+/// their standard errors once its search order and last-block parity are set like ours.
+const REFERENCE_RUNS_1E5: usize = 2000;
+const REFERENCE_1E5: [(CascadeVariant, f64, f64, f64); 20] = {
+    use CascadeVariant::*;
+    [
+        (Original, 0.01, 1.11003, 0.00225),
+        (Original, 0.02, 1.12566, 0.00185),
+        (Original, 0.05, 1.15158, 0.00108),
+        (Original, 0.08, 1.17582, 0.00131),
+        (Biconf, 0.01, 1.03169, 0.00286),
+        (Biconf, 0.02, 1.03655, 0.00212),
+        (Biconf, 0.05, 1.04718, 0.00161),
+        (Biconf, 0.08, 1.06184, 0.00143),
+        (YanEtAl, 0.01, 1.03109, 0.00335),
+        (YanEtAl, 0.02, 1.03585, 0.00255),
+        (YanEtAl, 0.05, 1.03807, 0.00157),
+        (YanEtAl, 0.08, 1.05981, 0.00158),
+        (Option7, 0.01, 1.02301, 0.00240),
+        (Option7, 0.02, 1.02638, 0.00173),
+        (Option7, 0.05, 1.03991, 0.00127),
+        (Option7, 0.08, 1.04862, 0.00107),
+        (Option8, 0.01, 1.02567, 0.00227),
+        (Option8, 0.02, 1.02797, 0.00171),
+        (Option8, 0.05, 1.03512, 0.00143),
+        (Option8, 0.08, 1.04962, 0.00107),
+    ]
+};
+
+/// Runs in the CI form of the n = 1e5 efficiency test (Q = 1 % and 8 %, every variant).
+///
+/// Cost: one run of Cascade at n = 1e5 takes 3 to 16 ms of one core under load, key
+/// generation and verification included, in the test profile (opt-level 2) as in release;
+/// 10 points x 80 runs took 6 s of wall time on the two cores at a load average of 13 (40
+/// runs took 3 s), so the test stays under 20 s on two cores shared with other jobs.
+///
+/// Bound, from the standard error of the mean. The efficiencies f_i of the R runs are
+/// independent (every run draws its key, errors and shuffles from its own stream) with a
+/// standard deviation sigma (0.0010 to 0.0034 at this size, the table above). Their mean has
+/// a standard error sigma / sqrt(R); the reference mean, from R_ref = 2000 other runs,
+/// sigma / sqrt(R_ref); their difference sigma sqrt(1/R + 1/R_ref). By the central limit
+/// theorem the difference is close to normal, so a deviation beyond 5 of those standard
+/// errors has a probability below 6e-7 per point (below 1e-5 for the 10 points together) if
+/// nothing changed. sigma is the larger of this run's sample deviation and the reference's,
+/// so an unluckily narrow sample cannot tighten the bound. With R = 80 and sigma = 0.0034 the
+/// bound is 5 x 0.0034 x sqrt(1/80 + 1/2000) = 0.0019 in f, 0.19 % of the leakage (about 16
+/// parity bits of 8300 at Q = 1 %): a lost or extra parity per search, a change of search
+/// order (first come first served instead of smallest first costs 3 %, docs/cascade.md) or of
+/// block sizes fails it; a change that leaves the distribution of the leakage alone (another
+/// seed, another shuffle construction of the same quality) passes.
+const CI_RUNS_1E5: usize = 80;
+
 #[test]
-fn efficiency_matches_published_values_at_1e5() {
+fn efficiency_at_1e5_matches_reference_and_published_band() {
     let (runs, qbers): (usize, &[f64]) = if long_tests() {
-        (100, &[0.01, 0.02, 0.05, 0.08])
+        (400, &[0.01, 0.02, 0.05, 0.08])
     } else {
-        (4, &[0.02, 0.05])
+        (CI_RUNS_1E5, &[0.01, 0.08])
     };
-    check_efficiency(100_000, runs, qbers);
+    for (variant, q, s) in check_efficiency(100_000, runs, qbers) {
+        let &(_, _, reference, reference_std) = REFERENCE_1E5
+            .iter()
+            .find(|r| r.0 == variant && r.1 == q)
+            .expect("reference for every variant and Q tested");
+        let sigma = s.efficiency_std.max(reference_std);
+        let se = sigma * (1.0 / runs as f64 + 1.0 / REFERENCE_RUNS_1E5 as f64).sqrt();
+        let deviation = s.efficiency_mean - reference;
+        eprintln!(
+            "n=1e5 {variant} Q={q}: f = {:.5}, reference {reference:.5}, {:+.1} standard errors",
+            s.efficiency_mean,
+            deviation / se
+        );
+        assert!(
+            deviation.abs() <= 5.0 * se,
+            "n=1e5 {variant} Q={q}: mean efficiency {:.5} of {runs} runs is {:.1} standard \
+             errors ({se:.5}) from the reference {reference:.5}",
+            s.efficiency_mean,
+            deviation / se
+        );
+    }
 }
 
 /// The issue's target for option8 (Demystifying's figure): f <= 1.05 for Q <= 5 % at n >= 1e5.

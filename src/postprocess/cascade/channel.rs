@@ -1,9 +1,13 @@
 //! The modelled classical channel between Bob (who drives Cascade) and Alice (who answers).
 //!
 //! Every query and every reply passes through [`Channel`], which counts messages, round trips
-//! and the parity bits Alice discloses, and can keep a log of every message so tests can
-//! recount the leakage independently. No sockets: the parties are objects that see only what
-//! the channel hands them. Must never depend on Bob's key or the error pattern.
+//! and the parity bits Alice discloses, and can keep a log of every message, the disclosed
+//! parity values included, so tests can recount the leakage and replay Bob from the log
+//! alone. No sockets: the parties are objects that see only what the channel hands them.
+//! The answering side is any [`Responder`]: Alice in a reconciliation, a replay of her logged
+//! answers in an audit (`tests/cascade_replay.rs`). Bob holds the channel, never the
+//! responder, and receives exactly the bits the channel counts. Must never depend on Bob's
+//! key or the error pattern.
 //!
 //! # Round-trip model (batched exchanges)
 //!
@@ -47,12 +51,32 @@
 //! instead of one round trip per disclosed parity.
 
 use crate::bits::BitVec;
+use crate::error::{Error, Result};
 
-use super::parties::Alice;
 use super::shuffle::Shuffle;
 
+/// The side that answers Bob's parity queries: Alice in a reconciliation, or anything that
+/// stands in for her (a replay of her logged answers in an audit). Implementations see Bob's
+/// queries exactly as the channel logs them; whatever they return is all Bob learns.
+pub trait Responder {
+    /// Pass `pass` (0 based; BICONF rounds continue the numbering) starts with the public
+    /// `shuffle` and top-level blocks of `block_size` bits: return the parities of the first
+    /// `asked_blocks` blocks of the responder's key in shuffled order, `asked_blocks` bits.
+    /// Called for every pass, also with `asked_blocks` = 0.
+    fn pass_parities(
+        &mut self,
+        pass: u32,
+        shuffle: &Shuffle,
+        block_size: usize,
+        asked_blocks: usize,
+    ) -> Result<BitVec>;
+
+    /// The parity of shuffled positions `start..end` of pass `pass`.
+    fn sub_block_parity(&mut self, pass: u32, start: usize, end: usize) -> Result<bool>;
+}
+
 /// One message on the classical channel, as logged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// Bob to Alice: pass `pass` starts with a fresh public shuffle and top-level blocks of
     /// `block_size` bits; Alice, send the parities of the first `asked_blocks` blocks (Bob
@@ -68,6 +92,8 @@ pub enum Message {
         /// nothing asked it is a one-way notice riding with this round's queries, and the
         /// top-level parities are known from the round before.
         round: u32,
+        /// The public shuffle of the pass, as its round keys ([`Shuffle::round_keys`]).
+        shuffle: [u32; 3],
     },
     /// Bob to Alice: send the parity of shuffled positions `start..end` of pass `pass`.
     SubBlockQuery {
@@ -80,11 +106,22 @@ pub enum Message {
         /// Round of the batched exchange carrying the query and its answer.
         round: u32,
     },
-    /// Alice to Bob: `bits` parity bits, each one disclosed information about the key.
+    /// Alice to Bob: parity bits, each one disclosed information about the key. The values
+    /// are exactly what Bob received.
     Parities {
-        /// Number of parity bits carried.
-        bits: u32,
+        /// The parity values, in the order asked.
+        values: BitVec,
     },
+}
+
+impl Message {
+    /// Parity bits this message discloses (zero for Bob's messages).
+    pub fn disclosed_bits(&self) -> u64 {
+        match self {
+            Message::Parities { values } => values.len() as u64,
+            _ => 0,
+        }
+    }
 }
 
 /// Counters of the channel.
@@ -108,22 +145,30 @@ const FROM_BOB: u8 = 1;
 /// Round `r` carries a reply from Alice.
 const FROM_ALICE: u8 = 2;
 
-/// The classical channel: the only way Bob learns anything about Alice's key.
-#[derive(Debug, Default)]
-pub struct Channel {
+/// The classical channel: the only way Bob learns anything about Alice's key. It owns the
+/// borrow of the [`Responder`]; Bob gets the channel, so every bit he receives is counted
+/// here first.
+#[derive(Debug)]
+pub struct Channel<'r, R: Responder + ?Sized> {
+    responder: &'r mut R,
     stats: ChannelStats,
     /// Per round number, which directions carry a message (`FROM_BOB | FROM_ALICE` bits).
     rounds: Vec<u8>,
     log: Option<Vec<Message>>,
+    /// The first error a responder reported (or a reply of the wrong length); Bob is then
+    /// handed zeros, and the reconciliation reports this error at the end.
+    failure: Option<Error>,
 }
 
-impl Channel {
-    /// A channel that counts, and logs every message when `keep_log` is set.
-    pub fn new(keep_log: bool) -> Channel {
+impl<'r, R: Responder + ?Sized> Channel<'r, R> {
+    /// A channel to `responder` that counts, and logs every message when `keep_log` is set.
+    pub fn new(responder: &'r mut R, keep_log: bool) -> Channel<'r, R> {
         Channel {
+            responder,
             stats: ChannelStats::default(),
             rounds: Vec::new(),
             log: keep_log.then(Vec::new),
+            failure: None,
         }
     }
 
@@ -148,14 +193,42 @@ impl Channel {
         self.log.take()
     }
 
-    fn record(&mut self, m: Message) {
+    /// Takes the first failure of the responder, if any.
+    pub fn take_failure(&mut self) -> Option<Error> {
+        self.failure.take()
+    }
+
+    /// Logs Bob's message `m`.
+    fn record_query(&mut self, m: Message) {
         self.stats.sequential_messages += 1;
-        if let Message::Parities { bits } = m {
-            self.stats.disclosed_bits += u64::from(bits);
-        }
         if let Some(log) = &mut self.log {
             log.push(m);
         }
+    }
+
+    /// Counts and logs the parities handed to Bob.
+    fn record_reply(&mut self, values: &BitVec) {
+        self.stats.sequential_messages += 1;
+        self.stats.sequential_round_trips += 1;
+        self.stats.disclosed_bits += values.len() as u64;
+        if let Some(log) = &mut self.log {
+            log.push(Message::Parities {
+                values: values.clone(),
+            });
+        }
+    }
+
+    /// Records `e` as the channel's failure unless one is recorded already (the first
+    /// failure is the one reported).
+    pub(crate) fn report(&mut self, e: Error) {
+        if self.failure.is_none() {
+            self.failure = Some(e);
+        }
+    }
+
+    /// Whether the responder failed (or Bob found its answers inconsistent).
+    pub(crate) fn failed(&self) -> bool {
+        self.failure.is_some()
     }
 
     /// Marks round `round` as carrying a message from Bob and, with `reply`, Alice's answer.
@@ -173,52 +246,76 @@ impl Channel {
 
     /// Bob announces a pass (shuffle and block size) in round `round` and asks for the first
     /// `asked_blocks` top-level parities. With nothing asked it is a one-way notice, not a
-    /// round trip.
+    /// round trip. The reply Bob gets has exactly `asked_blocks` bits, all counted.
     pub(crate) fn start_pass(
         &mut self,
-        alice: &mut Alice<'_>,
         pass: u32,
         shuffle: &Shuffle,
         block_size: usize,
         asked_blocks: usize,
         round: u32,
     ) -> BitVec {
-        self.record(Message::PassStart {
+        self.record_query(Message::PassStart {
             pass,
             block_size: block_size as u32,
             asked_blocks: asked_blocks as u32,
             round,
+            shuffle: shuffle.round_keys(),
         });
-        let parities = alice.on_pass_start(shuffle, block_size, asked_blocks);
+        let reply = match self
+            .responder
+            .pass_parities(pass, shuffle, block_size, asked_blocks)
+        {
+            Ok(reply) if reply.len() == asked_blocks => reply,
+            Ok(reply) => {
+                self.report(Error::InvalidArgument(format!(
+                    "Cascade responder sent {} parities for pass {pass}, {asked_blocks} asked",
+                    reply.len()
+                )));
+                BitVec::zeros(asked_blocks)
+            }
+            Err(e) => {
+                self.report(e);
+                BitVec::zeros(asked_blocks)
+            }
+        };
         if asked_blocks > 0 {
-            self.record(Message::Parities {
-                bits: asked_blocks as u32,
-            });
-            self.stats.sequential_round_trips += 1;
+            self.record_reply(&reply);
         }
         self.mark(round, asked_blocks > 0);
-        parities
+        reply
     }
 
     /// Bob asks, in round `round`, for the parity of shuffled positions `start..end` of pass
     /// `pass`.
     pub(crate) fn sub_block_parity(
         &mut self,
-        alice: &mut Alice<'_>,
         pass: u32,
         start: usize,
         end: usize,
         round: u32,
     ) -> bool {
-        self.record(Message::SubBlockQuery {
+        self.record_query(Message::SubBlockQuery {
             pass,
             start: start as u32,
             end: end as u32,
             round,
         });
-        let parity = alice.on_sub_block_query(pass as usize, start, end);
-        self.record(Message::Parities { bits: 1 });
+        let parity = match self.responder.sub_block_parity(pass, start, end) {
+            Ok(p) => p,
+            Err(e) => {
+                self.report(e);
+                false
+            }
+        };
+        self.stats.sequential_messages += 1;
         self.stats.sequential_round_trips += 1;
+        self.stats.disclosed_bits += 1;
+        if let Some(log) = &mut self.log {
+            log.push(Message::Parities {
+                values: BitVec::from_bools(&[parity]),
+            });
+        }
         self.mark(round, true);
         parity
     }

@@ -79,6 +79,16 @@ impl Divisor {
 impl Shuffle {
     /// A fresh permutation of `0..n` (`n < 2^32`) whose round keys are drawn from `rng`.
     pub fn random<R: Rng + ?Sized>(n: usize, rng: &mut R) -> Shuffle {
+        let mut keys = [0u32; ROUNDS];
+        for k in &mut keys {
+            *k = rng.next_u32();
+        }
+        Shuffle::from_round_keys(n, keys)
+    }
+
+    /// The permutation of `0..n` (`n < 2^32`) with round keys `keys`: what a party rebuilds
+    /// from the keys announced on the channel ([`Shuffle::round_keys`]).
+    pub fn from_round_keys(n: usize, keys: [u32; ROUNDS]) -> Shuffle {
         let n = n as u32;
         let mut a = (n as f64).sqrt().ceil() as u32;
         while (a as u64) * (a as u64) < n as u64 {
@@ -86,10 +96,6 @@ impl Shuffle {
         }
         let a = a.max(1);
         let b = n.div_ceil(a).max(1);
-        let mut keys = [0u32; ROUNDS];
-        for k in &mut keys {
-            *k = rng.next_u32();
-        }
         Shuffle {
             n,
             a,
@@ -97,6 +103,12 @@ impl Shuffle {
             b_div: Divisor::new(b),
             keys,
         }
+    }
+
+    /// The three round keys: all a party needs, with n, to rebuild the permutation
+    /// ([`Shuffle::from_round_keys`]). They are public (Bob announces them with the pass).
+    pub fn round_keys(&self) -> [u32; ROUNDS] {
+        self.keys
     }
 
     /// Number of positions.

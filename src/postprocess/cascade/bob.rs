@@ -1,125 +1,20 @@
-//! The two parties of Cascade. Alice holds the reference key and only answers parity queries;
-//! Bob holds the noisy key, drives the passes, runs the binary searches and the cascade
-//! effect, and corrects his key. Neither sees the other's key: Bob's only source of
-//! information is [`Channel`].
+//! Bob: holds the noisy key, drives the passes, runs the binary searches and the cascade
+//! effect, and corrects his key. His only source of information about Alice's key is the
+//! [`Channel`] he is handed; he never holds Alice (or any [`Responder`]) himself, so the
+//! parities the channel counts are all he can learn.
 //!
-//! Must never depend on the error pattern, the other party's key, or anything outside
-//! `bits` and this module's siblings.
+//! Must never depend on the error pattern, the other party's key, or anything outside `bits`
+//! and this module's siblings `channel`, `parity` and `shuffle`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use rand::Rng;
-
 use crate::bits::BitVec;
+use crate::error::Error;
 
-use super::channel::Channel;
+use super::channel::{Channel, Responder};
+use super::parity::{block_parities, parity};
 use super::shuffle::{Divisor, Shuffle, ShuffleScratch};
-
-/// Parity (XOR) of bits `start..end` of `bits`: the words are XOR-folded (vectorised), then
-/// one popcount.
-#[inline]
-fn parity(bits: &BitVec, start: usize, end: usize) -> bool {
-    debug_assert!(start <= end && end <= bits.len());
-    if start >= end {
-        return false;
-    }
-    let words = bits.words();
-    let (ws, we) = (start >> 6, (end - 1) >> 6);
-    let lo = !0u64 << (start & 63);
-    let hi = !0u64 >> (63 - ((end - 1) & 63));
-    let x = if ws == we {
-        words[ws] & lo & hi
-    } else {
-        words[ws + 1..we]
-            .iter()
-            .fold((words[ws] & lo) ^ (words[we] & hi), |x, &w| x ^ w)
-    };
-    x.count_ones() & 1 == 1
-}
-
-/// Parities of the first `count` blocks of `block_size` bits of `bits` (the last may be
-/// shorter), from one sweep: the running parity of the whole vector, word by word (a
-/// prefix XOR inside each word by six shifts), so a block's parity is the XOR of two running
-/// parities. `prefix` is scratch.
-fn block_parities(bits: &BitVec, block_size: usize, count: usize, prefix: &mut Vec<u64>) -> BitVec {
-    let n = bits.len();
-    prefix.clear();
-    let mut carry = 0u64;
-    prefix.extend(bits.words().iter().map(|&x| {
-        let mut p = x;
-        p ^= p << 1;
-        p ^= p << 2;
-        p ^= p << 4;
-        p ^= p << 8;
-        p ^= p << 16;
-        p ^= p << 32;
-        p ^= carry;
-        carry = 0u64.wrapping_sub(p >> 63);
-        p
-    }));
-    // Bit b of `through` is the running parity through the end of block b; a block's parity
-    // is that XOR the running parity through the end of the block before.
-    let bit = |j: usize| -> u64 { (prefix[j >> 6] >> (j & 63)) & 1 };
-    let mut words = Vec::with_capacity(count.div_ceil(64));
-    let mut before = 0u64;
-    let mut last = block_size - 1; // last bit of the current block
-    let mut b = 0;
-    while b < count {
-        let m = (count - b).min(64);
-        let mut through = 0u64;
-        for i in 0..m {
-            through |= bit(last.min(n - 1)) << i;
-            last += block_size;
-        }
-        words.push(through ^ ((through << 1) | before));
-        before = (through >> (m - 1)) & 1;
-        b += m;
-    }
-    BitVec::from_words(words, count)
-}
-
-/// Alice: answers parity queries about her key under the announced shuffles.
-#[derive(Debug)]
-pub(crate) struct Alice<'a> {
-    key: &'a BitVec,
-    /// Her key in the shuffled order of each announced pass.
-    shuffled: Vec<BitVec>,
-    /// Buffers for applying the shuffles.
-    scratch: ShuffleScratch,
-    /// Scratch of [`block_parities`].
-    prefix: Vec<u64>,
-}
-
-impl<'a> Alice<'a> {
-    pub(crate) fn new(key: &'a BitVec) -> Alice<'a> {
-        Alice {
-            key,
-            shuffled: Vec::new(),
-            scratch: ShuffleScratch::default(),
-            prefix: Vec::new(),
-        }
-    }
-
-    /// A new pass with public shuffle `shuffle`. Returns the parities of the first
-    /// `asked_blocks` top-level blocks of `block_size` bits, from her key in shuffled order.
-    pub(crate) fn on_pass_start(
-        &mut self,
-        shuffle: &Shuffle,
-        block_size: usize,
-        asked_blocks: usize,
-    ) -> BitVec {
-        let shuffled = shuffle.apply_with(self.key, &mut self.scratch);
-        let parities = block_parities(&shuffled, block_size, asked_blocks, &mut self.prefix);
-        self.shuffled.push(shuffled);
-        parities
-    }
-
-    /// Parity of shuffled positions `start..end` of pass `pass`.
-    pub(crate) fn on_sub_block_query(&mut self, pass: usize, start: usize, end: usize) -> bool {
-        parity(&self.shuffled[pass], start, end)
-    }
-}
 
 /// A block or sub-block whose parity on Alice's side Bob knows (asked or inferred).
 #[derive(Debug, Clone, Copy)]
@@ -212,16 +107,17 @@ impl Bob {
 
     /// Starts a pass with a fresh shuffle and top-level blocks of `block_size` bits, then
     /// corrects every error it can reach. Returns whether any top-level block was odd.
-    pub(crate) fn run_pass<R: Rng + ?Sized>(
+    ///
+    /// `shuffle` is the pass's public permutation (of the key's length), drawn by the caller.
+    pub(crate) fn run_pass<R: Responder + ?Sized>(
         &mut self,
         block_size: usize,
-        alice: &mut Alice<'_>,
-        channel: &mut Channel,
-        rng: &mut R,
+        shuffle: Shuffle,
+        channel: &mut Channel<'_, R>,
     ) -> bool {
         let n = self.key.len();
+        debug_assert_eq!(shuffle.len(), n);
         let pass_idx = self.passes.len() as u32;
-        let shuffle = Shuffle::random(n, rng);
         let n_blocks = n.div_ceil(block_size);
         // Once Alice's total parity is known, the last block's parity is the XOR of it and
         // the others, so asking for it would disclose nothing new: it is never asked (and so
@@ -236,7 +132,7 @@ impl Bob {
         let known_at = if asked > 0 { round } else { round - 1 };
         // Each side applies the public shuffle to its own key.
         let bob_shuffled = shuffle.apply_with(&self.key, &mut self.scratch);
-        let reply = channel.start_pass(alice, pass_idx, &shuffle, block_size, asked, round);
+        let reply = channel.start_pass(pass_idx, &shuffle, block_size, asked, round);
         let bob_parities = block_parities(&bob_shuffled, block_size, n_blocks, &mut self.prefix);
         debug_assert!(self.started_next >= self.started.len() && self.pending.is_empty());
         self.started.clear();
@@ -277,14 +173,14 @@ impl Bob {
             key: bob_shuffled,
             nodes,
         });
-        self.correct(alice, channel);
+        self.correct(channel);
         any_odd
     }
 
     /// Works through the pending odd ranges, smallest first (Demystifying sec. 3: the
     /// cheapest search first, so an error found there can make a larger block even before it
     /// is searched).
-    fn correct(&mut self, alice: &mut Alice<'_>, channel: &mut Channel) {
+    fn correct<R: Responder + ?Sized>(&mut self, channel: &mut Channel<'_, R>) {
         if !self.started.is_sorted() {
             // Only a shorter last block can be out of order.
             self.started.sort_unstable();
@@ -295,7 +191,22 @@ impl Bob {
             if !self.passes[pass].nodes[node].odd {
                 continue;
             }
-            let (position, round) = self.binary_search(pass, node, alice, channel);
+            // Honest answers make every search end on an error, so Bob flips each bit at most
+            // once: more searches than bits means the answers contradict each other (a lying
+            // or broken responder), and going on could loop for ever. A responder that
+            // failed is not asked again either.
+            if self.flips >= self.key.len() as u64 || channel.failed() {
+                channel.report(Error::InvalidArgument(format!(
+                    "Cascade: the parities received contradict each other (an odd range is \
+                     left after {} corrections of a {}-bit key)",
+                    self.flips,
+                    self.key.len()
+                )));
+                self.pending.clear();
+                self.started_next = self.started.len();
+                return;
+            }
+            let (position, round) = self.binary_search(pass, node, channel);
             let x = self.passes[pass].shuffle.source_of(position);
             self.flip(x, round);
         }
@@ -321,12 +232,11 @@ impl Bob {
     ///
     /// Returns the shuffled position of the error and the round at which Bob knows it: each
     /// query goes one round after the latest round the ranges on its path became known.
-    fn binary_search(
+    fn binary_search<R: Responder + ?Sized>(
         &mut self,
         pass: usize,
         mut cur: usize,
-        alice: &mut Alice<'_>,
-        channel: &mut Channel,
+        channel: &mut Channel<'_, R>,
     ) -> (usize, u32) {
         let mut round = 0;
         loop {
@@ -345,13 +255,8 @@ impl Bob {
             // Left half takes the larger share, so power-of-two blocks split exactly.
             let mid = node.start + node.len().div_ceil(2);
             round += 1;
-            let alice_left = channel.sub_block_parity(
-                alice,
-                pass as u32,
-                node.start as usize,
-                mid as usize,
-                round,
-            );
+            let alice_left =
+                channel.sub_block_parity(pass as u32, node.start as usize, mid as usize, round);
             let p = &mut self.passes[pass];
             let bob_left = parity(&p.key, node.start as usize, mid as usize);
             let left_odd = alice_left ^ bob_left;
@@ -409,34 +314,6 @@ impl Bob {
                     left + 1
                 };
                 is_root = false;
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rng::{Purpose, stream};
-
-    #[test]
-    fn block_parities_match_range_parities() {
-        let mut rng = stream(11, Purpose::Auxiliary, 0);
-        let mut prefix = Vec::new();
-        for n in (1usize..300).chain([1000, 4097, 10_000]) {
-            let words = (0..n.div_ceil(64)).map(|_| rng.next_u64()).collect();
-            let bits = BitVec::from_words(words, n);
-            for k in [1, 2, 3, 10, 63, 64, 65, 73, 200, n.div_ceil(2), n] {
-                let k = k.clamp(1, n);
-                let blocks = n.div_ceil(k);
-                for count in [blocks, blocks - 1] {
-                    let got = block_parities(&bits, k, count, &mut prefix);
-                    assert_eq!(got.len(), count);
-                    for b in 0..count {
-                        let expect = parity(&bits, b * k, ((b + 1) * k).min(n));
-                        assert_eq!(got.get(b), expect, "n {n} k {k} block {b}");
-                    }
-                }
             }
         }
     }
