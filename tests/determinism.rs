@@ -170,3 +170,38 @@ fn sweep_json_is_identical_for_1_2_and_4_threads() {
         );
     }
 }
+
+#[test]
+fn reconcile_json_is_identical_for_1_2_and_4_threads() {
+    // `seconds_mean` and `bits_per_second` are wall-clock contract fields (DESIGN §5) kept
+    // at the top level and mirrored in `timings`; nothing else may differ.
+    let documents: Vec<Value> = THREADS
+        .iter()
+        .map(|threads| {
+            let stdout = qkdsim(&[
+                "reconcile",
+                "--bits",
+                "5000",
+                "--qber",
+                "0.03",
+                "--runs",
+                "8",
+                "--threads",
+                threads,
+                "--json",
+            ]);
+            let (mut v, n) = json_without_timings(&stdout);
+            assert_eq!(n, 1);
+            let map = v.as_object_mut().unwrap();
+            assert!(map.remove("seconds_mean").is_some());
+            assert!(map.remove("bits_per_second").is_some());
+            v
+        })
+        .collect();
+    for (threads, doc) in THREADS.iter().zip(&documents).skip(1) {
+        assert_eq!(
+            doc, &documents[0],
+            "reconcile --json differs between 1 and {threads} threads"
+        );
+    }
+}

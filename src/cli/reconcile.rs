@@ -238,8 +238,8 @@ fn table(s: &ExperimentSummary) -> String {
         "{:<28} {:>14.3}   ({} threads, {:.3} s wall)",
         "throughput Mbit/s",
         s.bits_per_second / 1e6,
-        s.threads,
-        s.wall_seconds
+        s.timings.threads,
+        s.timings.wall_seconds
     );
     out
 }
