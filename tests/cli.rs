@@ -300,3 +300,57 @@ fn security_warnings_reach_json_table_csv_report_and_sweep() {
     ]);
     assert!(sweep_table.contains("SECURITY WARNING [independent_dead_time]"));
 }
+
+#[test]
+fn negative_and_fractional_counts_name_the_flag_value_and_range() {
+    for (args, want) in [
+        (
+            &["reconcile", "--bits", "-5", "--qber", "0.02"][..],
+            "must be in [1, 4294967295], got -5",
+        ),
+        (
+            &["reconcile", "--bits", "1000.5", "--qber", "0.02"][..],
+            "nearest allowed: 1000 or 1001",
+        ),
+        (
+            &[
+                "reconcile",
+                "--bits",
+                "1e4",
+                "--qber",
+                "0.02",
+                "--runs",
+                "-1",
+            ][..],
+            "must be in [1, 1000000000], got -1",
+        ),
+        (
+            &[
+                "reconcile",
+                "--bits",
+                "1e4",
+                "--qber",
+                "0.02",
+                "--epsilon-cor",
+                "-1",
+            ][..],
+            "epsilon_cor must be in (0, 1), got -1",
+        ),
+        (
+            &["theory", "scenarios/gys-2004.toml", "--steps", "-2"][..],
+            "must be in [1, 10000], got -2",
+        ),
+        (
+            &["theory", "scenarios/gys-2004.toml", "--from", "-5"][..],
+            "--from: must be a fibre length in [0, 10000] km, got -5",
+        ),
+    ] {
+        let (code, _, err) = stderr_of(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(
+            !err.contains("tip:") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}

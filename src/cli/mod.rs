@@ -178,6 +178,28 @@ pub fn parse_seed(s: &str) -> Result<u64, String> {
     parse_whole(s, &qkdsim::scenario::SEED)
 }
 
+/// Parses `reconcile --bits`: a key length in [1, 2^32 - 1] (Cascade's largest key).
+pub fn parse_key_bits(s: &str) -> Result<u64, String> {
+    let rule = qkdsim::scenario::WholeRule {
+        key: "--bits",
+        min: 1,
+        max: qkdsim::postprocess::cascade::MAX_KEY_BITS as u64,
+        what: "a key length in bits",
+    };
+    parse_whole(s, &rule)
+}
+
+/// Parses `reconcile --runs`: at least one run, at most 1e9.
+pub fn parse_runs(s: &str) -> Result<u64, String> {
+    let rule = qkdsim::scenario::WholeRule {
+        key: "--runs",
+        min: 1,
+        max: 1_000_000_000,
+        what: "a count of independent runs",
+    };
+    parse_whole(s, &rule)
+}
+
 /// Parses `--steps` (the rule of `sweep.steps`).
 pub fn parse_steps(s: &str) -> Result<u64, String> {
     parse_whole(s, &qkdsim::scenario::SWEEP_STEPS)

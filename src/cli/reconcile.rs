@@ -12,8 +12,8 @@ use qkdsim::postprocess::cascade::{
 /// Arguments of `qkdsim reconcile`.
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
-    /// Key length in bits (at least 1).
-    #[arg(long)]
+    /// Key length in bits, 1 to 4294967295 (memory permitting: checked before any work).
+    #[arg(long, value_parser = super::parse_key_bits, allow_negative_numbers = true)]
     pub bits: u64,
     /// Quantum bit error rate of the keys, in (0, 0.5); also Cascade's QBER estimate.
     #[arg(long, allow_negative_numbers = true)]
@@ -21,8 +21,8 @@ pub struct ReconcileArgs {
     /// Cascade variant: original, biconf, yanetal, option7 or option8.
     #[arg(long, default_value = "yanetal")]
     pub variant: String,
-    /// Number of independent runs.
-    #[arg(long, default_value_t = 20)]
+    /// Number of independent runs, 1 to 1e9.
+    #[arg(long, default_value_t = 20, value_parser = super::parse_runs, allow_negative_numbers = true)]
     pub runs: u64,
     /// Master seed; the same seed gives the same results for any thread count.
     #[arg(long, default_value_t = 1, value_parser = super::parse_seed, allow_negative_numbers = true)]
@@ -31,7 +31,7 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub binomial: bool,
     /// Correctness parameter of the verification hash (tag of ceil(log2(1/eps)) bits).
-    #[arg(long, default_value_t = 1e-15)]
+    #[arg(long, default_value_t = 1e-15, allow_negative_numbers = true)]
     pub epsilon_cor: f64,
     /// Worker threads, 1 to 256 (default: all cores; up to the core count on larger machines).
     #[arg(long, value_parser = super::parse_threads_positive, allow_negative_numbers = true)]

@@ -19,13 +19,13 @@ pub struct TheoryArgs {
     /// Scenario file.
     pub scenario: PathBuf,
     /// First fibre length in km.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub from: f64,
     /// Last fibre length in km.
-    #[arg(long, default_value_t = 200.0)]
+    #[arg(long, default_value_t = 200.0, allow_negative_numbers = true)]
     pub to: f64,
     /// Number of fibre lengths from `--from` to `--to`, both included.
-    #[arg(long, default_value_t = 21)]
+    #[arg(long, default_value_t = 21, value_parser = super::parse_steps, allow_negative_numbers = true)]
     pub steps: u64,
     /// Optimise intensities, their probabilities and the basis bias at each distance.
     #[arg(long)]
