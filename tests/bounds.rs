@@ -208,6 +208,8 @@ fn qber_over_no_bits_is_null_in_json_and_a_dash_in_tables() {
     assert!(doc["qber_z"].as_f64().unwrap() > 0.0);
     for k in doc["per_intensity"].as_array().unwrap() {
         assert!(k["qber_x"].is_null(), "{k}");
+        // No X bit is expected either: the closed form's QBER is undefined too.
+        assert!(k["expected"]["qber_x"].is_null(), "{k}");
         // The vacuum class sifts no Z bit either here.
         assert_eq!(k["qber_z"].is_null(), k["sifted_z"] == 0, "{k}");
     }

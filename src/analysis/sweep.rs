@@ -161,10 +161,10 @@ pub struct TheoryPoint {
     pub asymptotic_bps: f64,
     /// PLOB bound, bits/s (null at zero loss).
     pub plob_bps: Option<f64>,
-    /// Expected QBER of sifted Z bits, all intensities.
-    pub qber_z: f64,
-    /// Expected QBER of sifted X bits, all intensities.
-    pub qber_x: f64,
+    /// Expected QBER of sifted Z bits, all intensities (null when none is expected).
+    pub qber_z: Option<f64>,
+    /// Expected QBER of sifted X bits, all intensities (null when none is expected).
+    pub qber_x: Option<f64>,
 }
 
 /// Maximum fibre length with key, when `link.length_km` is swept.
@@ -427,7 +427,6 @@ pub fn theory_point(scenario: &Scenario, value: f64, f_ec_measured: Option<f64>)
             )
         },
     );
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     TheoryPoint {
         value,
         finite_bps: rates.secret_bits_per_pulse_finite * f,
@@ -441,8 +440,8 @@ pub fn theory_point(scenario: &Scenario, value: f64, f_ec_measured: Option<f64>)
             .plob_bits_per_pulse
             .is_finite()
             .then_some(rates.plob_bits_per_pulse * f),
-        qber_z: ratio(ez, sz),
-        qber_x: ratio(ex, sx),
+        qber_z: (sz > 0.0).then(|| ez / sz),
+        qber_x: (sx > 0.0).then(|| ex / sx),
     }
 }
 

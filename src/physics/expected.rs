@@ -59,13 +59,17 @@ pub struct IntensityExpectation {
     pub sifted_z_per_pulse: f64,
     /// Probability that it ends as an erroneous sifted Z bit.
     pub errors_z_per_pulse: f64,
-    /// Expected QBER of sifted Z bits, E_k^Z.
+    /// Expected QBER of sifted Z bits, E_k^Z; NaN (`null` in JSON) when no sifted Z bit
+    /// is expected, since a QBER over zero bits is undefined (DESIGN §7).
+    #[serde(serialize_with = "finite_or_null")]
     pub qber_z: f64,
     /// Same for X.
     pub sifted_x_per_pulse: f64,
     /// Same for X.
     pub errors_x_per_pulse: f64,
-    /// Expected QBER of sifted X bits, E_k^X.
+    /// Expected QBER of sifted X bits, E_k^X; NaN (`null` in JSON) when no sifted X bit
+    /// is expected.
+    #[serde(serialize_with = "finite_or_null")]
     pub qber_x: f64,
 }
 
@@ -195,8 +199,17 @@ fn expectations(
         .collect()
 }
 
+/// An error rate, NaN over zero expected bits (undefined, written `null`).
 fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 { a / b } else { 0.0 }
+    if b > 0.0 { a / b } else { f64::NAN }
+}
+
+fn finite_or_null<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_finite() {
+        s.serialize_some(v)
+    } else {
+        s.serialize_none()
+    }
 }
 
 #[cfg(test)]

@@ -95,7 +95,7 @@ pub fn run_columns(r: &RunReport) -> Vec<(String, String)> {
         cols.push((format!("{l}_qber_z"), field(k.qber_z)));
         cols.push((
             format!("{l}_qber_z_expected"),
-            k.expected.qber_z.to_string(),
+            field(k.expected.qber_z.is_finite().then_some(k.expected.qber_z)),
         ));
         cols.push((format!("{l}_sifted_x_bits"), k.sifted_x.to_string()));
         cols.push((format!("{l}_qber_x"), field(k.qber_x)));

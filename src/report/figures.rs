@@ -222,7 +222,7 @@ pub fn qber_chart(report: &SweepReport) -> ChartSpec {
                 points: report
                     .theory
                     .iter()
-                    .map(|t| (t.value, t.qber_z * pct))
+                    .filter_map(|t| Some((t.value, t.qber_z? * pct)))
                     .collect(),
                 error_bars: None,
                 color: Some(0),
@@ -233,7 +233,7 @@ pub fn qber_chart(report: &SweepReport) -> ChartSpec {
                 points: report
                     .theory
                     .iter()
-                    .map(|t| (t.value, t.qber_x * pct))
+                    .filter_map(|t| Some((t.value, t.qber_x? * pct)))
                     .collect(),
                 error_bars: None,
                 color: Some(1),

@@ -79,10 +79,13 @@ pub fn run_table(r: &RunReport) -> String {
             .iter()
             .map(|k| {
                 format!(
-                    "{} {:.4e} / {:.4}%",
+                    "{} {:.4e} / {}",
                     k.label,
                     k.expected.gain,
-                    100.0 * k.expected.qber_z
+                    percent(
+                        (k.expected.sifted_z_per_pulse > 0.0).then_some(k.expected.qber_z),
+                        4
+                    )
                 )
             })
             .collect();
