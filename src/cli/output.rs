@@ -229,13 +229,7 @@ pub fn preflight(target: &Path, flag: &str) -> anyhow::Result<()> {
         // directory fails here, before the simulation, with the message begin() would give).
         Ok(_) => {
             let tmp = temp_name(&parent, &name);
-            std::fs::create_dir(&tmp).with_context(|| {
-                format!(
-                    "{flag} {}: cannot create the temporary directory {}",
-                    target.display(),
-                    tmp.display()
-                )
-            })?;
+            create_temp(&tmp, target, flag)?;
             let _ = std::fs::remove_dir(&tmp);
         }
         // Created later by begin(), like `mkdir -p`.
@@ -245,6 +239,17 @@ pub fn preflight(target: &Path, flag: &str) -> anyhow::Result<()> {
         [".json", ".csv", ".md", ".png", ".svg", ".key"]
             .iter()
             .any(|ext| n.ends_with(ext))
+    })
+}
+
+/// Creates the temporary directory `tmp` of the set bound for `target`.
+fn create_temp(tmp: &Path, target: &Path, flag: &str) -> anyhow::Result<()> {
+    std::fs::create_dir(tmp).with_context(|| {
+        format!(
+            "{flag} {}: cannot create the temporary directory {}",
+            target.display(),
+            tmp.display()
+        )
     })
 }
 
@@ -276,13 +281,7 @@ impl OutputSet {
         // Same name and process id: left by an earlier set of this very process that was
         // dropped mid-cleanup, or by a dead process whose id was reused. Never a user's file.
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir(&tmp).with_context(|| {
-            format!(
-                "{flag} {}: cannot create the temporary directory {}",
-                target.display(),
-                tmp.display()
-            )
-        })?;
+        create_temp(&tmp, target, flag)?;
         list.push(tmp.clone());
         Ok(Self {
             flag,
