@@ -14,6 +14,13 @@ pub enum Error {
     /// One or more scenario values are outside their allowed range; one line per violation.
     #[error("invalid scenario:\n{}", .0.iter().map(|v| format!("  - {v}")).collect::<Vec<_>>().join("\n"))]
     ScenarioInvalid(Vec<String>),
+    /// The route file is not valid TOML, or its base scenario file cannot be read.
+    #[error("{0}")]
+    RouteSyntax(String),
+    /// One or more route values are wrong (schema, ranges, graph); one line per violation,
+    /// each starting with its key path (e.g. `spans[2].link.length_km`).
+    #[error("invalid route:\n{}", .0.iter().map(|v| format!("  - {v}")).collect::<Vec<_>>().join("\n"))]
+    RouteInvalid(Vec<String>),
     /// A dotted key path (for sweeps) that does not name a numeric scenario value.
     #[error("{0}")]
     UnknownKey(String),

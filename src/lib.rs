@@ -37,6 +37,7 @@ pub mod postprocess;
 pub mod protocol;
 pub mod report;
 pub mod rng;
+pub mod route;
 pub mod scenario;
 pub mod units;
 

@@ -26,6 +26,8 @@ pub enum Purpose {
     SweepPoint = 5,
     /// Anything a test or tool needs (e.g. `qkdsim reconcile` keys).
     Auxiliary = 6,
+    /// Span `index` of a route (its run seed).
+    RouteSpan = 7,
 }
 
 /// The ChaCha8 stream for (`seed`, `purpose`, `index`).

@@ -19,6 +19,7 @@ fn run(s: &Scenario, pulses: u64, seed: u64) -> RunReport {
             seed: Some(seed),
             pulses: Some(pulses),
             keep_keys: false,
+            ..RunOptions::default()
         },
         &|_| {},
         |_| {},

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub pulses: Option<u64>,
     /// Keep Alice's and Bob's final keys (for `--keys-out`).
     pub keep_keys: bool,
+    /// Keep every block's final keys separately (for the route layer's key stores).
+    pub keep_block_keys: bool,
 }
 
 /// Simulated and expected figures of one intensity class (DESIGN §5 `per_intensity`).
@@ -162,6 +164,9 @@ pub struct RunOutput {
     pub report: RunReport,
     /// Alice's and Bob's final keys, when `RunOptions::keep_keys` was set.
     pub keys: Option<BlockKeys>,
+    /// Per block, in the order of `report.per_block`, its final keys (`None` for a block
+    /// without key), when `RunOptions::keep_block_keys` was set.
+    pub block_keys: Option<Vec<Option<BlockKeys>>>,
 }
 
 /// Error-correction totals (DESIGN §5 `ec`).
@@ -393,7 +398,7 @@ pub fn run(
                 x_errors += c.errors_x;
             }
             let estimate = (x_errors as f64 + 1.0) / (x_sifted as f64 + 2.0);
-            let keep = options.keep_keys;
+            let keep = options.keep_keys || options.keep_block_keys;
             let work = move |block: SiftedBlock| {
                 let (r, keys) = process_block(&block, estimate, cfg, rep_rate);
                 results
@@ -494,7 +499,20 @@ pub fn run(
         .is_finite()
         .then_some(rates.plob_bits_per_pulse);
     report.theory.asymptotic_method = rates.asymptotic_method;
-    report.per_block = blocks.into_iter().map(|(b, _)| b).collect();
+    let mut block_keys = options.keep_block_keys.then(Vec::new);
+    report.per_block = blocks
+        .into_iter()
+        .map(|(b, k)| {
+            if let Some(all) = block_keys.as_mut() {
+                all.push(k.filter(|_| b.secret_bits > 0));
+            }
+            b
+        })
+        .collect();
     report.timings.total_s = started.elapsed().as_secs_f64();
-    Ok(RunOutput { report, keys })
+    Ok(RunOutput {
+        report,
+        keys,
+        block_keys,
+    })
 }

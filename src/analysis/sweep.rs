@@ -246,6 +246,7 @@ pub fn sweep(
                 seed: Some(point_seed),
                 pulses: options.pulses,
                 keep_keys: false,
+                ..RunOptions::default()
             };
             // Runs report their own cumulative progress, possibly out of order from several
             // threads: keep the maximum per point and add only what is new.

@@ -53,6 +53,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         seed: args.seed,
         pulses: args.pulses,
         keep_keys: args.keys_out.is_some(),
+        ..RunOptions::default()
     };
     let pulses = options.pulses.unwrap_or_else(|| scenario.pulses());
     let bar = super::progress_bar(
