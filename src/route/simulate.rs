@@ -1,8 +1,11 @@
-//! Running every span of a route and assembling the [`RouteReport`](super::RouteReport).
+//! Running every span of a route and assembling the [`RouteReport`].
 //!
-//! (In progress.)
+//! (Signature fixed; implementation in progress.)
 //!
 //! Must never depend on `report`, clap or the file system.
+
+use super::{Route, RouteReport};
+use crate::bits::BitVec;
 
 /// Overrides from the command line.
 #[derive(Debug, Clone, Default)]
@@ -15,5 +18,23 @@ pub struct RouteOptions {
     pub keep_keys: bool,
 }
 
-/// Simulates a route (in progress).
-pub fn simulate_route() {}
+/// A route's report and, if asked for, every demand's delivered keys: (the key at the
+/// demand's `from` end, the key recovered at its `to` end).
+#[derive(Debug, Clone)]
+pub struct RouteOutput {
+    /// The record.
+    pub report: RouteReport,
+    /// Per demand, when `RouteOptions::keep_keys` was set.
+    pub keys: Option<Vec<(BitVec, BitVec)>>,
+}
+
+/// Simulates every span in parallel, relays the keys and reports. `progress(span,
+/// pulses_done)` is called from worker threads as spans advance.
+pub fn simulate_route(
+    route: &Route,
+    options: &RouteOptions,
+    progress: &(dyn Fn(usize, u64) + Sync),
+) -> crate::Result<RouteOutput> {
+    let _ = (route, options, progress);
+    Err(crate::Error::InvalidArgument("route simulation in progress".into()))
+}
