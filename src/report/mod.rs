@@ -1,5 +1,6 @@
-//! Reports: the JSON/CSV records of a run and the human summary, as strings. Writing them
-//! to files is the binary's job; charts are drawn from the same records.
+//! Reports: the JSON/CSV records of a run, a sweep and a route (`route`), and the human
+//! summaries, as strings. Writing them to files is the binary's job; charts are drawn from
+//! the same records.
 //!
 //! Must never depend on clap or touch the file system.
 
@@ -8,6 +9,7 @@ pub mod csv;
 pub mod figures;
 pub mod json;
 pub mod markdown;
+pub mod route;
 pub mod table;
 
 /// What tables and report.md show for a number that is undefined (a QBER over no bits, an
