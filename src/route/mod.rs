@@ -171,8 +171,13 @@ pub struct SpanReport {
     pub final_keys_match: bool,
     /// Why the span produced no key, if it produced none.
     pub aborted: Option<String>,
+    /// Final key bits that entered the store (blocks finished within the duration).
+    pub arrived_bits: u64,
     /// Key bits spent authenticating the span's post-processing messages.
     pub link_auth_bits: u64,
+    /// The part of `link_auth_bits` that found the store empty and came from the
+    /// pre-shared key (the bootstrap every QKD link needs before its first block).
+    pub preshared_auth_bits: u64,
     /// Key bits spent as one-time pads of relayed key.
     pub relay_bits: u64,
     /// Key bits spent authenticating relay messages carried on this span.

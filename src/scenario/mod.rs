@@ -41,12 +41,20 @@ impl Scenario {
     /// written as floats); the range checks (`validate`), which also see the values the
     /// type pass could keep, so that every violation is reported at once.
     pub fn parse(text: &str, origin: &str) -> Result<Scenario> {
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
             Error::ScenarioSyntax(format!(
                 "{origin}: {}",
                 escape_terminal(e.to_string().trim_end())
             ))
         })?;
+        Scenario::from_table(table)
+    }
+
+    /// Validates a scenario already parsed as a TOML table (the steps of [`Scenario::parse`]
+    /// after the syntax: the type pass, then the range checks, every violation reported
+    /// with its key path as [`Error::ScenarioInvalid`]). Used for scenarios that are not a
+    /// file of their own, such as the spans of a route.
+    pub fn from_table(mut table: toml::Table) -> Result<Scenario> {
         let (mut found, replaced) = schema::check_types(&mut table);
         let spec: ScenarioSpec = toml::Value::Table(table).try_into().map_err(|e| {
             // The type pass leaves nothing serde can reject; this is a safety net.
