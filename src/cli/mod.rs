@@ -9,6 +9,7 @@ use std::path::Path;
 mod check;
 mod output;
 mod reconcile;
+mod route;
 mod run;
 mod sweep;
 mod theory;
@@ -43,6 +44,9 @@ enum Command {
     Reconcile(reconcile::ReconcileArgs),
     /// Validate a scenario and print it with every default filled in.
     Check(check::CheckArgs),
+    /// Simulate a route of QKD spans through trusted nodes (key relay, stores, demands), or
+    /// plan trusted-node sites along a corridor (`route plan`).
+    Route(route::RouteArgs),
 }
 
 /// Parses the command line, runs the subcommand, prints any error; returns the exit code.
@@ -75,6 +79,7 @@ pub fn main() -> i32 {
         Command::Sweep(args) => sweep::run(args),
         Command::Reconcile(args) => reconcile::run(args),
         Command::Check(args) => check::run(args),
+        Command::Route(args) => route::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -167,7 +167,12 @@ pub fn span_columns(report: &RouteReport, s: &SpanReport) -> Vec<(String, String
         ("first_key_s".into(), field(s.first_key_s)),
         ("final_keys_match".into(), s.final_keys_match.to_string()),
         ("aborted".into(), s.aborted.clone().unwrap_or_default()),
+        ("arrived_bits".into(), s.arrived_bits.to_string()),
         ("link_auth_bits".into(), s.link_auth_bits.to_string()),
+        (
+            "preshared_auth_bits".into(),
+            s.preshared_auth_bits.to_string(),
+        ),
         ("relay_bits".into(), s.relay_bits.to_string()),
         ("relay_auth_bits".into(), s.relay_auth_bits.to_string()),
         ("late_bits".into(), s.late_bits.to_string()),
@@ -1129,27 +1134,30 @@ pub fn route_chart_png(report: &RouteReport) -> Result<Vec<u8>> {
 
 /// The relay and authentication model in one paragraph, with the route's parameters.
 pub fn relay_model_paragraph(report: &RouteReport) -> String {
-    let c = report.relay.chunk_bits;
-    let tag = report.relay.auth_tag_bits;
     format!(
         "**Relay and authentication model.** Every span is a full link simulation (engine, \
          sifting, Cascade, verification, finite-key length, privacy amplification) of {d} s of \
          link time, seeded by the route seed and the span index, all spans in parallel. A \
          block's final key enters the span's key store, held at both of its ends, when it \
          exists (the block's last pulse plus the modelled post-processing latency); key of \
-         blocks that finish after the duration is counted as late and never stored. The span's \
-         own classical post-processing messages are authenticated with Wegman–Carter tags of \
-         {tag} bits, paid from its store on arrival. A demand asks for {c}-bit chunks, one \
-         every {c} / rate seconds; each chunk is relayed hop by hop along a path through \
-         trusted nodes by one-time pad, spending {c} bits of every hop's store plus {tag}-bit \
-         tags for the relay messages; every trusted node on the path learns the key. Paths are \
-         tried shortest first. The deliverable end-to-end rate is the maximum flow over the \
-         spans' net key rates (after authentication) and the spans of a minimum cut are the \
-         bottleneck. Both ends' keys are compared bit for bit. A chunk due and not yet \
-         delivered counts as outage; availability is one minus the outage over the duration. \
-         One-time-pad relay adds no error probability: a demand's epsilon is the sum of the \
+         blocks that finish after the duration is counted as late and never stored. Every \
+         classical round trip of a block's post-processing is two messages, each \
+         authenticated by a Wegman–Carter tag of {t} bits paid from the span's store when the \
+         block's key arrives (from the pre-shared bootstrap key while the store is empty). A \
+         demand asks for a {c}-bit chunk every {c} / rate seconds; a chunk is relayed hop by \
+         hop along a path through trusted nodes by one-time pad, spending {c} bits on its \
+         first hop and {c} + {t} bits (pad and relay-message tag) on every further hop; \
+         every trusted node on the path sees the key, so it must be trusted. Paths are tried \
+         shortest first. The deliverable end-to-end rate is the maximum flow over the spans' \
+         net capacities, (arrived - authentication) × {c} / ({c} + {t}) bits over the \
+         duration, and the spans of a minimum cut are the bottleneck. Both ends' keys are \
+         compared bit for bit. Time while a requested chunk is due and not delivered is \
+         outage; availability is one minus the outage over the duration. One-time-pad relay \
+         adds no failure probability of its own: a demand's epsilon is the sum of the \
          composed epsilons of the spans on its paths.",
         d = number(report.duration_s),
+        c = report.relay.chunk_bits,
+        t = report.relay.auth_tag_bits,
     )
 }
 
@@ -1481,7 +1489,9 @@ mod tests {
             first_key_s: (rate > 0.0).then_some(0.011),
             final_keys_match: true,
             aborted: (rate == 0.0).then(|| "QBER above qber_abort".to_string()),
+            arrived_bits: (rate * 0.02) as u64,
             link_auth_bits: 256,
+            preshared_auth_bits: 0,
             relay_bits: 1024,
             relay_auth_bits: 128,
             late_bits: 0,
@@ -1743,7 +1753,10 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("Relay and authentication model"));
-        assert!(md.contains("256-bit chunks"));
+        assert!(
+            md.contains("a 256-bit chunk every 256 / rate seconds"),
+            "{md}"
+        );
         assert!(md.contains("![Bayreuth – Hof – Zwickau: route](route.png)"));
         assert!(md.contains("(stores.png)"));
         assert!(md.contains("`qkdsim route r.toml --out o`"));
