@@ -25,13 +25,18 @@ fn base_scenario() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/bayreuth-zwickau.toml")
 }
 
-/// Short runs with 1e5-bit blocks, so spans make keys in a second or two.
+/// Short runs: 0.1 s of link time (blocks need about 0.05 s of modelled post-processing
+/// latency before their key exists).
 const SHORT: &str = r#"
 [simulation]
-duration_s = 0.03
+duration_s = 0.1
 seed = 11
 "#;
-const SMALL_BLOCKS: &str = "postprocessing.block_bits = 1e5";
+/// 1e5-bit blocks with balanced bases (enough test-basis bits for the finite-key bound at
+/// this block size), so spans make keys in a second or two.
+const SMALL_BLOCKS: &str = "postprocessing.block_bits = 1e5\n\
+                            source.basis_z_probability = 0.5\n\
+                            receiver.basis_z_probability = 0.5";
 
 /// A 3-node chain A – R – B with coordinates; `base.toml` (a copy of the shipped
 /// Bayreuth – Zwickau scenario) beside it, named relative to the route file.
@@ -72,7 +77,7 @@ length_km = 35.0
 [[demands]]
 from = "Bayreuth"
 to = "Zwickau"
-rate_bps = 2000
+rate_bps = 1e5
 "#
         ),
     )

@@ -787,7 +787,7 @@ pub fn route_layout(report: &RouteReport) -> RouteLayout {
         let mut bulge = 0.0;
         if placement == Placement::Line && a.abs_diff(z) > 1 {
             // Arcs alternate above and below the line, higher for longer jumps.
-            let side = if arcs % 2 == 0 { -1.0 } else { 1.0 };
+            let side = if arcs.is_multiple_of(2) { -1.0 } else { 1.0 };
             bulge = side * 110.0 * (a.abs_diff(z) - 1) as f64;
             arcs += 1;
         }
