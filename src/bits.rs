@@ -147,7 +147,8 @@ impl BitVec {
             self.clear_tail();
             return;
         }
-        self.words.reserve((self.len + len).div_ceil(64) - self.words.len());
+        self.words
+            .reserve((self.len + len).div_ceil(64) - self.words.len());
         let mut done = 0;
         while done < len {
             let n = (len - done).min(64);
@@ -366,7 +367,11 @@ mod tests {
     #[test]
     fn range_copies_across_word_boundaries() {
         // 64-bit words of distinct patterns; copy every (offset, length) near boundaries.
-        let words = vec![0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210, 0xdead_beef_cafe_f00d];
+        let words = vec![
+            0x0123_4567_89ab_cdef,
+            0xfedc_ba98_7654_3210,
+            0xdead_beef_cafe_f00d,
+        ];
         let src = BitVec::from_words(words, 190);
         for pre in [0usize, 1, 63, 64, 65] {
             for start in [0usize, 1, 31, 63, 64, 65, 127, 128] {
@@ -378,7 +383,11 @@ mod tests {
                     v.extend_range(&src, start, len);
                     assert_eq!(v.len(), pre + len);
                     for i in 0..len {
-                        assert_eq!(v.get(pre + i), src.get(start + i), "{pre} {start} {len} {i}");
+                        assert_eq!(
+                            v.get(pre + i),
+                            src.get(start + i),
+                            "{pre} {start} {len} {i}"
+                        );
                     }
                     assert_eq!(v.count_ones(), src.slice(start, len).count_ones());
                 }

@@ -738,7 +738,11 @@ fn usable_route(index: usize, p: &Path, spans: usize, chunk: u64, tag: u64) -> O
     }
     let mut needs: Vec<(usize, u64)> = Vec::with_capacity(p.hops.len());
     for (j, h) in p.hops.iter().enumerate() {
-        let need = if j == 0 { chunk } else { chunk.saturating_add(tag) };
+        let need = if j == 0 {
+            chunk
+        } else {
+            chunk.saturating_add(tag)
+        };
         match needs.iter_mut().find(|(s, _)| *s == h.span) {
             Some((_, n)) => *n = n.saturating_add(need),
             None => needs.push((h.span, need)),
