@@ -150,6 +150,20 @@ impl BitVec {
         self.words
             .reserve((self.len + len).div_ceil(64) - self.words.len());
         let mut done = 0;
+        if self.len & 63 == 0 {
+            // Destination aligned, source not (`start % 64 = so > 0`): every whole
+            // destination word joins the high part of one source word with the low part of
+            // the next, which exists because bit `start + 64 i + 63 < start + len` lies in it.
+            let (ws, so) = (start >> 6, start & 63);
+            let full = len >> 6;
+            self.words.extend(
+                other.words[ws..ws + full + 1]
+                    .windows(2)
+                    .map(|w| (w[0] >> so) | (w[1] << (64 - so))),
+            );
+            self.len += full << 6;
+            done = full << 6;
+        }
         while done < len {
             let n = (len - done).min(64);
             let mut w = other.word_at(start + done);

@@ -612,8 +612,13 @@ fn outage(requests: &[f64], served: &[f64], duration_s: f64) -> f64 {
     total + cur.map_or(0.0, |(s, e)| e - s)
 }
 
-fn arb_case() -> impl Strategy<Value = (Vec<bool>, Vec<(usize, u8, usize, u64)>, u64, u64, f64, u8)>
-{
+/// Raw blocks: (span selector, arrival in half seconds, length, auth bits).
+type RawBlocks = Vec<(usize, u8, usize, u64)>;
+
+/// (directions of the chain's hops, raw blocks, chunk, tag, rate, duration in half seconds)
+type Case = (Vec<bool>, RawBlocks, u64, u64, f64, u8);
+
+fn arb_case() -> impl Strategy<Value = Case> {
     (
         proptest::collection::vec(any::<bool>(), 1..4),
         // (span selector, arrival in half seconds, length, auth)

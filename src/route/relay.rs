@@ -592,6 +592,7 @@ pub fn relay(
     }
     let mut blocked: Vec<usize> = Vec::new();
     let mut candidates: Vec<usize> = Vec::new();
+    let mut due_now: Vec<u64> = vec![0; states.len()];
     let mut queue: BinaryHeap<Reverse<(Time, usize)>> = BinaryHeap::new();
     let mut touched = vec![false; spans];
     let mut touched_list: Vec<usize> = Vec::new();
@@ -634,6 +635,7 @@ pub fn relay(
         for &d in &candidates {
             let s = &mut states[d];
             let due = s.schedule.due(now);
+            due_now[d] = due;
             // Backlog just before `now` (the left limit: nothing is served in between).
             let before = s.schedule.due_before(now).saturating_sub(s.served);
             s.max_backlog = s.max_backlog.max(before);
@@ -675,13 +677,13 @@ pub fn relay(
             s.out.time_to_first_key_s.get_or_insert(now);
             s.add_outage(t_req, now);
             s.served += 1;
-            if s.served < s.schedule.due(now) {
+            if s.served < due_now[d] {
                 queue.push(Reverse((Time(s.schedule.time(s.served)), d)));
             }
         }
         for &d in &candidates {
             let s = &mut states[d];
-            let after = s.schedule.due(now) - s.served;
+            let after = due_now[d] - s.served;
             s.max_backlog = s.max_backlog.max(after);
             if s.blocked {
                 blocked.push(d);
