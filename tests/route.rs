@@ -74,14 +74,19 @@ fn conservation(r: &RouteReport) {
     }
 }
 
+/// Long enough for blocks of 1e5 bits to finish post-processing (the modelled latency of
+/// a block is about 0.2 s here, mostly Cascade's round trips).
 const SHORT: &str = r#"
 [simulation]
-duration_s = 0.03
+duration_s = 0.4
 seed = 11
 "#;
 
-/// 1e5-bit blocks so that short runs make many blocks.
-const SMALL_BLOCKS: &str = "postprocessing.block_bits = 1e5";
+/// 1e5-bit blocks, with a basis bias at which blocks that small give key, so that short
+/// runs make many blocks.
+const SMALL_BLOCKS: &str = "postprocessing.block_bits = 1e5
+source.basis_z_probability = 0.7
+receiver.basis_z_probability = 0.7";
 
 #[test]
 fn a_chain_delivers_the_minimum_of_its_hops_less_authentication() {
@@ -118,7 +123,11 @@ rate_bps = 1e9
     let rep = &out.report;
     conservation(rep);
     let d = &rep.demands[0];
-    assert!(d.delivered_bits > 0, "the chain delivered nothing: {d:?}");
+    assert!(
+        d.delivered_bits > 0,
+        "the chain delivered nothing: {d:?}\n{:#?}",
+        rep.spans
+    );
     assert_eq!(d.path, vec!["A", "R", "B"]);
     // The demand always waits, so it takes everything the weaker hop can give.
     let chunks = path_chunks(rep, &[0, 1]);
@@ -129,7 +138,10 @@ rate_bps = 1e9
         assert_eq!(s.relay_bits, d.delivered_bits, "span {}", s.index);
     }
     assert_eq!(rep.spans[0].relay_auth_bits, 0);
-    assert_eq!(rep.spans[1].relay_auth_bits, chunks * rep.relay.auth_tag_bits);
+    assert_eq!(
+        rep.spans[1].relay_auth_bits,
+        chunks * rep.relay.auth_tag_bits
+    );
     assert_eq!(d.relay_bits, 2 * d.delivered_bits);
     // Real keys, bit for bit.
     assert!(d.keys_match && rep.spans.iter().all(|s| s.final_keys_match));
@@ -207,11 +219,25 @@ rate_bps = 1e9
     let (c, t) = (rep.relay.chunk_bits as f64, rep.relay.auth_tag_bits as f64);
     let flow_bits = d.secret_key_rate_bps * rep.duration_s;
     let delivered = d.delivered_bits as f64;
-    assert!(flow_bits <= delivered + 2.0 * c, "{flow_bits} vs {delivered}");
-    assert!(flow_bits >= delivered * c / (c + t) - 2.0 * c, "{flow_bits} vs {delivered}");
+    assert!(
+        flow_bits <= delivered + 2.0 * c,
+        "{flow_bits} vs {delivered}"
+    );
+    assert!(
+        flow_bits >= delivered * c / (c + t) - 2.0 * c,
+        "{flow_bits} vs {delivered}"
+    );
     let best_single = via_p.max(via_q) as f64 * c;
-    assert!(flow_bits > best_single * c / (c + t), "flow {flow_bits}, best path {best_single}");
-    assert_eq!(d.min_cut.len(), 2, "one bottleneck per path: {:?}", d.min_cut);
+    assert!(
+        flow_bits > best_single * c / (c + t),
+        "flow {flow_bits}, best path {best_single}"
+    );
+    assert_eq!(
+        d.min_cut.len(),
+        2,
+        "one bottleneck per path: {:?}",
+        d.min_cut
+    );
 }
 
 #[test]
@@ -272,11 +298,15 @@ fn every_shipped_route_relays_identical_keys() {
         let mut r = parse_in(&text, f.parent().unwrap());
         // Short runs with small blocks, so every span makes key in a test's time.
         for s in &mut r.spans {
-            s.scenario =
-                qkdsim::scenario::with_value(&s.scenario, "postprocessing.block_bits", 1e5)
-                    .unwrap();
+            for (key, value) in [
+                ("postprocessing.block_bits", 1e5),
+                ("source.basis_z_probability", 0.7),
+                ("receiver.basis_z_probability", 0.7),
+            ] {
+                s.scenario = qkdsim::scenario::with_value(&s.scenario, key, value).unwrap();
+            }
         }
-        r.duration_s = 0.2;
+        r.duration_s = 0.5;
         let out = simulate(&r, true);
         let rep = &out.report;
         conservation(rep);
@@ -286,7 +316,7 @@ fn every_shipped_route_relays_identical_keys() {
             assert_eq!(a.len() as u64, d.delivered_bits);
             assert!(
                 d.delivered_bits > 0,
-                "{}: demand {} got no key in 0.2 s",
+                "{}: demand {} got no key in 0.5 s",
                 f.display(),
                 d.index
             );

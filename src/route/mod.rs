@@ -85,6 +85,42 @@ pub struct RelayParams {
     /// Length of one Wegman-Carter authentication tag; each tag spends this many fresh key
     /// bits of the span that carries the message (default 64).
     pub auth_tag_bits: u64,
+    /// How a span authenticates its own post-processing messages (default `per_block`;
+    /// see `simulate`).
+    pub link_auth: LinkAuth,
+}
+
+/// How a span authenticates its post-processing transcript (route file
+/// `relay.link_auth`; the costs are derived in `route::simulate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkAuth {
+    /// One tag per party per block over the whole transcript (delayed authentication).
+    PerBlock,
+    /// One tag per message, two messages per classical round trip.
+    PerMessage,
+}
+
+impl LinkAuth {
+    /// The names accepted in route files.
+    pub const NAMES: [&'static str; 2] = ["per_block", "per_message"];
+
+    /// Tags a block with `round_trips` classical round trips spends.
+    pub fn messages(self, round_trips: u64) -> u64 {
+        match self {
+            LinkAuth::PerBlock => 2,
+            LinkAuth::PerMessage => 2 * round_trips,
+        }
+    }
+
+    /// Parses a route file value.
+    pub fn parse(name: &str) -> Option<LinkAuth> {
+        match name {
+            "per_block" => Some(LinkAuth::PerBlock),
+            "per_message" => Some(LinkAuth::PerMessage),
+            _ => None,
+        }
+    }
 }
 
 impl Default for RelayParams {
@@ -92,6 +128,7 @@ impl Default for RelayParams {
         RelayParams {
             chunk_bits: 256,
             auth_tag_bits: 64,
+            link_auth: LinkAuth::PerBlock,
         }
     }
 }

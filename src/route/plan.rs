@@ -235,7 +235,11 @@ pub fn plan(route: &Route, min_rate_bps: f64) -> crate::Result<(Plan, Option<Rou
         })
         .collect();
     let planned = Route {
-        name: format!("{} (planned, every hop ≥ {} bit/s)", route.name, fmt_num(min_rate_bps)),
+        name: format!(
+            "{} (planned, every hop ≥ {} bit/s)",
+            route.name,
+            fmt_num(min_rate_bps)
+        ),
         description: route.description.clone(),
         nodes,
         spans,
@@ -247,7 +251,10 @@ pub fn plan(route: &Route, min_rate_bps: f64) -> crate::Result<(Plan, Option<Rou
     let plan = Plan {
         min_rate_bps,
         candidates,
-        chosen: chain.iter().map(|&c| route.nodes[order[c]].name.clone()).collect(),
+        chosen: chain
+            .iter()
+            .map(|&c| route.nodes[order[c]].name.clone())
+            .collect(),
         hops,
         infeasible: None,
     };
