@@ -18,7 +18,7 @@ use super::{UNDEFINED, percent};
 use crate::error::{Error, Result};
 use crate::estimation::assumptions::SecurityWarning;
 use crate::route::plan::Plan;
-use crate::route::{DemandReport, RouteReport, SpanReport};
+use crate::route::{DemandReport, LinkAuth, RouteReport, SpanReport};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -493,13 +493,18 @@ pub fn route_table(r: &RouteReport) -> String {
     let trusted = r.nodes.iter().filter(|n| n.trusted).count();
     let _ = writeln!(
         s,
-        "{} ({} trusted), {}, {}; relay in {}-bit chunks, {}-bit authentication tags",
+        "{} ({} trusted), {}, {}; relay in {}-bit chunks, {}-bit authentication tags, link \
+         authentication {}",
         plural(r.nodes.len(), "node", "nodes"),
         trusted,
         plural(r.spans.len(), "span", "spans"),
         plural(r.demands.len(), "demand", "demands"),
         r.relay.chunk_bits,
-        r.relay.auth_tag_bits
+        r.relay.auth_tag_bits,
+        match r.relay.link_auth {
+            LinkAuth::PerBlock => "per block",
+            LinkAuth::PerMessage => "per message",
+        }
     );
     let _ = writeln!(s);
     s.push_str(&span_table(r));
@@ -1132,6 +1137,25 @@ pub fn route_chart_png(report: &RouteReport) -> Result<Vec<u8>> {
 // report.md
 // ---------------------------------------------------------------------------------------
 
+/// How the route's spans authenticate their own post-processing, one sentence.
+fn link_auth_text(report: &RouteReport) -> String {
+    let t = report.relay.auth_tag_bits;
+    match report.relay.link_auth {
+        LinkAuth::PerBlock => format!(
+            "Each party authenticates its whole post-processing transcript of a block \
+             (sifting, Cascade, verification, privacy-amplification seed) with one \
+             Wegman–Carter tag of {t} bits before the key is used (`relay.link_auth = \
+             \"per_block\"`): {} bits per block,",
+            2 * t
+        ),
+        LinkAuth::PerMessage => format!(
+            "Every classical message of a block's post-processing carries its own \
+             Wegman–Carter tag of {t} bits (`relay.link_auth = \"per_message\"`), two \
+             messages per round trip,"
+        ),
+    }
+}
+
 /// The relay and authentication model in one paragraph, with the route's parameters.
 pub fn relay_model_paragraph(report: &RouteReport) -> String {
     format!(
@@ -1140,15 +1164,14 @@ pub fn relay_model_paragraph(report: &RouteReport) -> String {
          link time, seeded by the route seed and the span index, all spans in parallel. A \
          block's final key enters the span's key store, held at both of its ends, when it \
          exists (the block's last pulse plus the modelled post-processing latency); key of \
-         blocks that finish after the duration is counted as late and never stored. Every \
-         classical round trip of a block's post-processing is two messages, each \
-         authenticated by a Wegman–Carter tag of {t} bits paid from the span's store when the \
-         block's key arrives (from the pre-shared bootstrap key while the store is empty). A \
+         blocks that finish after the duration is counted as late and never stored. {auth} \
+         paid from the span's store when the block's key arrives (from the pre-shared \
+         bootstrap key while the store is empty). A \
          demand asks for a {c}-bit chunk every {c} / rate seconds; a chunk is relayed hop by \
          hop along a path through trusted nodes by one-time pad, spending {c} bits on its \
          first hop and {c} + {t} bits (pad and relay-message tag) on every further hop; \
-         every trusted node on the path sees the key, so it must be trusted. Paths are tried \
-         shortest first. The deliverable end-to-end rate is the maximum flow over the spans' \
+         every trusted node on the path sees the key, so it must be trusted. A request takes \
+         the first path, shortest first, whose stores all hold enough key. The deliverable end-to-end rate is the maximum flow over the spans' \
          net capacities, (arrived - authentication) × {c} / ({c} + {t}) bits over the \
          duration, and the spans of a minimum cut are the bottleneck. Both ends' keys are \
          compared bit for bit. Time while a requested chunk is due and not delivered is \
@@ -1158,6 +1181,7 @@ pub fn relay_model_paragraph(report: &RouteReport) -> String {
         d = number(report.duration_s),
         c = report.relay.chunk_bits,
         t = report.relay.auth_tag_bits,
+        auth = link_auth_text(report),
     )
 }
 
