@@ -98,13 +98,19 @@ fn the_pilot_line_has_its_nodes_lengths_and_demands() {
     );
     let total: f64 = route.spans.iter().map(|s| s.length_km).sum();
     assert!((470.0..=680.0).contains(&total), "{total} km");
-    // Every span has the base's SNSPD receiver; the access spans their own extra loss.
+    // Every span has the base's SNSPD receiver and extra loss.
     for s in &route.spans {
         assert_eq!(s.scenario.spec.detector.efficiency, 0.85);
         assert_eq!(s.scenario.spec.postprocessing.block_bits, 1_000_000);
     }
-    assert_eq!(route.spans[0].scenario.spec.link.extra_loss_db, 2.0);
-    assert_eq!(route.spans[1].scenario.spec.link.extra_loss_db, 3.0);
+    assert!(
+        route
+            .spans
+            .iter()
+            .all(|s| s.scenario.spec.link.extra_loss_db == 3.0)
+    );
+    assert_eq!(total, 524.0);
+    assert_eq!(route.spans.len(), 8);
     assert_eq!(route.demands[0].rate_bps, 256.0);
     assert_eq!(route.relay.chunk_bits, 256);
 }
