@@ -124,7 +124,7 @@ pub fn parse_route(
             c.push("name: missing field `name` (required: the route's name, a string)".into());
             None
         }
-        Some(v) => c.text("name", v, false),
+        Some(v) => c.name("name", v),
     };
     let description = match root.get("description") {
         None => Some(String::new()),
@@ -887,9 +887,15 @@ impl Check {
                     ));
                     None
                 }
+                Some(Value::Float(f)) => Some(*f),
+                Some(Value::Integer(n)) => Some(*n as f64),
                 Some(v) => {
-                    let what = format!("a number of km {}", length_rule());
-                    self.number(&format!("{path}.length_km"), v, &what)
+                    self.push(format!(
+                        "{path}.length_km: must be a number of km {}, got {}",
+                        length_rule(),
+                        shown(v)
+                    ));
+                    None
                 }
             };
             span.scenario = self.span_scenario(&span, cx);
