@@ -26,7 +26,7 @@
 //! connectivity.
 
 use super::graph::{Topology, connected};
-use super::{Demand, Node, RelayParams, Route, Span};
+use super::{Demand, LinkAuth, Node, RelayParams, Route, Span};
 use crate::error::{Error, Result};
 use crate::scenario::{
     SEED, Scenario, ScenarioSpec, WholeRule, escape_controls, fmt_num, fmt_text,
@@ -70,7 +70,7 @@ const TOP_KEYS: &[&str] = &[
     "spans",
 ];
 const SIMULATION_KEYS: &[&str] = &["duration_s", "seed"];
-const RELAY_KEYS: &[&str] = &["auth_tag_bits", "chunk_bits"];
+const RELAY_KEYS: &[&str] = &["auth_tag_bits", "chunk_bits", "link_auth"];
 const NODE_KEYS: &[&str] = &["lat", "lon", "name", "trusted"];
 const DEMAND_KEYS: &[&str] = &["from", "rate_bps", "to"];
 /// A span's own keys; every other key is a scenario table override.
@@ -657,6 +657,22 @@ impl Check {
                 "auth_tag_bits" => {
                     if let Some(n) = self.whole(AUTH_TAG_BITS, AUTH_TAG_BITS.key, v) {
                         relay.auth_tag_bits = n;
+                    }
+                }
+                "link_auth" => {
+                    if let Some(name) = self.text("relay.link_auth", v, false) {
+                        match LinkAuth::parse(&name) {
+                            Some(a) => relay.link_auth = a,
+                            None => self.push(format!(
+                                "relay.link_auth: must be one of {}, got {}",
+                                LinkAuth::NAMES
+                                    .iter()
+                                    .map(|n| format!("\"{n}\""))
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                fmt_text(&name)
+                            )),
+                        }
                     }
                 }
                 _ => self.unknown("relay", key, RELAY_KEYS),
