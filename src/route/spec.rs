@@ -26,7 +26,7 @@
 //! connectivity.
 
 use super::graph::{Topology, connected};
-use super::{Demand, Node, RelayParams, Route, Span};
+use super::{Demand, LinkAuth, Node, RelayParams, Route, Span};
 use crate::error::{Error, Result};
 use crate::scenario::{
     SEED, Scenario, ScenarioSpec, WholeRule, escape_controls, fmt_num, fmt_text,
@@ -70,7 +70,7 @@ const TOP_KEYS: &[&str] = &[
     "spans",
 ];
 const SIMULATION_KEYS: &[&str] = &["duration_s", "seed"];
-const RELAY_KEYS: &[&str] = &["auth_tag_bits", "chunk_bits"];
+const RELAY_KEYS: &[&str] = &["auth_tag_bits", "chunk_bits", "link_auth"];
 const NODE_KEYS: &[&str] = &["lat", "lon", "name", "trusted"];
 const DEMAND_KEYS: &[&str] = &["from", "rate_bps", "to"];
 /// A span's own keys; every other key is a scenario table override.
@@ -124,7 +124,7 @@ pub fn parse_route(
             c.push("name: missing field `name` (required: the route's name, a string)".into());
             None
         }
-        Some(v) => c.text("name", v, false),
+        Some(v) => c.name("name", v),
     };
     let description = match root.get("description") {
         None => Some(String::new()),
@@ -132,13 +132,7 @@ pub fn parse_route(
     };
     let base = load_base_table(&root, origin, load_base, &mut c)?;
     let (duration_s, seed) = c.simulation(root.get("simulation"));
-    let relay = c.relay(root.get("relay"));
-    let nodes = c.nodes(root.get("nodes"));
-    let names = node_index(&nodes);
-    let spans = c.spans(root.get("spans"), &names, &nodes);
-    let demands = c.demands(root.get("demands"), &names, &nodes);
-
-    // The base on its own, then every span's scenario.
+    // The base on its own, once; then every span's scenario as the spans are read.
     let route_name = escape_controls(name.as_deref().unwrap_or("route"));
     let (base_table, base_messages) = match &base {
         Some(b) => {
@@ -147,18 +141,20 @@ pub fn parse_route(
         }
         None => (Table::new(), Vec::new()),
     };
-    let mut scenarios: Vec<Option<Scenario>> = Vec::with_capacity(spans.len());
-    for span in &spans {
-        scenarios.push(c.span_scenario(
-            span,
-            &base_table,
-            &base_messages,
-            &route_name,
-            &nodes,
-            duration_s,
-            seed,
-        ));
-    }
+    let relay = c.relay(root.get("relay"));
+    let nodes = c.nodes(root.get("nodes"));
+    let names = node_index(&nodes);
+    let context = SpanContext {
+        base: &base_table,
+        base_messages: &base_messages,
+        route_name: &route_name,
+        names: &names,
+        nodes: &nodes,
+        duration_s,
+        seed,
+    };
+    let spans = c.spans(root.get("spans"), &context);
+    let demands = c.demands(root.get("demands"), &names, &nodes);
 
     // Every demand's ends joined through trusted nodes (only when every span's ends are
     // known: otherwise a missing span would make the message wrong).
@@ -194,13 +190,13 @@ pub fn parse_route(
         .collect::<Option<_>>()
         .ok_or_else(invalid)?;
     let mut route_spans = Vec::with_capacity(spans.len());
-    for (span, scenario) in spans.into_iter().zip(scenarios) {
+    for span in spans {
         route_spans.push(Span {
             index: span.index,
             from: span.from.ok_or_else(invalid)?,
             to: span.to.ok_or_else(invalid)?,
             length_km: span.length_km.ok_or_else(invalid)?,
-            scenario: scenario.ok_or_else(invalid)?,
+            scenario: span.scenario.ok_or_else(invalid)?,
         });
     }
     let mut route_demands = Vec::with_capacity(demands.len());
@@ -253,6 +249,22 @@ struct RawSpan {
     length_km: Option<f64>,
     /// The scenario overrides, without the keys the route sets.
     overrides: Table,
+    /// The span's validated scenario.
+    scenario: Option<Scenario>,
+}
+
+/// What every span's scenario is built from.
+struct SpanContext<'a> {
+    /// The base scenario table (keys the route sets removed).
+    base: &'a Table,
+    /// The base's own messages, unprefixed (not repeated for spans).
+    base_messages: &'a [String],
+    /// Route name for the span scenarios' names (control characters escaped).
+    route_name: &'a str,
+    names: &'a HashMap<String, usize>,
+    nodes: &'a [Option<Node>],
+    duration_s: Option<f64>,
+    seed: u64,
 }
 
 struct RawDemand {
@@ -381,19 +393,19 @@ fn route_wording(m: &str) -> String {
     m.replace(", or give simulation.pulses instead", "")
 }
 
-/// The scenario's own rule for `link.length_km` (`must be in [0, 10000]`), read back from
-/// its checker so that the two cannot disagree.
+/// The scenario's own range of `link.length_km` (`in [0, 10000]`), read back from its
+/// checker so that the two cannot disagree.
 fn length_rule() -> String {
     let mut t = Table::new();
     set(&mut t, "link", "length_km", Value::Float(-1e300));
     if let Err(Error::ScenarioInvalid(v)) = Scenario::from_table(t) {
         for m in v {
-            if let Some(rest) = m.strip_prefix("link.length_km: ") {
+            if let Some(rest) = m.strip_prefix("link.length_km: must be ") {
                 return rest.split(", got").next().unwrap_or(rest).to_string();
             }
         }
     }
-    "must be a number".into()
+    "in the scenario's range".into()
 }
 
 /// The scenario's top-level keys (tables a span may override), from the spec itself.
@@ -647,13 +659,29 @@ impl Check {
                         relay.auth_tag_bits = n;
                     }
                 }
+                "link_auth" => {
+                    if let Some(name) = self.text("relay.link_auth", v, false) {
+                        match LinkAuth::parse(&name) {
+                            Some(a) => relay.link_auth = a,
+                            None => self.push(format!(
+                                "relay.link_auth: must be one of {}, got {}",
+                                LinkAuth::NAMES
+                                    .iter()
+                                    .map(|n| format!("\"{n}\""))
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                fmt_text(&name)
+                            )),
+                        }
+                    }
+                }
                 _ => self.unknown("relay", key, RELAY_KEYS),
             }
         }
         relay
     }
 
-    /// `[[nodes]]`, one entry per item (`None` where it is invalid).
+    /// `[[nodes]]`, one entry per item (`None` where its name is invalid).
     fn nodes(&mut self, v: Option<&Value>) -> Vec<Option<Node>> {
         let items = self.array("nodes", v, MAX_NODES);
         if items.len() < 2 {
@@ -741,15 +769,14 @@ impl Check {
                     None
                 }
             };
-            nodes.push(match (name, trusted, position_ok) {
-                (Some(name), Some(trusted), true) => Some(Node {
-                    name,
-                    lat,
-                    lon,
-                    trusted,
-                }),
-                _ => None,
-            });
+            // A node with a valid name keeps it (spans and demands can name it) even when
+            // another of its fields is wrong: that one is reported, so no route is built.
+            nodes.push(name.map(|name| Node {
+                name,
+                lat: lat.filter(|_| position_ok),
+                lon: lon.filter(|_| position_ok),
+                trusted: trusted.unwrap_or(true),
+            }));
         }
         nodes
     }
@@ -790,12 +817,8 @@ impl Check {
     }
 
     /// `[[spans]]`: ends, length, overrides.
-    fn spans(
-        &mut self,
-        v: Option<&Value>,
-        names: &HashMap<String, usize>,
-        nodes: &[Option<Node>],
-    ) -> Vec<RawSpan> {
+    fn spans(&mut self, v: Option<&Value>, cx: &SpanContext) -> Vec<RawSpan> {
+        let (names, nodes) = (cx.names, cx.nodes);
         let items = self.array("spans", v, MAX_SPANS);
         if items.is_empty() {
             self.push(
@@ -821,6 +844,7 @@ impl Check {
                 to: None,
                 length_km: None,
                 overrides: Table::new(),
+                scenario: None,
             };
             let Some(t) = self.table(&path, item, "a table ([[spans]])") else {
                 spans.push(span);
@@ -874,16 +898,23 @@ impl Check {
                 None => {
                     self.push(format!(
                         "{path}.length_km: missing field `length_km` (required: the span's \
-                         fibre length in km, {})",
+                         fibre length, a number of km {})",
                         length_rule()
                     ));
                     None
                 }
+                Some(Value::Float(f)) => Some(*f),
+                Some(Value::Integer(n)) => Some(*n as f64),
                 Some(v) => {
-                    let what = format!("a number of km, {}", length_rule());
-                    self.number(&format!("{path}.length_km"), v, &what)
+                    self.push(format!(
+                        "{path}.length_km: must be a number of km {}, got {}",
+                        length_rule(),
+                        shown(v)
+                    ));
+                    None
                 }
             };
+            span.scenario = self.span_scenario(&span, cx);
             spans.push(span);
         }
         spans
@@ -985,17 +1016,10 @@ impl Check {
 
     /// The scenario of one span, or its violations prefixed with `spans[i].` (without the
     /// base's own, unless the span overrides the key they are about).
-    #[allow(clippy::too_many_arguments)]
-    fn span_scenario(
-        &mut self,
-        span: &RawSpan,
-        base: &Table,
-        base_messages: &[String],
-        route_name: &str,
-        nodes: &[Option<Node>],
-        duration_s: Option<f64>,
-        seed: u64,
-    ) -> Option<Scenario> {
+    fn span_scenario(&mut self, span: &RawSpan, cx: &SpanContext) -> Option<Scenario> {
+        let (base, base_messages, route_name, nodes) =
+            (cx.base, cx.base_messages, cx.route_name, cx.nodes);
+        let (duration_s, seed) = (cx.duration_s, cx.seed);
         let i = span.index;
         let mut t = base.clone();
         merge(&mut t, &span.overrides);
@@ -1157,6 +1181,6 @@ mod tests {
 
     #[test]
     fn the_length_rule_comes_from_the_scenario() {
-        assert_eq!(length_rule(), "must be in [0, 10000]");
+        assert_eq!(length_rule(), "in [0, 10000]");
     }
 }
