@@ -366,8 +366,8 @@ fn span_table(report: &RouteReport) -> String {
             vec![
                 s.index.to_string(),
                 span_name(s),
-                number(s.length_km),
-                number(s.loss_db),
+                format!("{:.1}", s.length_km),
+                format!("{:.1}", s.loss_db),
                 percent(s.qber_z, 2),
                 kbit(s.secret_key_rate_bps),
                 kbit(s.net_key_rate_bps),
@@ -687,7 +687,45 @@ pub enum Placement {
     Line,
 }
 
-/// A node of the route chart, in pixels of a [`SVG_SIZE`] canvas.
+/// A piece of text on the route chart, in pixels of a [`SVG_SIZE`] canvas.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextMark {
+    /// The text.
+    pub text: String,
+    /// Centre of the text (or, when `left`, the middle of its left edge).
+    pub at: (f64, f64),
+    /// Anchored at its left edge (side table) rather than its centre.
+    pub left: bool,
+    /// Font size, pixels.
+    pub size: u32,
+    /// Bold (node names).
+    pub bold: bool,
+    /// Drawn in the bottleneck colour.
+    pub highlight: bool,
+    /// Drawn on a white box, so it stays readable over lines.
+    pub boxed: bool,
+}
+
+impl TextMark {
+    /// Half width and half height of the text's box, estimated from the number of
+    /// characters (DejaVu Sans averages a little under 0.6 em per character), so the layout
+    /// needs no font rendering and PNG and SVG agree.
+    pub fn half(&self) -> (f64, f64) {
+        let em = if self.bold { 0.64 } else { 0.58 };
+        let n = self.text.chars().count() as f64;
+        let s = self.size as f64;
+        (n * s * em / 2.0 + 6.0, s * 0.6 + 4.0)
+    }
+
+    /// The box: (left, top, right, bottom).
+    fn rect(&self) -> (f64, f64, f64, f64) {
+        let (hw, hh) = self.half();
+        let cx = if self.left { self.at.0 + hw } else { self.at.0 };
+        (cx - hw, self.at.1 - hh, cx + hw, self.at.1 + hh)
+    }
+}
+
+/// A node of the route chart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeMark {
     /// Node name.
@@ -696,6 +734,10 @@ pub struct NodeMark {
     pub trusted: bool,
     /// Pixel position (x right, y down).
     pub at: (f64, f64),
+    /// The name, placed away from the node's spans and their labels.
+    pub label: TextMark,
+    /// The name is far from the node: a thin line joins them.
+    pub leader: bool,
 }
 
 /// A span of the route chart: a quadratic curve between two node marks.
@@ -707,8 +749,11 @@ pub struct SpanMark {
     pub ends: (usize, usize),
     /// Perpendicular offset of the curve's middle from the straight line, pixels.
     pub bulge: f64,
-    /// Label: length and secret key rate.
-    pub label: String,
+    /// The curve, pixels.
+    pub points: Vec<(f64, f64)>,
+    /// Its label: index, length and secret key rate (only the index in a compact layout,
+    /// where the rest is in [`RouteLayout::table`]).
+    pub label: TextMark,
     /// Drawn thick and red: the span is in a minimum cut.
     pub bottleneck: bool,
 }
@@ -720,17 +765,48 @@ pub struct RouteLayout {
     pub title: String,
     /// How nodes were placed.
     pub placement: Placement,
+    /// Full span labels would overlap: spans are labelled by index on the map and listed
+    /// with length and key rate in [`RouteLayout::table`] beside it.
+    pub compact: bool,
     /// Nodes in report order.
     pub nodes: Vec<NodeMark>,
     /// Spans in report order (spans naming an unknown node are left out).
     pub spans: Vec<SpanMark>,
+    /// The side table of a compact layout (empty otherwise).
+    pub table: Vec<TextMark>,
 }
 
-/// Plot box inside the canvas: left, top, right, bottom (pixels).
-const PLOT_BOX: (f64, f64, f64, f64) = (170.0, 190.0, 1430.0, 820.0);
+/// A point or vector in pixels (x right, y down).
+type Point = (f64, f64);
 
-/// Places nodes and spans of `report` on the chart canvas.
+/// Canvas size of the route chart (both PNG and SVG).
+const CANVAS: (f64, f64) = (SVG_SIZE.0 as f64, SVG_SIZE.1 as f64);
+/// Top of the area below the title where labels may go.
+const LABELS_TOP: f64 = 125.0;
+/// Top of the legend strip.
+const LEGEND_TOP: f64 = 880.0;
+/// Plot box for the nodes: left, top, right, bottom (pixels).
+const PLOT_BOX: (f64, f64, f64, f64) = (220.0, 200.0, 1380.0, 800.0);
+/// Plot box of a compact layout, leaving the right part for the span table.
+const COMPACT_BOX: (f64, f64, f64, f64) = (160.0, 200.0, 960.0, 800.0);
+/// Left edge of the compact layout's span table.
+const TABLE_X: f64 = 1040.0;
+/// Half size of a node marker's box, pixels.
+const NODE_HALF: f64 = 20.0;
+
+/// Places nodes and spans of `report` on the chart canvas: full labels if none of them
+/// overlap, otherwise a compact layout with a side table.
 pub fn route_layout(report: &RouteReport) -> RouteLayout {
+    let full = build_layout(report, false);
+    if overlaps(&full) {
+        build_layout(report, true)
+    } else {
+        full
+    }
+}
+
+/// Node positions inside `plot`, and how they were placed.
+fn place_nodes(report: &RouteReport, plot: (f64, f64, f64, f64)) -> (Placement, Vec<(f64, f64)>) {
     let n = report.nodes.len();
     let coords: Option<Vec<(f64, f64)>> = report
         .nodes
@@ -740,23 +816,21 @@ pub fn route_layout(report: &RouteReport) -> RouteLayout {
             _ => None,
         })
         .collect();
-    let (l, t, r, b) = PLOT_BOX;
+    let (l, t, r, b) = plot;
     let (cx, cy) = ((l + r) / 2.0, (t + b) / 2.0);
-    let (placement, positions): (Placement, Vec<(f64, f64)>) = match coords {
+    match coords {
         Some(c) if n > 0 => {
             let mean_lat = c.iter().map(|p| p.0).sum::<f64>() / n as f64;
             let k = mean_lat.to_radians().cos();
             let xy: Vec<(f64, f64)> = c.iter().map(|&(lat, lon)| (lon * k, lat)).collect();
-            let (x0, x1) = xy
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-                    (a.min(p.0), b.max(p.0))
-                });
-            let (y0, y1) = xy
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-                    (a.min(p.1), b.max(p.1))
-                });
+            let range = |f: fn(&(f64, f64)) -> f64| {
+                xy.iter()
+                    .map(f)
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                        (a.min(v), b.max(v))
+                    })
+            };
+            let ((x0, x1), (y0, y1)) = (range(|p| p.0), range(|p| p.1));
             let (w, h) = (x1 - x0, y1 - y0);
             // One scale for both axes, so distances keep their proportions.
             let scale = match (w > 1e-12, h > 1e-12) {
@@ -781,9 +855,82 @@ pub fn route_layout(report: &RouteReport) -> RouteLayout {
                 (0..n).map(|i| (x0 + step * i as f64, cy)).collect(),
             )
         }
+    }
+}
+
+/// The curve of a span, its middle, and the unit vector from the middle towards the side
+/// where its label goes. The curve bends to the left of the direction from the lower to
+/// the higher node index, so parallel spans and the line layout's arcs come out the same
+/// whichever way a span runs; a straight span is labelled above (or to the left when
+/// vertical).
+fn span_curve(p0: Point, p1: Point, bulge: f64) -> (Vec<Point>, Point, Point) {
+    let (dx, dy) = (p1.0 - p0.0, p1.1 - p0.1);
+    let len = (dx * dx + dy * dy).sqrt();
+    if len <= 1e-9 {
+        // Both ends at one place: a loop above the node.
+        let h = 60.0 + bulge.abs();
+        let points = (0..=24)
+            .map(|i| {
+                let a = std::f64::consts::TAU * i as f64 / 24.0;
+                (p0.0 + 0.5 * h * a.sin(), p0.1 - 0.5 * h * (1.0 - a.cos()))
+            })
+            .collect();
+        return (points, (p0.0, p0.1 - h), (0.0, -1.0));
+    }
+    // Unit normal to the left of p0 -> p1 (screen y points down).
+    let (nx, ny) = (dy / len, -dx / len);
+    let mid = ((p0.0 + p1.0) / 2.0, (p0.1 + p1.1) / 2.0);
+    let ctrl = (mid.0 + 2.0 * bulge * nx, mid.1 + 2.0 * bulge * ny);
+    let points = (0..=32)
+        .map(|i| {
+            let t = i as f64 / 32.0;
+            let u = 1.0 - t;
+            (
+                u * u * p0.0 + 2.0 * u * t * ctrl.0 + t * t * p1.0,
+                u * u * p0.1 + 2.0 * u * t * ctrl.1 + t * t * p1.1,
+            )
+        })
+        .collect();
+    let middle = (mid.0 + bulge * nx, mid.1 + bulge * ny);
+    let side = if bulge != 0.0 {
+        bulge.signum()
+    } else if ny < 0.0 || (ny == 0.0 && nx < 0.0) {
+        1.0
+    } else {
+        -1.0
     };
+    (points, middle, (side * nx, side * ny))
+}
+
+/// Moves a text's box into the canvas area between the title and the legend, left of
+/// `right`.
+fn clamp_into_canvas(mark: &mut TextMark, right: f64) {
+    let (hw, hh) = mark.half();
+    let cx = if mark.left { mark.at.0 + hw } else { mark.at.0 };
+    let cx = cx.clamp(hw + 8.0, (right - hw - 8.0).max(hw + 8.0));
+    mark.at.0 = if mark.left { cx - hw } else { cx };
+    mark.at.1 = mark.at.1.clamp(
+        LABELS_TOP + hh,
+        (LEGEND_TOP - hh - 6.0).max(LABELS_TOP + hh),
+    );
+}
+
+/// `at + dir × d`, with d just large enough that a box of half size `half` centred there
+/// clears `at` by `gap` along `dir`.
+fn beside(at: (f64, f64), dir: (f64, f64), half: (f64, f64), gap: f64) -> (f64, f64) {
+    let d = gap + half.0 * dir.0.abs() + half.1 * dir.1.abs();
+    (at.0 + d * dir.0, at.1 + d * dir.1)
+}
+
+fn build_layout(report: &RouteReport, compact: bool) -> RouteLayout {
+    let plot = if compact { COMPACT_BOX } else { PLOT_BOX };
+    // Labels stay left of the side table.
+    let right = if compact { TABLE_X - 20.0 } else { CANVAS.0 };
+    let (placement, positions) = place_nodes(report, plot);
     let index_of = |name: &str| report.nodes.iter().position(|node| node.name == name);
-    let mut spans: Vec<SpanMark> = Vec::new();
+
+    // Spans: ends, bulge (arcs on the line layout, fans of parallel spans).
+    let mut spans: Vec<(usize, (usize, usize), f64, &SpanReport)> = Vec::new();
     let mut arcs = 0usize;
     for s in &report.spans {
         let (Some(a), Some(z)) = (index_of(&s.from), index_of(&s.to)) else {
@@ -796,106 +943,232 @@ pub fn route_layout(report: &RouteReport) -> RouteLayout {
             bulge = side * 110.0 * (a.abs_diff(z) - 1) as f64;
             arcs += 1;
         }
-        spans.push(SpanMark {
-            index: s.index,
-            ends: (a, z),
-            bulge,
-            label: format!(
-                "#{} · {} km · {}",
-                s.index,
+        spans.push((s.index, (a, z), bulge, s));
+    }
+    let key = |ends: (usize, usize)| (ends.0.min(ends.1), ends.0.max(ends.1));
+    let bulges: Vec<f64> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, sp)| {
+            let same: Vec<usize> = (0..spans.len())
+                .filter(|&j| key(spans[j].1) == key(sp.1))
+                .collect();
+            if same.len() > 1 {
+                let pos = same.iter().position(|&j| j == i).unwrap_or(0) as f64;
+                sp.2 + (pos - (same.len() - 1) as f64 / 2.0) * 90.0
+            } else {
+                sp.2
+            }
+        })
+        .collect();
+    let size = if compact { 24 } else { 26 };
+    let mut span_marks = Vec::new();
+    for ((index, ends, _, s), bulge) in spans.iter().zip(bulges) {
+        let (lo, hi) = key(*ends);
+        let (points, middle, outward) = span_curve(positions[lo], positions[hi], bulge);
+        let text = if compact {
+            format!("#{index}")
+        } else {
+            format!(
+                "#{index} · {} km · {}",
                 number(s.length_km),
                 rate_text(s.secret_key_rate_bps)
-            ),
+            )
+        };
+        let mut label = TextMark {
+            text,
+            at: middle,
+            left: false,
+            size,
+            bold: false,
+            highlight: s.bottleneck,
+            boxed: true,
+        };
+        label.at = beside(middle, outward, label.half(), 8.0);
+        clamp_into_canvas(&mut label, right);
+        span_marks.push(SpanMark {
+            index: *index,
+            ends: *ends,
+            bulge,
+            points,
+            label,
             bottleneck: s.bottleneck,
         });
     }
-    // Parallel spans between the same two nodes fan out.
-    let key = |m: &SpanMark| (m.ends.0.min(m.ends.1), m.ends.0.max(m.ends.1));
-    for i in 0..spans.len() {
-        let k = key(&spans[i]);
-        let same: Vec<usize> = (0..spans.len()).filter(|&j| key(&spans[j]) == k).collect();
-        if same.len() > 1 {
-            let pos = same.iter().position(|&j| j == i).unwrap_or(0) as f64;
-            spans[i].bulge += (pos - (same.len() - 1) as f64 / 2.0) * 90.0;
+
+    // Node names: on the side away from the node's spans and their labels, or the first
+    // direction turning away from there where the name covers no other label or node.
+    let mut taken: Vec<(f64, f64, f64, f64)> = span_marks.iter().map(|m| m.label.rect()).collect();
+    taken.extend(
+        positions
+            .iter()
+            .map(|&(x, y)| (x - NODE_HALF, y - NODE_HALF, x + NODE_HALF, y + NODE_HALF)),
+    );
+    let mut nodes = Vec::with_capacity(report.nodes.len());
+    for (i, node) in report.nodes.iter().enumerate() {
+        let at = positions[i];
+        let mut pull = (0.0, 0.0);
+        for m in span_marks.iter().filter(|m| m.ends.0 == i || m.ends.1 == i) {
+            let other = if m.ends.0 == i { m.ends.1 } else { m.ends.0 };
+            for target in [positions[other], m.label.at] {
+                let (dx, dy) = (target.0 - at.0, target.1 - at.1);
+                let d = (dx * dx + dy * dy).sqrt();
+                if d > 1e-9 {
+                    pull = (pull.0 + dx / d, pull.1 + dy / d);
+                }
+            }
+        }
+        let norm = (pull.0 * pull.0 + pull.1 * pull.1).sqrt();
+        let preferred = if norm > 1e-6 {
+            (-pull.0 / norm, -pull.1 / norm)
+        } else {
+            (0.0, 1.0)
+        };
+        let mut label = TextMark {
+            text: node.name.clone(),
+            at,
+            left: false,
+            size: if compact { 24 } else { 28 },
+            bold: true,
+            highlight: false,
+            boxed: true,
+        };
+        let own = (
+            at.0 - NODE_HALF,
+            at.1 - NODE_HALF,
+            at.0 + NODE_HALF,
+            at.1 + NODE_HALF,
+        );
+        let place = |label: &TextMark, dir: (f64, f64), gap: f64| {
+            let mut l = label.clone();
+            l.at = beside(at, dir, l.half(), gap);
+            clamp_into_canvas(&mut l, right);
+            l
+        };
+        // The first candidate that covers nothing, else the one covering the least area.
+        let mut chosen: Option<(f64, TextMark)> = None;
+        'search: for gap in [NODE_HALF + 4.0, NODE_HALF + 40.0, NODE_HALF + 90.0] {
+            for turn in [0.0, 45.0, -45.0, 90.0, -90.0, 135.0, -135.0, 180.0_f64] {
+                let (sn, cs) = turn.to_radians().sin_cos();
+                let dir = (
+                    preferred.0 * cs - preferred.1 * sn,
+                    preferred.0 * sn + preferred.1 * cs,
+                );
+                let candidate = place(&label, dir, gap);
+                let r = candidate.rect();
+                let covered: f64 = taken
+                    .iter()
+                    .filter(|t| **t != own)
+                    .map(|t| overlap_area(&r, t))
+                    .sum();
+                if chosen.as_ref().is_none_or(|(best, _)| covered < *best) {
+                    chosen = Some((covered, candidate));
+                }
+                if covered == 0.0 {
+                    break 'search;
+                }
+            }
+        }
+        let chosen = chosen.map_or_else(|| place(&label, preferred, NODE_HALF + 4.0), |c| c.1);
+        // A name pushed away from its node gets a thin line to it.
+        let (hw, hh) = chosen.half();
+        let (dx, dy) = (chosen.at.0 - at.0, chosen.at.1 - at.1);
+        let leader = dx.abs() > hw + NODE_HALF + 12.0 || dy.abs() > hh + NODE_HALF + 12.0;
+        label = chosen;
+        taken.push(label.rect());
+        nodes.push(NodeMark {
+            name: node.name.clone(),
+            trusted: node.trusted,
+            at,
+            label,
+            leader,
+        });
+    }
+
+    // The compact layout's side table: two lines per span.
+    let mut table = Vec::new();
+    if compact && !report.spans.is_empty() {
+        let rows = 2 * report.spans.len() + 1;
+        let line = ((LEGEND_TOP - 20.0 - LABELS_TOP) / rows as f64).min(32.0);
+        let size = ((line * 0.78).floor() as u32).clamp(8, 24);
+        let mut y = LABELS_TOP + line / 2.0;
+        let mut push = |text: String, indent: f64, y: f64, highlight: bool, bold: bool| {
+            table.push(TextMark {
+                text,
+                at: (TABLE_X + indent, y),
+                left: true,
+                size,
+                bold,
+                highlight,
+                boxed: false,
+            });
+        };
+        push("spans".into(), 0.0, y, false, true);
+        y += line;
+        for s in &report.spans {
+            push(
+                format!("#{} {}", s.index, span_name(s)),
+                0.0,
+                y,
+                s.bottleneck,
+                false,
+            );
+            y += line;
+            push(
+                format!(
+                    "{} km · {}{}",
+                    number(s.length_km),
+                    rate_text(s.secret_key_rate_bps),
+                    if s.bottleneck { " · bottleneck" } else { "" }
+                ),
+                size as f64 * 1.6,
+                y,
+                s.bottleneck,
+                false,
+            );
+            y += line;
         }
     }
     RouteLayout {
         title: format!("{}: route", route_title(&report.route)),
         placement,
-        nodes: report
-            .nodes
-            .iter()
-            .zip(positions)
-            .map(|(node, at)| NodeMark {
-                name: node.name.clone(),
-                trusted: node.trusted,
-                at,
-            })
-            .collect(),
-        spans,
+        compact,
+        nodes,
+        spans: span_marks,
+        table,
     }
 }
 
-/// A span's curve (pixels), the middle of the curve, and the unit vector pointing from the
-/// middle to the side where the label goes. The curve bends to the left of the direction
-/// from the lower to the higher node index, so parallel spans and the line layout's arcs
-/// come out the same whichever way a span runs; a straight span is labelled above.
-struct SpanGeometry {
-    points: Vec<(i32, i32)>,
-    middle: (f64, f64),
-    outward: (f64, f64),
+/// The area two boxes (left, top, right, bottom) share.
+fn overlap_area(a: &(f64, f64, f64, f64), b: &(f64, f64, f64, f64)) -> f64 {
+    let w = (a.2.min(b.2) - a.0.max(b.0)).max(0.0);
+    let h = (a.3.min(b.3) - a.1.max(b.1)).max(0.0);
+    w * h
 }
 
-fn span_geometry(layout: &RouteLayout, m: &SpanMark) -> SpanGeometry {
-    let (lo, hi) = (m.ends.0.min(m.ends.1), m.ends.0.max(m.ends.1));
-    let p0 = layout.nodes[lo].at;
-    let p1 = layout.nodes[hi].at;
-    let (dx, dy) = (p1.0 - p0.0, p1.1 - p0.1);
-    let len = (dx * dx + dy * dy).sqrt();
-    if len <= 1e-9 {
-        // Both ends at one place: a loop above the node.
-        let h = 60.0 + m.bulge.abs();
-        let points = (0..=24)
-            .map(|i| {
-                let a = std::f64::consts::TAU * i as f64 / 24.0;
-                (
-                    (p0.0 + 0.5 * h * a.sin()).round() as i32,
-                    (p0.1 - 0.5 * h * (1.0 - a.cos())).round() as i32,
-                )
-            })
-            .collect();
-        return SpanGeometry {
-            points,
-            middle: (p0.0, p0.1 - h),
-            outward: (0.0, -1.0),
-        };
-    }
-    // Unit normal to the left of lo -> hi (screen y points down).
-    let (nx, ny) = (dy / len, -dx / len);
-    let mid = ((p0.0 + p1.0) / 2.0, (p0.1 + p1.1) / 2.0);
-    let ctrl = (mid.0 + 2.0 * m.bulge * nx, mid.1 + 2.0 * m.bulge * ny);
-    let points = (0..=32)
-        .map(|i| {
-            let t = i as f64 / 32.0;
-            let u = 1.0 - t;
-            let x = u * u * p0.0 + 2.0 * u * t * ctrl.0 + t * t * p1.0;
-            let y = u * u * p0.1 + 2.0 * u * t * ctrl.1 + t * t * p1.1;
-            (x.round() as i32, y.round() as i32)
+/// True if two boxes (left, top, right, bottom) overlap.
+fn rects_hit(a: &(f64, f64, f64, f64), b: &(f64, f64, f64, f64)) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
+
+/// True if two labels' boxes overlap, or a label covers a node.
+fn overlaps(layout: &RouteLayout) -> bool {
+    let mut boxes: Vec<(f64, f64, f64, f64)> =
+        layout.spans.iter().map(|m| m.label.rect()).collect();
+    boxes.extend(layout.nodes.iter().map(|n| n.label.rect()));
+    let hit = rects_hit;
+    let markers: Vec<(f64, f64, f64, f64)> = layout
+        .nodes
+        .iter()
+        .map(|n| {
+            let (x, y) = n.at;
+            (x - NODE_HALF, y - NODE_HALF, x + NODE_HALF, y + NODE_HALF)
         })
         .collect();
-    let middle = (mid.0 + m.bulge * nx, mid.1 + m.bulge * ny);
-    let side = if m.bulge != 0.0 {
-        m.bulge.signum()
-    } else if ny <= 0.0 {
-        1.0
-    } else {
-        -1.0
-    };
-    SpanGeometry {
-        points,
-        middle,
-        outward: (side * nx, side * ny),
-    }
+    boxes
+        .iter()
+        .enumerate()
+        .any(|(i, a)| boxes[i + 1..].iter().any(|b| hit(a, b)) || markers.iter().any(|m| hit(a, m)))
 }
 
 static FONTS: Once = Once::new();
@@ -916,6 +1189,40 @@ fn register_fonts() {
 const BOTTLENECK: RGBColor = PALETTE[1];
 const SPAN_COLOR: RGBColor = RGBColor(90, 90, 90);
 
+fn px(p: (f64, f64)) -> (i32, i32) {
+    (p.0.round() as i32, p.1.round() as i32)
+}
+
+fn draw_text<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    mark: &TextMark,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    if mark.boxed {
+        let (l, t, r, b) = mark.rect();
+        root.draw(&Rectangle::new(
+            [px((l, t)), px((r, b))],
+            WHITE.mix(0.9).filled(),
+        ))?;
+    }
+    let color = if mark.highlight { BOTTLENECK } else { BLACK };
+    let font = ("sans-serif", mark.size).into_font();
+    let font = if mark.bold {
+        font.style(FontStyle::Bold)
+    } else {
+        font
+    };
+    let (h, at) = if mark.left {
+        (HPos::Left, mark.at)
+    } else {
+        (HPos::Center, mark.at)
+    };
+    let style = font
+        .into_text_style(root)
+        .pos(Pos::new(h, VPos::Center))
+        .color(&color);
+    root.draw(&Text::new(mark.text.clone(), px(at), style))
+}
+
 fn draw_route<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, layout: &RouteLayout) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -925,89 +1232,61 @@ where
     };
     root.fill(&WHITE).map_err(err)?;
     let (w, h) = root.dim_in_pixel();
-    let centered = |size: i32| {
-        ("sans-serif", size)
-            .into_font()
-            .into_text_style(&root)
-            .pos(Pos::new(HPos::Center, VPos::Center))
+    let heading = |text: &str, y: i32, size: u32, bold: bool| TextMark {
+        text: text.to_string(),
+        at: (w as f64 / 2.0, y as f64),
+        left: false,
+        size,
+        bold,
+        highlight: false,
+        boxed: false,
     };
-    root.draw(&Text::new(
-        layout.title.clone(),
-        (w as i32 / 2, 50),
-        ("sans-serif", 44)
-            .into_font()
-            .style(FontStyle::Bold)
-            .into_text_style(&root)
-            .pos(Pos::new(HPos::Center, VPos::Center)),
-    ))
-    .map_err(err)?;
+    draw_text(&root, &heading(&layout.title, 50, 44, true)).map_err(err)?;
     let subtitle = match layout.placement {
         Placement::Geographic => {
             "nodes placed by latitude and longitude (equirectangular, north up)"
         }
         Placement::Line => "nodes in file order (not every node has coordinates)",
     };
-    root.draw(&Text::new(
-        subtitle.to_string(),
-        (w as i32 / 2, 100),
-        centered(28).color(&RGBColor(90, 90, 90)),
-    ))
-    .map_err(err)?;
+    draw_text(&root, &heading(subtitle, 98, 26, false)).map_err(err)?;
 
-    // Spans: ordinary ones first, the bottleneck on top.
-    let geometry: Vec<_> = layout
-        .spans
-        .iter()
-        .map(|m| span_geometry(layout, m))
-        .collect();
+    // Spans: ordinary ones first, the bottleneck on top; then the labels, then the nodes.
     for pass in [false, true] {
-        for (m, g) in layout.spans.iter().zip(&geometry) {
-            if m.bottleneck != pass {
-                continue;
-            }
+        for m in layout.spans.iter().filter(|m| m.bottleneck == pass) {
             let style = if m.bottleneck {
                 BOTTLENECK.stroke_width(12)
             } else {
                 SPAN_COLOR.stroke_width(5)
             };
-            root.draw(&PathElement::new(g.points.clone(), style))
-                .map_err(err)?;
+            let points: Vec<(i32, i32)> = m.points.iter().map(|&p| px(p)).collect();
+            root.draw(&PathElement::new(points, style)).map_err(err)?;
         }
     }
-    // Span labels on a white box, so they stay readable over other lines.
-    for (m, g) in layout.spans.iter().zip(&geometry) {
-        let color = if m.bottleneck { BOTTLENECK } else { BLACK };
-        let style = centered(26).color(&color);
-        let (tw, th) = root.estimate_text_size(&m.label, &style).map_err(err)?;
-        let (hw, hh) = (tw as f64 / 2.0 + 8.0, th as f64 / 2.0 + 5.0);
-        // Far enough along the outward direction that the box clears the line.
-        let (ox, oy) = g.outward;
-        let off = 10.0 + hw * ox.abs() + hh * oy.abs();
-        let at = (
-            (g.middle.0 + off * ox).round() as i32,
-            (g.middle.1 + off * oy).round() as i32,
-        );
-        text_box(&root, &m.label, at, style, (hw as i32, hh as i32)).map_err(err)?;
+    for m in &layout.spans {
+        draw_text(&root, &m.label).map_err(err)?;
     }
-    // Nodes: trusted relays as filled circles, untrusted endpoints as hollow squares.
+    for node in layout.nodes.iter().filter(|n| n.leader) {
+        // From the node to the nearest point of the name's box.
+        let (l, t, r, b) = node.label.rect();
+        let end = (node.at.0.clamp(l, r), node.at.1.clamp(t, b));
+        root.draw(&PathElement::new(
+            vec![px(node.at), px(end)],
+            RGBColor(150, 150, 150).stroke_width(2),
+        ))
+        .map_err(err)?;
+    }
     for node in &layout.nodes {
-        let at = (node.at.0.round() as i32, node.at.1.round() as i32);
-        draw_node(&root, at, node.trusted).map_err(err)?;
-        let style = ("sans-serif", 30)
-            .into_font()
-            .style(FontStyle::Bold)
-            .into_text_style(&root)
-            .pos(Pos::new(HPos::Center, VPos::Center));
-        let (tw, th) = root.estimate_text_size(&node.name, &style).map_err(err)?;
-        let half = (tw as i32 / 2 + 6, th as i32 / 2 + 3);
-        text_box(&root, &node.name, (at.0, at.1 + 44), style, half).map_err(err)?;
+        draw_text(&root, &node.label).map_err(err)?;
     }
+    for node in &layout.nodes {
+        draw_node(&root, px(node.at), node.trusted).map_err(err)?;
+    }
+    for row in &layout.table {
+        draw_text(&root, row).map_err(err)?;
+    }
+
     // Legend along the bottom, centred.
-    let y = h as i32 - 70;
-    let label = ("sans-serif", 26)
-        .into_font()
-        .into_text_style(&root)
-        .pos(Pos::new(HPos::Left, VPos::Center));
+    let y = (LEGEND_TOP + 50.0) as i32;
     let mut entries: Vec<(u8, &str)> = vec![
         (0, "trusted node"),
         (1, "untrusted endpoint"),
@@ -1016,10 +1295,23 @@ where
     if layout.spans.iter().any(|m| m.bottleneck) {
         entries.push((3, "bottleneck (minimum cut)"));
     }
+    let labels: Vec<TextMark> = entries
+        .iter()
+        .map(|(_, text)| TextMark {
+            text: text.to_string(),
+            at: (0.0, y as f64),
+            left: true,
+            size: 26,
+            bold: false,
+            highlight: false,
+            boxed: false,
+        })
+        .collect();
     let (mark, gap) = (60, 44);
-    let mut widths = Vec::new();
-    for (_, text) in &entries {
-        widths.push(root.estimate_text_size(text, &label).map_err(err)?.0 as i32);
+    let mut widths: Vec<i32> = Vec::new();
+    for l in &labels {
+        let style = ("sans-serif", l.size).into_font().into_text_style(&root);
+        widths.push(root.estimate_text_size(&l.text, &style).map_err(err)?.0 as i32);
     }
     let total: i32 =
         widths.iter().map(|tw| mark + tw).sum::<i32>() + gap * (widths.len() as i32 - 1);
@@ -1029,7 +1321,7 @@ where
         BLACK.stroke_width(2),
     ))
     .map_err(err)?;
-    for ((kind, text), tw) in entries.into_iter().zip(widths) {
+    for (((kind, _), mut label), tw) in entries.into_iter().zip(labels).zip(widths) {
         match kind {
             0 => draw_node(&root, (x + 20, y), true).map_err(err)?,
             1 => draw_node(&root, (x + 20, y), false).map_err(err)?,
@@ -1046,30 +1338,13 @@ where
                 ))
                 .map_err(err)?,
         }
-        root.draw(&Text::new(text.to_string(), (x + mark, y), label.clone()))
-            .map_err(err)?;
+        label.at.0 = (x + mark) as f64;
+        draw_text(&root, &label).map_err(err)?;
         x += mark + tw + gap;
     }
+    let _ = h;
     root.present().map_err(err)?;
     Ok(())
-}
-
-/// `text` centred at `at` on a white box of half-size `half`, readable over lines.
-fn text_box<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    text: &str,
-    at: (i32, i32),
-    style: TextStyle,
-    half: (i32, i32),
-) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.draw(&Rectangle::new(
-        [
-            (at.0 - half.0, at.1 - half.1),
-            (at.0 + half.0, at.1 + half.1),
-        ],
-        WHITE.mix(0.9).filled(),
-    ))?;
-    root.draw(&Text::new(text.to_string(), at, style))
 }
 
 fn draw_node<DB: DrawingBackend>(
@@ -1823,11 +2098,17 @@ mod tests {
         assert!(h.0 > b.0 && h.0 < z.0);
         for n in &l.nodes {
             let (x0, y0, x1, y1) = PLOT_BOX;
+            let (_, top, _, bottom) = n.label.rect();
+            assert!(top >= LABELS_TOP && bottom <= LEGEND_TOP, "{n:?}");
             assert!((x0 - 0.5..=x1 + 0.5).contains(&n.at.0), "{n:?}");
             assert!((y0 - 0.5..=y1 + 0.5).contains(&n.at.1), "{n:?}");
         }
         assert!(l.spans[0].bottleneck && !l.spans[1].bottleneck);
-        assert_eq!(l.spans[0].label, "#0 · 60 km · 12.35 kbit/s");
+        assert_eq!(l.spans[0].label.text, "#0 · 60 km · 12.35 kbit/s");
+        assert!(l.spans[0].label.highlight && !l.spans[1].label.highlight);
+        assert!(!l.compact && l.table.is_empty());
+        // Labels clear each other and the nodes.
+        assert!(!overlaps(&l));
 
         let mut r = r;
         r.nodes[1].lat = None;
@@ -1839,6 +2120,41 @@ mod tests {
         assert!(l.nodes[0].at.0 < l.nodes[1].at.0 && l.nodes[1].at.0 < l.nodes[2].at.0);
         // The span skipping Hof is an arc.
         assert!(l.spans[2].bulge != 0.0 && l.spans[0].bulge == 0.0);
+    }
+
+    #[test]
+    fn crowded_routes_get_index_labels_and_a_side_table() {
+        let mut r = report();
+        // Nine nodes a few kilometres apart along a line of latitude and longitude.
+        r.nodes = (0..9)
+            .map(|i| Node {
+                name: format!("Station {i}"),
+                lat: Some(50.0 + 0.05 * i as f64),
+                lon: Some(12.0 + 0.05 * i as f64),
+                trusted: i % 8 != 0,
+            })
+            .collect();
+        r.spans = (0..8)
+            .map(|i| {
+                span(
+                    i,
+                    &format!("Station {i}"),
+                    &format!("Station {}", i + 1),
+                    7.0,
+                    2.5e6,
+                    i == 3,
+                )
+            })
+            .collect();
+        let l = route_layout(&r);
+        assert!(l.compact);
+        assert_eq!(l.spans[3].label.text, "#3");
+        assert_eq!(l.table.len(), 1 + 2 * 8);
+        assert_eq!(l.table[1 + 2 * 3].text, "#3 Station 3 → Station 4");
+        assert!(l.table[2 + 2 * 3].text.ends_with("bottleneck"));
+        assert!(l.table[2 + 2 * 3].highlight);
+        let svg = route_chart_svg(&r).unwrap();
+        assert!(svg.contains("Station 8") && svg.contains("7 km · 2.5 Mbit/s"));
     }
 
     #[test]
