@@ -11,7 +11,7 @@
 //! spans' net key rates, and the spans of a minimum cut are the bottleneck ([`graph`]).
 //! [`plan`] chooses trusted-node sites along a corridor from the finite-key theory.
 //!
-//! Submodules: [`spec`] (the route file: serde, key paths in every message, the base
+//! Submodules: [`spec`] (the route file: strict key-by-key checks, key paths in every message, the base
 //! scenario merged with span overrides), [`graph`] (paths through trusted nodes, maximum
 //! flow, minimum cut; petgraph), [`simulate`] (span runs, the [`RouteReport`]),
 //! [`relay`] (key stores over time, one-time-pad relay, authentication cost, outages),

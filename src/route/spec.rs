@@ -2,7 +2,7 @@
 //!
 //! A route file has the top-level keys `name` (required), `description`, `base` (required:
 //! a scenario file path, or an inline `[base]` table holding scenario tables),
-//! `[simulation] duration_s, seed`, `[relay] chunk_bits, auth_tag_bits`, `[[nodes]] name,
+//! `[simulation] duration_s, seed`, `[relay] chunk_bits, auth_tag_bits, link_auth`, `[[nodes]] name,
 //! lat, lon, trusted`, `[[spans]] from, to, length_km, <scenario overrides>` and
 //! `[[demands]] from, to, rate_bps`. Unknown keys are errors at every level.
 //!
