@@ -182,8 +182,13 @@ pub fn load_route(path: &Path) -> anyhow::Result<Route> {
         std::fs::read_to_string(&resolved)
             .map_err(|e| format!("cannot read scenario file {}: {e}", resolved.display()))
     };
-    parse_route(&text, &path.display().to_string(), &load_base)
-        .with_context(|| format!("in route file {}", path.display()))
+    parse_route(&text, &path.display().to_string(), &load_base).map_err(|e| match e {
+        // Syntax errors and an unreadable base already start with the file's name.
+        qkdsim::Error::RouteInvalid(_) => {
+            anyhow::Error::new(e).context(format!("in route file {}", path.display()))
+        }
+        other => other.into(),
+    })
 }
 
 /// Runs the subcommand.
