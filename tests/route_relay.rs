@@ -7,12 +7,13 @@ use proptest::prelude::*;
 use qkdsim::bits::BitVec;
 use qkdsim::rng::{Purpose, stream};
 use qkdsim::route::relay::{Hop, KeyBlock, Path, RelayOutcome, relay};
-use qkdsim::route::{Demand, RelayParams};
+use qkdsim::route::{Demand, LinkAuth, RelayParams};
 use rand::Rng;
 
 const PARAMS: RelayParams = RelayParams {
     chunk_bits: 256,
     auth_tag_bits: 64,
+    link_auth: LinkAuth::PerBlock,
 };
 
 /// `len` random bits, fixed by `i`.
@@ -638,7 +639,11 @@ proptest! {
         (forward, raw, chunk, tag, rate, half) in arb_case()
     ) {
         let spans = forward.len();
-        let p = RelayParams { chunk_bits: chunk, auth_tag_bits: tag };
+        let p = RelayParams {
+            chunk_bits: chunk,
+            auth_tag_bits: tag,
+            link_auth: LinkAuth::PerBlock,
+        };
         let duration_s = half as f64 / 2.0;
         let blocks: Vec<KeyBlock> = raw
             .iter()

@@ -70,7 +70,8 @@ pub struct ChartSpec {
 
 static FONTS: Once = Once::new();
 
-fn register_fonts() {
+/// Registers the embedded DejaVu Sans as plotters' `sans-serif`, once per process.
+pub(crate) fn register_fonts() {
     FONTS.call_once(|| {
         // Registration fails only for a corrupt font file, which the crate ships intact.
         let _ = plotters::style::register_font(
@@ -387,6 +388,13 @@ pub fn render_png(spec: &ChartSpec) -> Result<Vec<u8>> {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
         draw(root, spec)?;
     }
+    encode_png(&rgb, w, h)
+}
+
+/// RGB pixels as PNG bytes at 300 dpi.
+pub(crate) fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
+    let fail =
+        |e: &dyn std::fmt::Display| Error::InvalidArgument(format!("PNG encoding failed: {e}"));
     let mut png_bytes = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut png_bytes, w, h);
@@ -398,12 +406,8 @@ pub fn render_png(spec: &ChartSpec) -> Result<Vec<u8>> {
             yppu: 11811,
             unit: png::Unit::Meter,
         }));
-        let mut writer = enc
-            .write_header()
-            .map_err(|e| Error::InvalidArgument(format!("PNG encoding failed: {e}")))?;
-        writer
-            .write_image_data(&rgb)
-            .map_err(|e| Error::InvalidArgument(format!("PNG encoding failed: {e}")))?;
+        let mut writer = enc.write_header().map_err(|e| fail(&e))?;
+        writer.write_image_data(rgb).map_err(|e| fail(&e))?;
     }
     Ok(png_bytes)
 }

@@ -10,6 +10,7 @@
 //!
 //! Must never depend on clap or touch the file system: the binary writes the files.
 
+use super::charts::register_fonts;
 use super::charts::{ChartSpec, PALETTE, PNG_SIZE, SVG_SIZE, Series, SeriesStyle};
 use super::csv::rows_csv;
 use super::figures::NamedChart;
@@ -25,7 +26,6 @@ use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 use std::fmt::Write;
-use std::sync::Once;
 
 // ---------------------------------------------------------------------------------------
 // Formatting helpers
@@ -510,8 +510,8 @@ pub fn route_table(r: &RouteReport) -> String {
     s.push_str(&span_table(r));
     let _ = writeln!(
         s,
-        "(key: final key over the duration; net: left for relay after authenticating the \
-         span's own messages; theory: finite-key rate at the span's block size; latency: mean \
+        "(key: final key over the duration; net: what reached the store within the duration \
+         (blocks finishing later excluded), less authenticating the span's own messages; theory: finite-key rate at the span's block size; latency: mean \
          from a block's last pulse to its key)"
     );
     for sp in &r.spans {
@@ -1171,21 +1171,6 @@ fn overlaps(layout: &RouteLayout) -> bool {
         .any(|(i, a)| boxes[i + 1..].iter().any(|b| hit(a, b)) || markers.iter().any(|m| hit(a, m)))
 }
 
-static FONTS: Once = Once::new();
-
-/// Registers the embedded DejaVu Sans as plotters' `sans-serif` (as [`super::charts`]
-/// does; registering twice is harmless).
-fn register_fonts() {
-    FONTS.call_once(|| {
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            dejavu::sans::regular(),
-        );
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
-    });
-}
-
 const BOTTLENECK: RGBColor = PALETTE[1];
 const SPAN_COLOR: RGBColor = RGBColor(90, 90, 90);
 
@@ -1390,22 +1375,7 @@ pub fn route_chart_png(report: &RouteReport) -> Result<Vec<u8>> {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
         draw_route(root, &layout)?;
     }
-    let fail =
-        |e: &dyn std::fmt::Display| Error::InvalidArgument(format!("PNG encoding failed: {e}"));
-    let mut bytes = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut bytes, w, h);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        enc.set_pixel_dims(Some(png::PixelDimensions {
-            xppu: 11811,
-            yppu: 11811,
-            unit: png::Unit::Meter,
-        }));
-        let mut writer = enc.write_header().map_err(|e| fail(&e))?;
-        writer.write_image_data(&rgb).map_err(|e| fail(&e))?;
-    }
-    Ok(bytes)
+    super::charts::encode_png(&rgb, w, h)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -195,8 +195,9 @@ pub struct SpanReport {
     pub secret_bits: u64,
     /// secret_bits / duration.
     pub secret_key_rate_bps: f64,
-    /// Key left for relay per second after authenticating the span's own classical
-    /// messages: (arrived bits - link authentication bits) / duration, at least 0.
+    /// Key left for relay per second: (arrived bits + pre-shared authentication bits -
+    /// link authentication bits) / duration, where arrived bits exclude blocks finishing
+    /// after the duration.
     pub net_key_rate_bps: f64,
     /// Finite-key theory at the span's block size (bits per second), beside the simulation.
     pub theory_secret_key_rate_bps: f64,

@@ -25,10 +25,14 @@
 //! The cost is paid from the store when the block's key arrives (see `relay`).
 //!
 //! The deliverable end-to-end rate of a demand is the maximum flow ([`graph::max_flow`])
-//! over span capacities `(arrived − link authentication) × c / (c + t)` bits over the
-//! duration (c = `chunk_bits`, t = `auth_tag_bits`): a relayed chunk spends c bits on its
-//! first hop and c + t on every further hop, and the capacity charges every span the
-//! larger share, which is conservative by at most t / (c + t) on a path's first hop.
+//! over span capacities in bits over the duration: a span's net key (arrived, plus the
+//! pre-shared key that paid authentication when the store was empty, less that
+//! authentication) times c / (c + t) (c = `chunk_bits`, t = `auth_tag_bits`), since a
+//! relayed chunk spends c bits on its first hop and c + t on every further hop (the relay
+//! message's tag). Paths are simple, so a span touching the demand's source can only be a
+//! first hop and keeps its whole net key, and any other span can only be a later hop:
+//! the capacities are exact per demand. Demands are flowed one at a time (each as if
+//! alone); the simulated relay shares the stores between them.
 //!
 //! Must never depend on `report`, clap or the file system.
 
@@ -170,20 +174,30 @@ pub fn simulate_route(
         options.keep_keys,
     );
 
-    // Capacities (bits over the duration) and maximum flows.
+    // Capacities (bits over the duration) and maximum flows, per demand: a span at the
+    // demand's source end can only be a path's first hop (paths are simple), which pays
+    // the chunk alone; every other span can only be a later hop, which also pays a tag.
     let (c, t) = (params.chunk_bits as f64, params.auth_tag_bits as f64);
-    let capacity: Vec<u64> = outcome
+    let net: Vec<f64> = outcome
         .spans
         .iter()
-        .map(|s| {
-            let net = s.arrived_bits.saturating_sub(s.link_auth_bits) as f64;
-            (net * c / (c + t)).floor() as u64
-        })
+        .map(|s| (s.arrived_bits + s.preshared_bits).saturating_sub(s.link_auth_bits) as f64)
         .collect();
     let flows: Vec<graph::MaxFlow> = route
         .demands
         .iter()
-        .map(|d| graph::max_flow(&topo, &capacity, d.from, d.to))
+        .map(|d| {
+            let capacity: Vec<u64> = route
+                .spans
+                .iter()
+                .map(|s| {
+                    let first_hop = s.from == d.from || s.to == d.from;
+                    let share = if first_hop { 1.0 } else { c / (c + t) };
+                    (net[s.index] * share).floor() as u64
+                })
+                .collect();
+            graph::max_flow(&topo, &capacity, d.from, d.to)
+        })
         .collect();
     let mut bottleneck = vec![false; route.spans.len()];
     for f in &flows {
@@ -204,7 +218,8 @@ pub fn simulate_route(
             let r = &out.report;
             let l = &span.scenario.spec.link;
             let rep = span.scenario.spec.source.rep_rate_hz;
-            let net = store.arrived_bits.saturating_sub(store.link_auth_bits);
+            let net =
+                (store.arrived_bits + store.preshared_bits).saturating_sub(store.link_auth_bits);
             SpanReport {
                 index: span.index,
                 from: route.nodes[span.from].name.clone(),
