@@ -651,7 +651,7 @@ pub fn stores_chart(report: &RouteReport) -> ChartSpec {
                 style: SeriesStyle::Line,
                 points,
                 error_bars: None,
-                color: Some(k % 6),
+                color: Some(k % PALETTE.len()),
             }
         })
         .collect();
