@@ -124,14 +124,20 @@ fn charts_section(s: &mut String, charts: &[NamedChart]) {
 /// The scenario's departures from the security proof, before any number a reader might
 /// take as certified.
 fn security_section(s: &mut String, warnings: &[SecurityWarning]) {
+    security_section_for(s, warnings, "This scenario leaves")
+}
+
+/// [`security_section`] with the subject of its first sentence (`"Some spans leave"` for
+/// a route).
+pub(crate) fn security_section_for(s: &mut String, warnings: &[SecurityWarning], who: &str) {
     if warnings.is_empty() {
         return;
     }
     let _ = writeln!(s, "## Security warnings\n");
     let _ = writeln!(
         s,
-        "This scenario leaves assumptions of the key-length proof (Lim et al. 2014); the key \
-         figures below are what the analysis gives, not a security guarantee.\n"
+        "{who} assumptions of the key-length proof (Lim et al. 2014); the key figures below \
+         are what the analysis gives, not a security guarantee.\n"
     );
     for w in warnings {
         let _ = writeln!(s, "- **{}**: {} ({})", w.code, w.message, w.reference);

@@ -1431,19 +1431,7 @@ pub fn relay_model_paragraph(report: &RouteReport) -> String {
 }
 
 fn security_section(s: &mut String, warnings: &[SecurityWarning]) {
-    if warnings.is_empty() {
-        return;
-    }
-    let _ = writeln!(s, "## Security warnings\n");
-    let _ = writeln!(
-        s,
-        "Some spans leave assumptions of the key-length proof (Lim et al. 2014); the key \
-         figures below are what the analysis gives, not a security guarantee.\n"
-    );
-    for w in warnings {
-        let _ = writeln!(s, "- **{}**: {} ({})", w.code, w.message, w.reference);
-    }
-    let _ = writeln!(s);
+    super::markdown::security_section_for(s, warnings, "Some spans leave");
 }
 
 fn md_cell(text: &str) -> String {

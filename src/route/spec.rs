@@ -28,6 +28,7 @@
 use super::graph::{Topology, connected};
 use super::{Demand, LinkAuth, Node, RelayParams, Route, Span};
 use crate::error::{Error, Result};
+use crate::scenario::escape_terminal;
 use crate::scenario::{
     SEED, Scenario, ScenarioSpec, WholeRule, escape_controls, fmt_num, fmt_text,
 };
@@ -415,15 +416,6 @@ fn scenario_keys() -> Vec<String> {
         Some(Value::Table(t)) => t.keys().cloned().collect(),
         _ => Vec::new(),
     }
-}
-
-/// Text from outside (a TOML error quoting the file) with control characters other than
-/// line feeds escaped.
-fn escape_terminal(s: &str) -> String {
-    s.split('\n')
-        .map(escape_controls)
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A value as the user wrote it, for `got …`.

@@ -129,7 +129,7 @@ impl Scenario {
 
 /// Text from outside (a TOML error quoting the file) with control characters other than
 /// line feeds escaped, so that a message cannot act on the terminal.
-fn escape_terminal(s: &str) -> String {
+pub(crate) fn escape_terminal(s: &str) -> String {
     s.split('\n')
         .map(escape_controls)
         .collect::<Vec<_>>()
