@@ -56,7 +56,10 @@ fn engines() -> Vec<(String, EventEngine)> {
     let mut out = Vec::new();
     for km in LENGTHS_KM {
         for (name, dead, p_ap) in CONFIGS {
-            out.push((format!("{name}_{km}km"), EventEngine::new(&model(km, dead, p_ap), 7)));
+            out.push((
+                format!("{name}_{km}km"),
+                EventEngine::new(&model(km, dead, p_ap), 7),
+            ));
         }
     }
     out
