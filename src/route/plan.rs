@@ -41,7 +41,5 @@ pub struct Plan {
 /// and the route made of the chosen hops (to simulate), or `None` when infeasible.
 pub fn plan(route: &Route, min_rate_bps: f64) -> crate::Result<(Plan, Option<Route>)> {
     let _ = (route, min_rate_bps);
-    Err(crate::Error::InvalidArgument(
-        "route plan in progress".into(),
-    ))
+    Err(crate::Error::InvalidArgument("route plan in progress".into()))
 }

@@ -36,7 +36,5 @@ pub fn simulate_route(
     progress: &(dyn Fn(usize, u64) + Sync),
 ) -> crate::Result<RouteOutput> {
     let _ = (route, options, progress);
-    Err(crate::Error::InvalidArgument(
-        "route simulation in progress".into(),
-    ))
+    Err(crate::Error::InvalidArgument("route simulation in progress".into()))
 }
