@@ -349,7 +349,8 @@ impl CommonLoop {
                 self.forced_gate(t, src, state, counts, detections);
                 t += 1;
             } else {
-                let gap = x as u64;
+                // 0 <= x < remaining < 2^63: the i64 conversion is the floor.
+                let gap = x as i64 as u64;
                 live += gap;
                 let at = t + gap;
                 let code = self.law.outcome(w, src);
