@@ -16,11 +16,22 @@
 //! lambda_m = -ln(1 - c_m) and E ~ Exp(1), since
 //! P(G >= n) = P(E >= n lambda_m) = exp(-n lambda_m) = (1 - c_m)^n
 //! (Devroye, *Non-Uniform Random Variate Generation*, 1986, Ch. X.2). With E = -ln U for
-//! a uniform U this is the inversion G = floor(ln U / ln(1 - c_m)); the engine draws E
-//! with the ziggurat of `rand_distr::Exp1` (Marsaglia and Tsang 2000; exact, and it
-//! avoids the logarithm on almost every draw, the dominant cost otherwise). `ln(1 - c)`
-//! is computed as `ln_1p(-c)` so tiny c keep their precision; c_m = 0 (both detectors
-//! blind, no darks) never clicks and draws nothing.
+//! a uniform U this is the inversion G = floor(ln U / ln(1 - c_m)). `ln(1 - c)` is
+//! computed as `ln_1p(-c)` so tiny c keep their precision; c_m = 0 (both detectors
+//! blind, no darks) never clicks.
+//!
+//! # Two loops
+//! When the two detectors are always live or blind together (no detector memory, a
+//! *common* dead time, or afterpulsing without dead time) the chunk runs in the one-word
+//! loop of `event_common`: one ChaCha8 `u64` per click, its low 52 bits inverted into the
+//! gap by a table-driven logarithm (`unit_log`, error below the uniform's resolution)
+//! and its top 12 bits giving the click's whole outcome (intensity, configuration,
+//! pattern, squashing bit, trapped carriers) from a 4096-cell lookup over the exact
+//! conditional law; a dead time is crossed in one jump (its pulses are blind, counted
+//! under mask 0). See that module for why each step is exact. With *independent* dead
+//! times all four masks occur and the general loop below runs, drawing E with the
+//! ziggurat of `rand_distr::Exp1` (Marsaglia and Tsang 2000; exact) and the click from
+//! a guide table.
 //!
 //! The jump stops at the next *gate* where the law changes: the end of a dead time, the
 //! release gate of a trapped carrier, or the end of the chunk. If G reaches past the gate,
@@ -502,37 +513,6 @@ impl EventEngine {
         let mut src = WordSource::new(stream);
         let dead = self.pulse.model().detectors.dead_gates;
         let mut t = first_pulse;
-        if self.pulse.model().detectors.memoryless() {
-            // No detector memory: one mask, no gates but the chunk end.
-            let table = &self.masks[3];
-            loop {
-                let remaining = end - t;
-                let gap = table.gap(&mut src);
-                if gap.is_nan() || gap >= remaining as f64 {
-                    click_free[3] += remaining;
-                    t = end;
-                    break;
-                }
-                let gap = gap as u64;
-                click_free[3] += gap;
-                let at = t + gap;
-                let (k, idx) = table.sample_click(&mut src);
-                counts[k] += 1;
-                let pattern = idx % 3;
-                self.pulse.record_click(
-                    at,
-                    k,
-                    idx / 3,
-                    [pattern != 1, pattern != 0],
-                    false,
-                    &mut src,
-                    &mut state,
-                    &mut detections,
-                    dead,
-                );
-                t = at + 1;
-            }
-        }
         while t < end {
             let (live, forced) = state.enter_gate(t);
             if forced[0] || forced[1] {
