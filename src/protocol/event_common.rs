@@ -338,8 +338,9 @@ impl CommonLoop {
             let u = ((w & GAP_MASK) as f64 + 0.5) * (1.0 / (1u64 << GAP_BITS) as f64);
             let x = log.ln(u) * scale;
             let remaining = limit - t;
-            // Also true for a NaN, which must not jam the loop.
-            if !(x < remaining as f64) {
+            // x is never NaN (ln u is finite and negative, the scale in [-inf, -0]), but
+            // a NaN must not jam the loop either.
+            if x >= remaining as f64 || x.is_nan() {
                 live += remaining;
                 t = limit;
                 if !MEMORY || t >= end {
