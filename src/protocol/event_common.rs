@@ -651,8 +651,8 @@ mod tests {
             z ^ (z >> 31)
         };
         let mut built = 0;
-        for c in [0.5, 0.1, 0.03, 0.012, 0.005, 1e-3] {
-            let scale = 1.0 / (-c as f64).ln_1p();
+        for c in [0.5f64, 0.1, 0.03, 0.012, 0.005, 1e-3] {
+            let scale = 1.0 / (-c).ln_1p();
             let Some(cells) = gap_cells(scale) else {
                 continue;
             };
