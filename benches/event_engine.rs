@@ -18,9 +18,10 @@
 //! Run: `cargo bench --bench event_engine -- --noplot` (criterion's plots need fonts);
 //! `QKDSIM_BENCH_QUICK=1` skips criterion and prints only the summary.
 //!
-//! Measured 27 November 2026 (shared 2-core machine, ChaCha8 about 2.5 ns per `u64`): about
-//! 12.5 / 14.5 / 16.5 ns per click (nodead / dead20 / dead20_ap) at every distance, ratios
-//! about 5.0 / 5.8 / 6.6, from 12 / 17 / 24 before the one-word loop; see BENCHMARKS.md.
+//! Measured 27 November 2026 (shared 2-core machine, ChaCha8 about 2.5 ns per `u64`, thread
+//! CPU time): about 6.6-8.5 / 7.6-9.9 / 10-11 ns per click (nodead / dead20 / dead20_ap)
+//! at 25-100 km, ratios 2.4-3.3 / 2.9-4.0 / 3.9-4.5, from 12 / 17 / 24 before the
+//! one-word loop; see BENCHMARKS.md.
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use qkdsim::Scenario;
