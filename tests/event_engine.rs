@@ -509,3 +509,165 @@ fn chunk_length_grows_as_clicks_get_rarer() {
     let c = all_live_click_probability(far.model());
     assert!(far.chunk_pulses() as f64 * c <= qkdsim::protocol::event::TARGET_CLICKS_PER_CHUNK);
 }
+
+/// The Bayreuth - Zwickau equipment (`scenarios/bayreuth-zwickau.toml`) at `km` with the
+/// given dead time and afterpulsing (100 ns traps): the bench's configurations.
+fn bayreuth_zwickau(km: f64, dead_ns: f64, p_ap: f64) -> LinkModel {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/bayreuth-zwickau.toml"
+    );
+    let mut s = Scenario::parse(&std::fs::read_to_string(path).unwrap(), path).unwrap();
+    for (key, value) in [
+        ("link.length_km", km),
+        ("detector.dead_time_ns", dead_ns),
+        ("detector.afterpulse_probability", p_ap),
+        ("detector.afterpulse_decay_ns", 100.0),
+    ] {
+        s = qkdsim::scenario::with_value(&s, key, value).unwrap();
+    }
+    LinkModel::from_scenario(&s)
+}
+
+/// Chi-square goodness of fit of the gaps between consecutive detections to the exact
+/// law P(gap = offset + 1 + g) = (1 - c)^g c, g >= 0, over 20 bins of about equal
+/// probability whose probabilities are computed from the law, not from the sample;
+/// critical value at significance 1e-6 (statrs quantile).
+fn gaps_fit_shifted_geometric(what: &str, gaps: &[u64], offset: u64, c: f64) {
+    // P(g >= a) = (1 - c)^a.
+    let tail = |a: u64| ((a as f64) * (-c).ln_1p()).exp();
+    let mut edges: Vec<u64> = (1..20)
+        .map(|i| ((1.0 - i as f64 / 20.0).ln() / (-c).ln_1p()).ceil() as u64)
+        .collect();
+    edges.dedup();
+    edges.retain(|&e| e > 0);
+    let bins = edges.len() + 1;
+    let mut observed = vec![0u64; bins];
+    for &gap in gaps {
+        assert!(gap > offset, "{what}: gap {gap} within the dead time");
+        let g = gap - offset - 1;
+        observed[edges.partition_point(|&e| e <= g)] += 1;
+    }
+    let n = gaps.len() as f64;
+    let mut x2 = 0.0;
+    for b in 0..bins {
+        let lo = if b == 0 { 0 } else { edges[b - 1] };
+        let p = tail(lo) - if b + 1 < bins { tail(edges[b]) } else { 0.0 };
+        let e = n * p;
+        assert!(e > 50.0, "{what}: bin {b} too sparse");
+        x2 += (observed[b] as f64 - e).powi(2) / e;
+    }
+    let critical = ChiSquared::new((bins - 1) as f64)
+        .unwrap()
+        .inverse_cdf(1.0 - 1e-6);
+    eprintln!("{what}: X^2 = {x2:.1} over {bins} bins, critical {critical:.1}");
+    assert!(
+        x2 <= critical,
+        "{what}: X^2 = {x2:.1} > {critical:.1}\n{observed:?}"
+    );
+}
+
+#[test]
+fn one_word_gaps_are_geometric_with_and_without_a_common_dead_time() {
+    // Independent derivation: without afterpulsing, live gates click independently with
+    // probability c (the both-live click probability, summed here from click_pattern), so
+    // the gap between consecutive detections is 1 + Geometric(c) without dead time, and
+    // D + 1 + Geometric(c) with a common dead time of D gates (D blind gates, then i.i.d.
+    // live gates). This checks the table-driven logarithm and the dead-time jump of the
+    // one-word loop against the exact law, across chunk boundaries (the gaps are taken
+    // over a whole run, with carried state).
+    for (km, dead_ns, seed) in [
+        (25.0, 0.0, 201),
+        (50.0, 0.0, 202),
+        (25.0, 20.0, 203),
+        (100.0, 20.0, 204),
+    ] {
+        let m = bayreuth_zwickau(km, dead_ns, 0.0);
+        let c = live_click_probability(&m, None);
+        let pulses = scaled((4e5 / c) as u64);
+        let t = tally(&m, EngineKind::Event, pulses, seed, true);
+        gaps_fit_shifted_geometric(
+            &format!("{km} km, {dead_ns} ns dead time"),
+            &t.gaps,
+            m.detectors.dead_gates,
+            c,
+        );
+    }
+}
+
+#[test]
+fn bench_configurations_agree_with_the_pulse_engine() {
+    // The bench's equipment with the common 20 ns dead time and afterpulsing (released
+    // carriers are forced gates of the one-word loop), and without dead time: every
+    // per-intensity figure, the per-detector click rates and the afterpulse fraction, at
+    // 5 standard errors (see engines_agree_with_dead_time_and_afterpulsing_in_both_modes
+    // for why binomial errors are adequate). 10 km and 2e8 pulses give ~5e6 clicks.
+    for (dead_ns, p_ap, seed) in [(20.0, 0.02, 301), (0.0, 0.0, 303), (20.0, 0.0, 305)] {
+        let m = bayreuth_zwickau(10.0, dead_ns, p_ap);
+        let n = scaled(200_000_000);
+        let pu = tally(&m, EngineKind::Pulse, n, seed, false);
+        let ev = tally(&m, EngineKind::Event, n, seed + 1, false);
+        let label = format!("Bayreuth - Zwickau 10 km, {dead_ns} ns, p_ap {p_ap}");
+        same_per_intensity(&label, &pu, &ev);
+        for j in 0..2 {
+            same_proportion(
+                &format!("{label}: detector {j} clicks per gate"),
+                pu.clicks_per_detector[j],
+                n,
+                ev.clicks_per_detector[j],
+                n,
+            );
+        }
+        let (dp, de) = (
+            pu.detections.iter().sum::<u64>(),
+            ev.detections.iter().sum::<u64>(),
+        );
+        same_proportion(
+            &format!("{label}: afterpulse fraction"),
+            pu.afterpulses,
+            dp,
+            ev.afterpulses,
+            de,
+        );
+        if p_ap > 0.0 {
+            assert!(ev.afterpulses > 1000, "forced gates exercised");
+        }
+    }
+}
+
+#[test]
+fn afterpulsing_without_dead_time_agrees_in_both_modes_with_the_pulse_engine() {
+    // D = 0: no gate is ever blind, so the dead-time mode cannot matter and the one-word
+    // loop serves both; released carriers are forced gates at every distance.
+    for (mode, seed) in [("common", 401), ("independent", 403)] {
+        let m = model(&format!(
+            "[link]\nlength_km = 0.0\n[[source.intensities]]\nlabel = \"vacuum\"\nmean_photon_number = 0.0\nprobability = 1.0\n\
+             [detector]\ndark_count_probability = 1e-3\nafterpulse_probability = 0.1\nafterpulse_decay_ns = 5.0\n\
+             dead_time_mode = \"{mode}\"\n"
+        ));
+        let n = scaled(40_000_000);
+        let pu = tally(&m, EngineKind::Pulse, n, seed, false);
+        let ev = tally(&m, EngineKind::Event, n, seed + 1, false);
+        for j in 0..2 {
+            same_proportion(
+                &format!("{mode}: detector {j} clicks"),
+                pu.clicks_per_detector[j],
+                n,
+                ev.clicks_per_detector[j],
+                n,
+            );
+        }
+        let (dp, de) = (
+            pu.detections.iter().sum::<u64>(),
+            ev.detections.iter().sum::<u64>(),
+        );
+        same_proportion(
+            &format!("{mode}: afterpulse fraction"),
+            pu.afterpulses,
+            dp,
+            ev.afterpulses,
+            de,
+        );
+        same_per_intensity(mode, &pu, &ev);
+    }
+}

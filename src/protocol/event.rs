@@ -16,11 +16,23 @@
 //! lambda_m = -ln(1 - c_m) and E ~ Exp(1), since
 //! P(G >= n) = P(E >= n lambda_m) = exp(-n lambda_m) = (1 - c_m)^n
 //! (Devroye, *Non-Uniform Random Variate Generation*, 1986, Ch. X.2). With E = -ln U for
-//! a uniform U this is the inversion G = floor(ln U / ln(1 - c_m)); the engine draws E
-//! with the ziggurat of `rand_distr::Exp1` (Marsaglia and Tsang 2000; exact, and it
-//! avoids the logarithm on almost every draw, the dominant cost otherwise). `ln(1 - c)`
-//! is computed as `ln_1p(-c)` so tiny c keep their precision; c_m = 0 (both detectors
-//! blind, no darks) never clicks and draws nothing.
+//! a uniform U this is the inversion G = floor(ln U / ln(1 - c_m)). `ln(1 - c)` is
+//! computed as `ln_1p(-c)` so tiny c keep their precision; c_m = 0 (both detectors
+//! blind, no darks) never clicks.
+//!
+//! # Two loops
+//! When the two detectors are always live or blind together (no detector memory, a
+//! *common* dead time, or afterpulsing without dead time) the chunk runs in the one-word
+//! loop of `event_common`: one ChaCha8 `u64` per click, its low 52 bits inverted into the
+//! gap by a table-driven logarithm (`unit_log`, error below the uniform's resolution;
+//! skipped through a table of decided cells for most draws when c >~ 1e-3)
+//! and its top 12 bits giving the click's whole outcome (intensity, configuration,
+//! pattern, squashing bit, trapped carriers) from a 4096-cell lookup over the exact
+//! conditional law; a dead time is crossed in one jump (its pulses are blind, counted
+//! under mask 0). See that module for why each step is exact. With *independent* dead
+//! times all four masks occur and the general loop below runs, drawing E with the
+//! ziggurat of `rand_distr::Exp1` (Marsaglia and Tsang 2000; exact) and the click from
+//! a guide table.
 //!
 //! The jump stops at the next *gate* where the law changes: the end of a dead time, the
 //! release gate of a trapped carrier, or the end of the chunk. If G reaches past the gate,
@@ -90,7 +102,8 @@ use super::engine::{
     CHUNK_PULSES, DetectorState, EngineStats, MAX_INTENSITIES, PulseEngine, config_parts,
     run_stitched,
 };
-use super::random::WordSource;
+use super::event_common::CommonLoop;
+use super::random::{U64Source, WordSource};
 use crate::physics::LinkModel;
 use crate::rng::{self, Purpose};
 use rand::TryRng;
@@ -309,22 +322,21 @@ impl EventMask {
     }
 
     /// Adds Multinomial(n, q(m)) to `counts` by the binomial chain.
-    fn split_click_free(
+    fn split_click_free<R: rand::Rng>(
         &self,
         n: u64,
         nk: usize,
         counts: &mut [u64; MAX_INTENSITIES],
-        src: &mut WordSource,
+        rng: &mut R,
     ) {
         let mut rest = n;
-        let mut rng = WordRng(src);
         for k in 0..nk - 1 {
             if rest == 0 {
                 return;
             }
             let x = Binomial::new(rest, self.chain[k])
                 .expect("chain probabilities lie in [0, 1]")
-                .sample(&mut rng);
+                .sample(rng);
             counts[k] += x;
             rest -= x;
         }
@@ -355,6 +367,29 @@ impl TryRng for WordRng<'_> {
     }
 }
 
+/// A [`U64Source`] seen as a `rand` generator, for `rand_distr` samplers.
+struct U64Rng<'a>(&'a mut U64Source);
+
+impl TryRng for U64Rng<'_> {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok((self.0.next_u64() >> 32) as u32)
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(self.0.next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for part in dst.chunks_mut(8) {
+            let word = self.0.next_u64().to_le_bytes();
+            part.copy_from_slice(&word[..part.len()]);
+        }
+        Ok(())
+    }
+}
+
 /// The event-driven engine for one link model and seed.
 #[derive(Debug, Clone)]
 pub struct EventEngine {
@@ -363,6 +398,9 @@ pub struct EventEngine {
     seed: u64,
     chunk_pulses: u64,
     masks: [EventMask; 4],
+    /// The one-word-per-click loop, for receivers whose detectors are live or blind
+    /// together (`event_common`); `None` for independent dead times.
+    fast: Option<CommonLoop>,
 }
 
 impl EventEngine {
@@ -377,11 +415,13 @@ impl EventEngine {
         {
             shift += 1;
         }
+        let fast = CommonLoop::applies(model).then(|| CommonLoop::new(&pulse, model, c));
         EventEngine {
             pulse,
             seed,
             chunk_pulses: CHUNK_PULSES << shift,
             masks,
+            fast,
         }
     }
 
@@ -423,50 +463,57 @@ impl EventEngine {
         n_pulses: u64,
         mut state: DetectorState,
     ) -> (ChunkOutput, DetectorState) {
-        let mut src = WordSource::new(rng::stream(
+        let stream = rng::stream(
             self.seed,
             Purpose::EngineChunk,
             EVENT_STREAM_OFFSET.wrapping_add(chunk),
-        ));
+        );
         let nk = self.pulse.n_intensities;
         let mut counts = [0u64; MAX_INTENSITIES];
         let mut click_free = [0u64; 4];
         let expected = n_pulses as f64 * self.masks[3].click_probability * 1.05;
         let mut detections = Vec::with_capacity(expected.min(n_pulses as f64) as usize + 16);
         let end = first_pulse + n_pulses;
+        if let Some(fast) = &self.fast {
+            let mut src = U64Source::new(stream);
+            if self.pulse.model().detectors.memoryless() {
+                fast.run::<false>(
+                    &mut src,
+                    first_pulse,
+                    end,
+                    &mut state,
+                    &mut counts,
+                    &mut click_free,
+                    &mut detections,
+                );
+            } else {
+                fast.run::<true>(
+                    &mut src,
+                    first_pulse,
+                    end,
+                    &mut state,
+                    &mut counts,
+                    &mut click_free,
+                    &mut detections,
+                );
+            }
+            for (mask, &n) in click_free.iter().enumerate() {
+                if n > 0 {
+                    self.masks[mask].split_click_free(n, nk, &mut counts, &mut U64Rng(&mut src));
+                }
+            }
+            let out = ChunkOutput {
+                index: chunk,
+                first_pulse,
+                pulses: n_pulses,
+                pulses_per_intensity: counts[..nk].to_vec(),
+                detections,
+            };
+            return (out, state);
+        }
+        let mut src = WordSource::new(stream);
         let dead = self.pulse.model().detectors.dead_gates;
         let mut t = first_pulse;
-        if self.pulse.model().detectors.memoryless() {
-            // No detector memory: one mask, no gates but the chunk end.
-            let table = &self.masks[3];
-            loop {
-                let remaining = end - t;
-                let gap = table.gap(&mut src);
-                if gap.is_nan() || gap >= remaining as f64 {
-                    click_free[3] += remaining;
-                    t = end;
-                    break;
-                }
-                let gap = gap as u64;
-                click_free[3] += gap;
-                let at = t + gap;
-                let (k, idx) = table.sample_click(&mut src);
-                counts[k] += 1;
-                let pattern = idx % 3;
-                self.pulse.record_click(
-                    at,
-                    k,
-                    idx / 3,
-                    [pattern != 1, pattern != 0],
-                    false,
-                    &mut src,
-                    &mut state,
-                    &mut detections,
-                    dead,
-                );
-                t = at + 1;
-            }
-        }
         while t < end {
             let (live, forced) = state.enter_gate(t);
             if forced[0] || forced[1] {
@@ -516,7 +563,7 @@ impl EventEngine {
         }
         for (mask, &n) in click_free.iter().enumerate() {
             if n > 0 {
-                self.masks[mask].split_click_free(n, nk, &mut counts, &mut src);
+                self.masks[mask].split_click_free(n, nk, &mut counts, &mut WordRng(&mut src));
             }
         }
         let out = ChunkOutput {

@@ -8,8 +8,10 @@
 pub mod detection;
 pub mod engine;
 pub mod event;
+mod event_common;
 pub mod random;
 pub mod sifting;
+mod unit_log;
 
 pub use detection::{ChunkOutput, Detection};
 pub use engine::{CHUNK_PULSES, DetectorState, EngineStats, PulseEngine};

@@ -86,3 +86,56 @@ impl WordSource {
         1.0 - self.uniform()
     }
 }
+
+/// Buffered 64-bit words of a ChaCha8 stream, consumed in order: the event engine's source
+/// (one word per click in its hot loop). The buffer is filled from the stream's bytes
+/// (little-endian words), so the words are those of the stream read 8 bytes at a time.
+pub struct U64Source {
+    rng: ChaCha8Rng,
+    buf: Box<[u64; U64_BUF]>,
+    pos: usize,
+}
+
+/// Words per refill of a [`U64Source`] (a power of two: the index is masked, not checked).
+const U64_BUF: usize = 512;
+
+impl U64Source {
+    /// Wraps a stream.
+    pub fn new(rng: ChaCha8Rng) -> U64Source {
+        U64Source {
+            rng,
+            buf: Box::new([0; U64_BUF]),
+            pos: U64_BUF,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self) {
+        self.rng.fill(&mut self.buf[..]);
+        self.pos = 0;
+    }
+
+    /// One word.
+    #[inline(always)]
+    pub fn next_u64(&mut self) -> u64 {
+        if self.pos >= U64_BUF {
+            self.refill();
+        }
+        let w = self.buf[self.pos & (U64_BUF - 1)];
+        self.pos += 1;
+        w
+    }
+
+    /// A uniform in [0, 1) with 53 random bits.
+    #[inline]
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// A uniform in (0, 1], for logarithms.
+    #[inline]
+    pub fn uniform_open0(&mut self) -> f64 {
+        1.0 - self.uniform()
+    }
+}
