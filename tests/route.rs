@@ -331,3 +331,25 @@ fn every_shipped_route_relays_identical_keys() {
         assert!(rep.spans.iter().all(|s| s.final_keys_match));
     }
 }
+
+#[test]
+fn a_run_whose_keys_would_not_fit_in_memory_is_refused_before_it_starts() {
+    let dir = scenarios_dir().join("routes");
+    let text = std::fs::read_to_string(dir.join("munich-dresden.toml")).unwrap();
+    let r = parse_in(&text, &dir);
+    let started = std::time::Instant::now();
+    let e = simulate_route(
+        &r,
+        &RouteOptions {
+            duration_s: Some(3600.0),
+            ..RouteOptions::default()
+        },
+        &|_, _| {},
+    )
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("GiB") && e.contains("3600 s"), "{e}");
+    // Refused up front (an hour of the pilot line would take many minutes to simulate).
+    assert!(started.elapsed().as_secs() < 30);
+}

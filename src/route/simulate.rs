@@ -52,6 +52,25 @@ use std::time::Instant;
 /// At most this many paths per demand are tried for relay (shortest first).
 pub const MAX_PATHS_PER_DEMAND: usize = 16;
 
+/// Largest expected memory for the spans' final keys (both ends' copies are held until
+/// the relay runs), bytes: 4 GiB. A longer route run is refused before it starts rather
+/// than aborted by the allocator hours in.
+pub const MAX_KEY_MEMORY_BYTES: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
+
+/// Expected bytes of final key the spans hold over `duration_s`: the finite-key theory
+/// rate of every span, two copies, one bit each.
+pub fn expected_key_memory_bytes(route: &Route, duration_s: f64) -> f64 {
+    route
+        .spans
+        .iter()
+        .map(|s| {
+            let rate = scenario_rates(&s.scenario).secret_bits_per_pulse_finite
+                * s.scenario.spec.source.rep_rate_hz;
+            2.0 * rate * duration_s / 8.0
+        })
+        .sum()
+}
+
 /// Overrides from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct RouteOptions {
@@ -107,6 +126,18 @@ pub fn simulate_route(
     let duration_s = options.duration_s.unwrap_or(route.duration_s);
     let seed = options.seed.unwrap_or(route.seed);
     let pulses = span_pulses(route, duration_s)?;
+    let memory = expected_key_memory_bytes(route, duration_s);
+    if memory > MAX_KEY_MEMORY_BYTES {
+        return Err(crate::Error::InvalidArgument(format!(
+            "duration {} s: the spans would make about {:.1} GiB of final key (both ends' \
+             copies, held until the relay runs), more than the {:.0} GiB allowed; at most \
+             about {} s fits",
+            fmt_num(duration_s),
+            memory / 1024f64.powi(3),
+            MAX_KEY_MEMORY_BYTES / 1024f64.powi(3),
+            fmt_num((duration_s * MAX_KEY_MEMORY_BYTES / memory).floor())
+        )));
+    }
     let params = route.relay;
 
     let runs: Vec<crate::Result<(RunOutput, f64)>> = route
