@@ -633,7 +633,8 @@ impl PulseEngine {
 }
 
 /// The flags of a detection record.
-fn detection_flags(
+#[inline]
+pub(crate) fn detection_flags(
     prep: Preparation,
     bob: Basis,
     clicks: [bool; 2],

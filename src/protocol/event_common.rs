@@ -86,29 +86,7 @@ fn fixed(p: f64) -> u64 {
 
 /// Detection flags (the pulse engine's layout, [`Detection`]'s `FLAG_*`).
 fn flags(prep: Preparation, bob: Basis, clicks: [bool; 2], bob_bit: bool, ap: bool) -> u8 {
-    let mut f = 0u8;
-    if prep.basis == Basis::X {
-        f |= Detection::FLAG_ALICE_X;
-    }
-    if prep.bit {
-        f |= Detection::FLAG_ALICE_BIT;
-    }
-    if bob == Basis::X {
-        f |= Detection::FLAG_BOB_X;
-    }
-    if bob_bit {
-        f |= Detection::FLAG_BOB_BIT;
-    }
-    if clicks[0] {
-        f |= Detection::FLAG_CLICK0;
-    }
-    if clicks[1] {
-        f |= Detection::FLAG_CLICK1;
-    }
-    if ap {
-        f |= Detection::FLAG_AFTERPULSE;
-    }
-    f
+    super::engine::detection_flags(prep, bob, clicks, bob_bit, ap)
 }
 
 /// The conditional law of a click's outcome (both detectors live) as sub-intervals of
