@@ -1416,9 +1416,11 @@ pub fn relay_model_paragraph(report: &RouteReport) -> String {
          hop along a path through trusted nodes by one-time pad, spending {c} bits on its \
          first hop and {c} + {t} bits (pad and relay-message tag) on every further hop; \
          every trusted node on the path sees the key, so it must be trusted. A request takes \
-         the first path, shortest first, whose stores all hold enough key. The deliverable end-to-end rate is the maximum flow over the spans' \
-         net capacities, (arrived - authentication) × {c} / ({c} + {t}) bits over the \
-         duration, and the spans of a minimum cut are the bottleneck. Both ends' keys are \
+         the first path, shortest first, whose stores all hold enough key. The deliverable \
+         end-to-end rate is the maximum flow over the spans' net key (arrived, less \
+         authentication) over the duration, a span touching the demand's first end counting \
+         in full (it can only be a first hop) and any other span times {c} / ({c} + {t}) (it \
+         can only be a later hop); the spans of a minimum cut are the bottleneck. Both ends' keys are \
          compared bit for bit. Time while a requested chunk is due and not delivered is \
          outage; availability is one minus the outage over the duration. One-time-pad relay \
          adds no failure probability of its own: a demand's epsilon is the sum of the \
