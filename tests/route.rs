@@ -308,7 +308,7 @@ fn every_shipped_route_relays_identical_keys() {
         let longest = r.spans.iter().map(|s| s.length_km).fold(0.0, f64::max);
         r.duration_s = if longest > 100.0 {
             4.0
-        } else if longest > 90.0 {
+        } else if longest > 75.0 {
             1.5
         } else {
             0.5
