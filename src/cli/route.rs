@@ -36,7 +36,7 @@ const ROUTE_FILES: &str = "results.json, results.csv, demands.csv, stores.csv, r
                   file's folder, or an inline [base] table), [[nodes]] name, lat, lon, \
                   trusted; [[spans]] from, to, length_km and scenario overrides; [[demands]] \
                   from, to, rate_bps; [simulation] duration_s, seed; [relay] chunk_bits, \
-                  auth_tag_bits.\n\n\
+                  auth_tag_bits, link_auth.\n\n\
                   --out DIR writes results.json (the record of --json), results.csv (one row \
                   per span), demands.csv (one row per demand), stores.csv (span, time_s, \
                   bits: every span's key store over link time), route.png/.svg (the route, \
