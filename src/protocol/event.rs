@@ -97,7 +97,7 @@
 //!
 //! Must never depend on `estimation`, `postprocess`, `analysis` or `report`.
 
-use super::detection::ChunkOutput;
+use super::detection::{ChunkOutput, Detection};
 use super::engine::{
     CHUNK_PULSES, DetectorState, EngineStats, MAX_INTENSITIES, PulseEngine, config_parts,
     run_stitched,
@@ -454,6 +454,31 @@ impl EventEngine {
         )
     }
 
+    /// The chunk's output once its clicks are drawn: the click-free pulses of each mask
+    /// split among the intensity classes (both loops end here).
+    fn finish_chunk<R: rand::Rng>(
+        &self,
+        (chunk, first_pulse, n_pulses): (u64, u64, u64),
+        click_free: &[u64; 4],
+        mut counts: [u64; MAX_INTENSITIES],
+        detections: Vec<Detection>,
+        rng: &mut R,
+    ) -> ChunkOutput {
+        let nk = self.pulse.n_intensities;
+        for (mask, &n) in click_free.iter().enumerate() {
+            if n > 0 {
+                self.masks[mask].split_click_free(n, nk, &mut counts, rng);
+            }
+        }
+        ChunkOutput {
+            index: chunk,
+            first_pulse,
+            pulses: n_pulses,
+            pulses_per_intensity: counts[..nk].to_vec(),
+            detections,
+        }
+    }
+
     /// Simulates chunk `chunk` (pulses `first_pulse .. first_pulse + n_pulses`) from the
     /// detector state `state`; returns the output and the state after its last gate.
     pub fn simulate_chunk(
@@ -468,7 +493,6 @@ impl EventEngine {
             Purpose::EngineChunk,
             EVENT_STREAM_OFFSET.wrapping_add(chunk),
         );
-        let nk = self.pulse.n_intensities;
         let mut counts = [0u64; MAX_INTENSITIES];
         let mut click_free = [0u64; 4];
         let expected = n_pulses as f64 * self.masks[3].click_probability * 1.05;
@@ -497,18 +521,13 @@ impl EventEngine {
                     &mut detections,
                 );
             }
-            for (mask, &n) in click_free.iter().enumerate() {
-                if n > 0 {
-                    self.masks[mask].split_click_free(n, nk, &mut counts, &mut U64Rng(&mut src));
-                }
-            }
-            let out = ChunkOutput {
-                index: chunk,
-                first_pulse,
-                pulses: n_pulses,
-                pulses_per_intensity: counts[..nk].to_vec(),
+            let out = self.finish_chunk(
+                (chunk, first_pulse, n_pulses),
+                &click_free,
+                counts,
                 detections,
-            };
+                &mut U64Rng(&mut src),
+            );
             return (out, state);
         }
         let mut src = WordSource::new(stream);
@@ -561,18 +580,13 @@ impl EventEngine {
             );
             t = at + 1;
         }
-        for (mask, &n) in click_free.iter().enumerate() {
-            if n > 0 {
-                self.masks[mask].split_click_free(n, nk, &mut counts, &mut WordRng(&mut src));
-            }
-        }
-        let out = ChunkOutput {
-            index: chunk,
-            first_pulse,
-            pulses: n_pulses,
-            pulses_per_intensity: counts[..nk].to_vec(),
+        let out = self.finish_chunk(
+            (chunk, first_pulse, n_pulses),
+            &click_free,
+            counts,
             detections,
-        };
+            &mut WordRng(&mut src),
+        );
         (out, state)
     }
 }
