@@ -6,3 +6,4 @@
 pub mod pipeline;
 pub mod run;
 pub mod sweep;
+pub mod timeline;
