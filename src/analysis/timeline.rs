@@ -111,6 +111,23 @@ pub struct CompensationReport {
     /// Secret bits of blocks whose final key exists only after the last window ended (0
     /// without windows).
     pub secret_bits_after_last_window: u64,
+    /// Window length as simulated (whole pulses), seconds; absent without windows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_s: Option<f64>,
+    /// Drift step as simulated (whole pulses), seconds; absent for a static channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift_step_s: Option<f64>,
+    /// `compensation.interval_s` as simulated (periodic policy only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<f64>,
+    /// `compensation.qber_threshold` (threshold policy only), judged on the public X QBER
+    /// of each window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qber_threshold: Option<f64>,
+    /// Length of one realignment as simulated (whole pulses), seconds.
+    pub realign_s: f64,
+    /// e_d after a realignment.
+    pub residual_misalignment: f64,
 }
 
 /// The threshold policy's rule, a function of the public test-basis counts only.
@@ -485,6 +502,18 @@ pub fn drive(
             },
             drift_rad2_per_s: model.drift.map_or(0.0, |d| d.rad2_per_s),
             secret_bits_after_last_window: 0,
+            window_s: plan.window_pulses.map(seconds),
+            drift_step_s: plan.step_pulses.map(seconds),
+            interval_s: match plan.policy {
+                Policy::Periodic { interval } => Some(seconds(interval)),
+                _ => None,
+            },
+            qber_threshold: match plan.policy {
+                Policy::Threshold(rule) => Some(rule.qber_threshold),
+                _ => None,
+            },
+            realign_s: seconds(plan.realign_pulses),
+            residual_misalignment: plan.residual_misalignment,
         },
         pulses_sent: sent,
     }

@@ -23,15 +23,20 @@ pub struct RunArgs {
     /// Engine: pulse (reference), event, auto (default: `simulation.engine`).
     #[arg(long, value_parser = ["pulse", "event", "auto"])]
     pub engine: Option<String>,
-    /// Record a time series in windows of this many seconds of link time (default:
-    /// `simulation.window_s`); the threshold compensation policy judges each window.
+    /// Record a time series in windows of W seconds of link time, W in (0, 1e8] (default:
+    /// `simulation.window_s`): per window its state (up or realigning), sifted bits, Z
+    /// and X QBER and the secret bits finished in it; the threshold compensation policy
+    /// judges each window's public X QBER. Adds a "link over time" summary to the table,
+    /// `time_series` to the JSON, and with --out time_series.csv and the charts
+    /// qber_over_time and key_over_time.
     #[arg(long, value_name = "W", allow_negative_numbers = true)]
     pub window_s: Option<f64>,
     /// Print one JSON document on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
     /// Write results.json, results.csv, charts (block_qber, block_key as PNG and SVG) and
-    /// report.md into this directory. The directory is written whole or not at all: it must
+    /// report.md into this directory; with a time series also time_series.csv and the
+    /// charts qber_over_time and key_over_time. The directory is written whole or not at all: it must
     /// be new, empty, or written by an earlier qkdsim run, and is then replaced as a whole.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -49,8 +54,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         // Checked by the scenario's own rule, so the message names the key and range.
         let mut spec = scenario.spec.clone();
         spec.simulation.window_s = Some(w);
-        scenario = qkdsim::Scenario::from_spec(spec)
-            .map_err(|e| anyhow::anyhow!("--window-s {w}: {e}"))?;
+        scenario = qkdsim::Scenario::from_spec(spec).map_err(|e| {
+            anyhow::anyhow!(
+                "--window-s {w:?} (scenario {}): {e}",
+                args.scenario.display()
+            )
+        })?;
     }
     // A taken output name fails now rather than after the simulation.
     if let Some(dir) = &args.out {
@@ -88,6 +97,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             "results.csv",
             qkdsim::report::csv::run_csv(report)?.as_bytes(),
         )?;
+        if let Some(csv) = qkdsim::report::csv::time_series_csv(report)? {
+            set.write("time_series.csv", csv.as_bytes())?;
+        }
         let charts = qkdsim::report::figures::run_charts(report);
         super::sweep::write_charts(&mut set, &charts)?;
         // Theory's maximum distance for the same equipment, for the headline table.

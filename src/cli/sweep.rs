@@ -208,9 +208,9 @@ pub fn command_line() -> String {
 /// Writes every chart as `<stem>.png` and `<stem>.svg` into the set.
 pub fn write_charts(set: &mut OutputSet, charts: &[NamedChart]) -> anyhow::Result<()> {
     for c in charts {
-        let png = qkdsim::report::charts::render_png(&c.spec)?;
+        let png = c.png()?;
         set.write(&format!("{}.png", c.stem), &png)?;
-        let svg = qkdsim::report::charts::render_svg(&c.spec)?;
+        let svg = c.svg()?;
         set.write(&format!("{}.svg", c.stem), svg.as_bytes())?;
     }
     Ok(())

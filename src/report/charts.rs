@@ -5,7 +5,9 @@
 //! `THIRD_PARTY_NOTICES.md`) and registered with plotters' `ab_glyph` backend, so no
 //! system font library is needed. Logarithmic axes are drawn in log10 space with ticks
 //! labelled as powers of ten. A linear y axis over non-negative data starts at zero. The
-//! legend goes into the corner of the plot with the fewest data points.
+//! legend goes into the corner of the plot with the fewest data points. A NaN y value
+//! breaks a line (a gap, e.g. while the link realigns); [`SeriesStyle::Bands`] shades
+//! spans of x; [`render_panels_png`] / [`render_panels_svg`] stack charts over one x axis.
 //!
 //! Must never depend on clap or touch the file system.
 
@@ -34,6 +36,9 @@ pub enum SeriesStyle {
     /// Hollow markers on the bottom edge of the plot at each point's x (the y value is
     /// ignored): e.g. simulated points without key on a log axis.
     FloorMarkers,
+    /// Shaded spans of x over the whole height of the plot, drawn behind what follows:
+    /// each point is (start, end), e.g. the periods a link spent realigning.
+    Bands,
 }
 
 /// One named data series.
@@ -43,7 +48,8 @@ pub struct Series {
     pub name: String,
     /// Drawing style.
     pub style: SeriesStyle,
-    /// (x, y) points; points with non-finite values (or y <= 0 on a log axis) are skipped.
+    /// (x, y) points; points with non-finite values (or y <= 0 on a log axis) are skipped,
+    /// and a NaN y breaks a line there. For [`SeriesStyle::Bands`]: (start, end) in x.
     pub points: Vec<(f64, f64)>,
     /// Optional (low, high) error bar per point, in y units.
     pub error_bars: Option<Vec<(f64, f64)>>,
@@ -145,16 +151,78 @@ where
         Error::InvalidArgument(format!("cannot draw chart \"{}\": {e}", spec.title))
     };
     root.fill(&WHITE).map_err(err)?;
+    draw_on(&root, spec, None)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// The x values of a chart's data, on the axis (log10 for a log axis).
+fn x_values(spec: &ChartSpec) -> Vec<f64> {
     let mut xs = Vec::new();
+    for s in &spec.series {
+        match s.style {
+            SeriesStyle::FloorMarkers => {
+                xs.extend(s.points.iter().filter_map(|&(x, _)| to_axis(x, spec.x_log)))
+            }
+            SeriesStyle::Bands => xs.extend(
+                s.points
+                    .iter()
+                    .flat_map(|&(a, b)| [a, b])
+                    .filter_map(|x| to_axis(x, spec.x_log)),
+            ),
+            _ => xs.extend(
+                s.points
+                    .iter()
+                    .filter(|&&(_, y)| to_axis(y, spec.y_log).is_some())
+                    .filter_map(|&(x, _)| to_axis(x, spec.x_log)),
+            ),
+        }
+    }
+    xs
+}
+
+/// The runs of a line's points between NaN breaks, on the axes (points not drawable on
+/// them, such as y <= 0 on a log axis, left out without a break).
+fn line_runs(points: &[(f64, f64)], xl: bool, yl: bool) -> Vec<Vec<(f64, f64)>> {
+    let mut runs = vec![Vec::new()];
+    for &(x, y) in points {
+        if y.is_nan() {
+            if runs.last().is_some_and(|r| !r.is_empty()) {
+                runs.push(Vec::new());
+            }
+            continue;
+        }
+        if let (Some(x), Some(y)) = (to_axis(x, xl), to_axis(y, yl)) {
+            runs.last_mut().expect("never empty").push((x, y));
+        }
+    }
+    if runs.len() > 1 && runs.last().is_some_and(|r| r.is_empty()) {
+        runs.pop();
+    }
+    runs
+}
+
+/// Draws `spec` into `root` (already filled); `x_range` fixes the x axis (on the axis
+/// scale) instead of fitting it to the data, so stacked panels line up.
+fn draw_on<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    spec: &ChartSpec,
+    x_range: Option<(f64, f64)>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| {
+        Error::InvalidArgument(format!("cannot draw chart \"{}\": {e}", spec.title))
+    };
+    let xs = x_values(spec);
     let mut ys = Vec::new();
     for s in &spec.series {
-        if s.style == SeriesStyle::FloorMarkers {
-            xs.extend(s.points.iter().filter_map(|&(x, _)| to_axis(x, spec.x_log)));
+        if matches!(s.style, SeriesStyle::FloorMarkers | SeriesStyle::Bands) {
             continue;
         }
         for (i, &(x, y)) in s.points.iter().enumerate() {
-            if let (Some(x), Some(y)) = (to_axis(x, spec.x_log), to_axis(y, spec.y_log)) {
-                xs.push(x);
+            if let (Some(_), Some(y)) = (to_axis(x, spec.x_log), to_axis(y, spec.y_log)) {
                 ys.push(y);
                 if let Some(eb) = &s.error_bars {
                     let (lo, hi) = eb[i];
@@ -172,12 +240,25 @@ where
     };
     let (x0, x1) = fold(&xs);
     let (y0, y1) = fold(&ys);
-    let (x0, x1) = padded(x0, x1, spec.x_log);
-    let (mut y0, y1) = padded(y0, y1, spec.y_log);
+    let (x0, x1) = x_range.unwrap_or_else(|| padded(x0, x1, spec.x_log));
+    let (mut y0, mut y1) = padded(y0, y1, spec.y_log);
     if !spec.y_log && ys.iter().all(|&y| y >= 0.0) && !ys.is_empty() {
         y0 = 0.0;
     }
-    let legend_position = emptiest_corner(spec, (x0, x1), (y0, y1));
+    let (mut legend_position, counts) = emptiest_corner(spec, (x0, x1), (y0, y1));
+    if counts.iter().all(|&c| c > 0) && !spec.y_log && !ys.is_empty() {
+        // Data in every corner: raise the top of a linear y axis so the data stay below
+        // the legend, which then goes into the upper corner that held fewer points.
+        let entries = spec.series.len() as f64;
+        let plot_height = (root.dim_in_pixel().1 as f64 - 240.0).max(200.0);
+        let legend_share = ((entries * 34.0 + 40.0) / plot_height).min(0.6);
+        y1 = y0 + (y1 - y0) / (1.0 - legend_share);
+        legend_position = if counts[1] < counts[0] {
+            SeriesLabelPosition::UpperLeft
+        } else {
+            SeriesLabelPosition::UpperRight
+        };
+    }
     // On a log axis, one label per decade (plotters then picks the integer exponents).
     let labels = |lo: f64, hi: f64, log: bool| {
         if log {
@@ -187,11 +268,14 @@ where
         }
     };
 
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
+    let mut builder = ChartBuilder::on(root);
+    if !spec.title.is_empty() {
+        builder.caption(
             &spec.title,
             ("sans-serif", 44).into_font().style(FontStyle::Bold),
-        )
+        );
+    }
+    let mut chart = builder
         .margin(30)
         .x_label_area_size(90)
         .y_label_area_size(150)
@@ -221,32 +305,67 @@ where
             .filter_map(|&(x, y)| Some((to_axis(x, xl)?, to_axis(y, yl)?)))
             .collect();
         let legend_color = color;
+        let runs = line_runs(&s.points, xl, yl);
         match s.style {
             SeriesStyle::Line => {
-                chart
-                    .draw_series(LineSeries::new(pts, color.stroke_width(4)))
-                    .map_err(err)?
-                    .label(&s.name)
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 40, y)], legend_color.stroke_width(4))
-                    });
+                // The first run carries the legend entry; the others follow a break.
+                for (j, run) in runs.into_iter().enumerate() {
+                    let drawn = chart
+                        .draw_series(LineSeries::new(run, color.stroke_width(4)))
+                        .map_err(err)?;
+                    if j == 0 {
+                        drawn.label(&s.name).legend(move |(x, y)| {
+                            PathElement::new(
+                                vec![(x, y), (x + 40, y)],
+                                legend_color.stroke_width(4),
+                            )
+                        });
+                    }
+                }
             }
             SeriesStyle::DashedLine => {
+                for (j, run) in runs.into_iter().enumerate() {
+                    let drawn = chart
+                        .draw_series(DashedLineSeries::new(run, 14, 10, color.stroke_width(4)))
+                        .map_err(err)?;
+                    if j == 0 {
+                        drawn.label(&s.name).legend(move |(x, y)| {
+                            let style = legend_color.stroke_width(4);
+                            EmptyElement::at((x, y))
+                                + PathElement::new(vec![(0, 0), (14, 0)], style)
+                                + PathElement::new(vec![(26, 0), (40, 0)], style)
+                        });
+                    }
+                }
+            }
+            SeriesStyle::Bands => {
+                let fill = color.mix(0.22).filled();
+                let rects: Vec<_> = s
+                    .points
+                    .iter()
+                    .filter_map(|&(a, b)| {
+                        let a = to_axis(a, xl)?.max(x0);
+                        let b = to_axis(b, xl)?.min(x1);
+                        (b > a).then(|| Rectangle::new([(a, y0), (b, y1)], fill))
+                    })
+                    .collect();
                 chart
-                    .draw_series(DashedLineSeries::new(pts, 14, 10, color.stroke_width(4)))
+                    .draw_series(rects)
                     .map_err(err)?
                     .label(&s.name)
                     .legend(move |(x, y)| {
-                        let style = legend_color.stroke_width(4);
-                        EmptyElement::at((x, y))
-                            + PathElement::new(vec![(0, 0), (14, 0)], style)
-                            + PathElement::new(vec![(26, 0), (40, 0)], style)
+                        Rectangle::new(
+                            [(x, y - 12), (x + 40, y + 12)],
+                            legend_color.mix(0.22).filled(),
+                        )
                     });
             }
             SeriesStyle::LinePoints => {
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(4)))
-                    .map_err(err)?;
+                for run in runs {
+                    chart
+                        .draw_series(LineSeries::new(run, color.stroke_width(4)))
+                        .map_err(err)?;
+                }
                 chart
                     .draw_series(pts.into_iter().map(|p| Circle::new(p, 7, color.filled())))
                     .map_err(err)?
@@ -316,13 +435,17 @@ where
         .position(legend_position)
         .draw()
         .map_err(err)?;
-    root.present().map_err(err)?;
     Ok(())
 }
 
 /// The corner of the plot area (in axis coordinates) holding the fewest data points, where
-/// the legend hides the least.
-fn emptiest_corner(spec: &ChartSpec, x: (f64, f64), y: (f64, f64)) -> SeriesLabelPosition {
+/// the legend hides the least, and the points counted in each corner (upper right, upper
+/// left, lower right, lower left).
+fn emptiest_corner(
+    spec: &ChartSpec,
+    x: (f64, f64),
+    y: (f64, f64),
+) -> (SeriesLabelPosition, [usize; 4]) {
     let mut counts = [0usize; 4];
     let (w, h) = (
         (x.1 - x.0).max(f64::MIN_POSITIVE),
@@ -331,7 +454,7 @@ fn emptiest_corner(spec: &ChartSpec, x: (f64, f64), y: (f64, f64)) -> SeriesLabe
     for s in spec
         .series
         .iter()
-        .filter(|s| s.style != SeriesStyle::FloorMarkers)
+        .filter(|s| !matches!(s.style, SeriesStyle::FloorMarkers | SeriesStyle::Bands))
     {
         // Points on the plot, and for lines also three points between neighbours, so a
         // line through a corner counts as occupying it.
@@ -365,7 +488,7 @@ fn emptiest_corner(spec: &ChartSpec, x: (f64, f64), y: (f64, f64)) -> SeriesLabe
         SeriesLabelPosition::LowerLeft,
     ];
     let best = (0..4).min_by_key(|&i| counts[i]).unwrap_or(0);
-    corners[best].clone()
+    (corners[best].clone(), counts)
 }
 
 /// The chart as an SVG document.
@@ -387,6 +510,74 @@ pub fn render_png(spec: &ChartSpec) -> Result<Vec<u8>> {
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
         draw(root, spec)?;
+    }
+    encode_png(&rgb, w, h)
+}
+
+/// Height in pixels of each panel of a stacked chart (PNG, and CSS pixels in SVG); the
+/// first panel adds room for the title.
+pub const PANEL_HEIGHT: u32 = 620;
+const TITLE_HEIGHT: u32 = 80;
+
+fn panels_size(n: usize) -> (u32, u32) {
+    (PNG_SIZE.0, PANEL_HEIGHT * n.max(1) as u32 + TITLE_HEIGHT)
+}
+
+/// Draws `panels` stacked top to bottom over one shared x axis (the union of their data,
+/// padded); the first panel's title is the chart's.
+fn draw_panels<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[ChartSpec]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let title = panels.first().map(|p| p.title.as_str()).unwrap_or("");
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| {
+        Error::InvalidArgument(format!("cannot draw chart \"{title}\": {e}"))
+    };
+    root.fill(&WHITE).map_err(err)?;
+    let x_log = panels.first().is_some_and(|p| p.x_log);
+    let xs: Vec<f64> = panels.iter().flat_map(x_values).collect();
+    let (lo, hi) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    let x_range = padded(lo, hi, x_log);
+    let mut rest = root;
+    for (i, p) in panels.iter().enumerate() {
+        let height = PANEL_HEIGHT as i32 + if i == 0 { TITLE_HEIGHT as i32 } else { 0 };
+        let (area, below) = rest.split_vertically(height);
+        let mut spec = p.clone();
+        spec.x_log = x_log;
+        if i > 0 {
+            spec.title.clear();
+        }
+        draw_on(&area, &spec, Some(x_range))?;
+        rest = below;
+    }
+    rest.present().map_err(err)?;
+    Ok(())
+}
+
+/// Charts stacked over one x axis as an SVG document (width [`SVG_SIZE`], height
+/// [`PANEL_HEIGHT`] per panel plus the title).
+pub fn render_panels_svg(panels: &[ChartSpec]) -> Result<String> {
+    register_fonts();
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, panels_size(panels.len())).into_drawing_area();
+        draw_panels(root, panels)?;
+    }
+    Ok(out)
+}
+
+/// Charts stacked over one x axis as PNG bytes (RGB, 300 dpi; see [`render_panels_svg`]).
+pub fn render_panels_png(panels: &[ChartSpec]) -> Result<Vec<u8>> {
+    register_fonts();
+    let (w, h) = panels_size(panels.len());
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        draw_panels(root, panels)?;
     }
     encode_png(&rgb, w, h)
 }

@@ -1,9 +1,12 @@
 //! CSV records: one row per run (or sweep point), one column per scalar of the JSON
 //! record (DESIGN §5), units in the column names (`_s`, `_bps`, `_per_pulse`, `_bits`;
-//! rates and probabilities without a suffix are fractions).
+//! rates and probabilities without a suffix are fractions). A run over link time (drift,
+//! compensation or windows) adds its `compensation` figures as columns, and its time series
+//! goes to a file of its own, one row per window ([`time_series_csv`]).
 
 use crate::analysis::run::RunReport;
 use crate::analysis::sweep::SweepReport;
+use crate::analysis::timeline::{LinkState, TimeWindow};
 use crate::error::{Error, Result};
 
 /// A number that may be undefined (a QBER over no bits): the empty field when it is.
@@ -118,6 +121,7 @@ pub fn run_columns(r: &RunReport) -> Vec<(String, String)> {
 /// The `results.csv` of a sweep: one row per point; the first column is the swept key
 /// (its unit is in its name), then the point's error bars, then [`run_columns`].
 pub fn sweep_csv(report: &SweepReport) -> Result<String> {
+    let over_time = report.points.iter().any(|p| p.run.compensation.is_some());
     let rows: Vec<Vec<(String, String)>> = report
         .points
         .iter()
@@ -136,10 +140,42 @@ pub fn sweep_csv(report: &SweepReport) -> Result<String> {
                 ("bits_after_ec".into(), st.bits_after_ec.to_string()),
             ];
             row.extend(run_columns(&p.run));
+            // The same columns on every row: a sweep may cross from a static link (drift 0)
+            // to a drifting one.
+            if over_time {
+                row.extend(time_columns(&p.run));
+            }
             row
         })
         .collect();
     rows_csv(&rows)
+}
+
+/// The run-level figures of a link over time (`availability`, `compensation`), empty
+/// fields for a static run.
+pub fn time_columns(r: &RunReport) -> Vec<(String, String)> {
+    let c = r.compensation.as_ref();
+    let num =
+        |f: fn(&crate::analysis::timeline::CompensationReport) -> Option<f64>| field(c.and_then(f));
+    vec![
+        ("availability".into(), field(r.availability)),
+        (
+            "compensation_policy".into(),
+            c.map(|c| c.policy.clone()).unwrap_or_default(),
+        ),
+        (
+            "realignments".into(),
+            c.map(|c| c.realignments.to_string()).unwrap_or_default(),
+        ),
+        ("realigning_s".into(), num(|c| Some(c.realigning_s))),
+        ("drift_rad2_per_s".into(), num(|c| Some(c.drift_rad2_per_s))),
+        (
+            "secret_bits_after_last_window".into(),
+            c.map(|c| c.secret_bits_after_last_window.to_string())
+                .unwrap_or_default(),
+        ),
+        ("time_windows".into(), r.time_series.len().to_string()),
+    ]
 }
 
 /// A CSV document with a header and one row per record.
@@ -159,7 +195,67 @@ pub fn rows_csv(rows: &[Vec<(String, String)>]) -> Result<String> {
     Ok(String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8"))
 }
 
-/// The `results.csv` of a single run.
+/// The `results.csv` of a single run ([`run_columns`], then [`time_columns`] for a run
+/// over link time; a static run's columns are exactly [`run_columns`]).
 pub fn run_csv(r: &RunReport) -> Result<String> {
-    rows_csv(&[run_columns(r)])
+    let mut row = run_columns(r);
+    if r.compensation.is_some() {
+        row.extend(time_columns(r));
+    }
+    rows_csv(&[row])
+}
+
+/// Column names of `time_series.csv`, in order: every field of a
+/// [`TimeWindow`](crate::analysis::timeline::TimeWindow) under its JSON name.
+pub const TIME_SERIES_COLUMNS: [&str; 10] = [
+    "start_s",
+    "end_s",
+    "state",
+    "sifted_bits_z",
+    "errors_z",
+    "qber_z",
+    "sifted_bits_x",
+    "errors_x",
+    "qber_x",
+    "secret_bits",
+];
+
+fn window_row(w: &TimeWindow) -> Vec<String> {
+    vec![
+        w.start_s.to_string(),
+        w.end_s.to_string(),
+        match w.state {
+            LinkState::Up => "up",
+            LinkState::Realigning => "realigning",
+        }
+        .into(),
+        w.sifted_bits_z.to_string(),
+        w.errors_z.to_string(),
+        field(w.qber_z),
+        w.sifted_bits_x.to_string(),
+        w.errors_x.to_string(),
+        field(w.qber_x),
+        w.secret_bits.to_string(),
+    ]
+}
+
+/// `time_series.csv`: a header ([`TIME_SERIES_COLUMNS`]) and one row per window of the
+/// run's time series; an undefined QBER (a window without bits in that basis, or
+/// realigning) is an empty field. `None` when the run has no time series.
+pub fn time_series_csv(r: &RunReport) -> Result<Option<String>> {
+    if r.time_series.is_empty() {
+        return Ok(None);
+    }
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let fail = |e: ::csv::Error| Error::InvalidArgument(e.to_string());
+    w.write_record(TIME_SERIES_COLUMNS).map_err(fail)?;
+    for window in &r.time_series {
+        w.write_record(window_row(window)).map_err(fail)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    Ok(Some(
+        String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8"),
+    ))
 }

@@ -1,12 +1,16 @@
 //! The charts of `sweep --out` and `run --out`, built as [`ChartSpec`]s from the same
 //! records that are written to `results.json`: secret key rate, QBER and the key funnel
-//! versus the swept parameter, and QBER and accumulated key per block over link time.
+//! versus the swept parameter, QBER and accumulated key per block over link time, and, for
+//! a run with a time series (`simulation.window_s`), QBER and key per window with the
+//! realignments shaded (`qber_over_time`, `key_over_time`).
 //!
 //! Must never depend on clap or touch the file system.
 
 use super::charts::{ChartSpec, Series, SeriesStyle};
 use crate::analysis::run::RunReport;
 use crate::analysis::sweep::{SweepPoint, SweepReport, TheoryPoint};
+use crate::analysis::timeline::{LinkState, TimeWindow};
+use crate::error::Result;
 
 /// A chart and the file stem it is written under (`<stem>.png`, `<stem>.svg`).
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +21,44 @@ pub struct NamedChart {
     pub caption: String,
     /// The chart.
     pub spec: ChartSpec,
+    /// Further panels stacked below `spec` over the same x axis (empty: one panel).
+    pub panels: Vec<ChartSpec>,
+}
+
+impl NamedChart {
+    /// A one-panel chart.
+    pub fn new(stem: &str, caption: &str, spec: ChartSpec) -> NamedChart {
+        NamedChart {
+            stem: stem.into(),
+            caption: caption.into(),
+            spec,
+            panels: Vec::new(),
+        }
+    }
+
+    fn all_panels(&self) -> Vec<ChartSpec> {
+        std::iter::once(self.spec.clone())
+            .chain(self.panels.iter().cloned())
+            .collect()
+    }
+
+    /// The chart as PNG bytes (all panels).
+    pub fn png(&self) -> Result<Vec<u8>> {
+        if self.panels.is_empty() {
+            super::charts::render_png(&self.spec)
+        } else {
+            super::charts::render_panels_png(&self.all_panels())
+        }
+    }
+
+    /// The chart as an SVG document (all panels).
+    pub fn svg(&self) -> Result<String> {
+        if self.panels.is_empty() {
+            super::charts::render_svg(&self.spec)
+        } else {
+            super::charts::render_panels_svg(&self.all_panels())
+        }
+    }
 }
 
 /// An axis label with unit for a dotted scenario key, e.g. `link.length_km` ->
@@ -344,7 +386,15 @@ pub fn block_qber_chart(report: &RunReport) -> ChartSpec {
                 color: Some(1),
             },
             Series {
-                name: "Z basis, theory".into(),
+                name: if report
+                    .compensation
+                    .as_ref()
+                    .is_some_and(|c| c.drift_rad2_per_s > 0.0)
+                {
+                    "Z basis, theory (static e_d, no drift)".into()
+                } else {
+                    "Z basis, theory".into()
+                },
                 style: SeriesStyle::DashedLine,
                 points: vec![
                     (0.0, expected_z * pct),
@@ -417,32 +467,340 @@ pub fn sweep_charts(report: &SweepReport) -> Vec<NamedChart> {
             stem: "key_rate".into(),
             caption: "Secret key rate versus the swept parameter: simulation with one standard error over blocks, theory and the PLOB bound.".into(),
             spec: key_rate_chart(report),
+            panels: Vec::new(),
         },
         NamedChart {
             stem: "qber".into(),
             caption: "QBER in the Z (key) and X (test) bases, simulated and expected.".into(),
             spec: qber_chart(report),
+            panels: Vec::new(),
         },
         NamedChart {
             stem: "funnel".into(),
             caption: "Key funnel per pulse: detections, sifted bits, bits left after error correction, secret bits.".into(),
             spec: funnel_chart(report),
+            panels: Vec::new(),
         },
     ]
 }
 
-/// The charts of `run --out`.
+/// The charts of `run --out`: per block, and per window when the run has a time series
+/// ([`time_series_charts`]).
 pub fn run_charts(report: &RunReport) -> Vec<NamedChart> {
+    let mut charts = vec![
+        NamedChart::new(
+            "block_qber",
+            "QBER of every post-processing block over link time.",
+            block_qber_chart(report),
+        ),
+        NamedChart::new(
+            "block_key",
+            "Secret key accumulated block by block over link time.",
+            block_key_chart(report),
+        ),
+    ];
+    charts.extend(time_series_charts(report));
+    charts
+}
+
+/// File stems of the time-series charts.
+pub const TIME_SERIES_STEMS: [&str; 2] = ["qber_over_time", "key_over_time"];
+
+/// Most points a time-series chart draws per series: longer series are pooled into bins
+/// of whole consecutive windows (a day of 1-s windows would otherwise draw 86 400 markers
+/// and write megabytes of SVG).
+pub const MAX_CHART_BINS: usize = 1500;
+
+/// Consecutive windows pooled for a chart: counts summed, QBERs recomputed from them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowBin {
+    /// Start of the first window, seconds of link time.
+    pub start_s: f64,
+    /// End of the last window.
+    pub end_s: f64,
+    /// Whether the link was up (a realignment is never pooled with up windows).
+    pub up: bool,
+    /// Windows pooled.
+    pub windows: usize,
+    /// Sifted Z bits and errors, sifted X bits and errors, secret bits: sums.
+    pub sifted_bits_z: u64,
+    /// See `sifted_bits_z`.
+    pub errors_z: u64,
+    /// See `sifted_bits_z`.
+    pub sifted_bits_x: u64,
+    /// See `sifted_bits_z`.
+    pub errors_x: u64,
+    /// See `sifted_bits_z`.
+    pub secret_bits: u64,
+}
+
+impl WindowBin {
+    fn of(w: &TimeWindow) -> WindowBin {
+        WindowBin {
+            start_s: w.start_s,
+            end_s: w.end_s,
+            up: w.state == LinkState::Up,
+            windows: 1,
+            sifted_bits_z: w.sifted_bits_z,
+            errors_z: w.errors_z,
+            sifted_bits_x: w.sifted_bits_x,
+            errors_x: w.errors_x,
+            secret_bits: w.secret_bits,
+        }
+    }
+
+    fn add(&mut self, w: &TimeWindow) {
+        self.end_s = w.end_s;
+        self.windows += 1;
+        self.sifted_bits_z += w.sifted_bits_z;
+        self.errors_z += w.errors_z;
+        self.sifted_bits_x += w.sifted_bits_x;
+        self.errors_x += w.errors_x;
+        self.secret_bits += w.secret_bits;
+    }
+
+    /// Z QBER of the pooled bits (`None` over no bits).
+    pub fn qber_z(&self) -> Option<f64> {
+        crate::analysis::run::rate(self.errors_z, self.sifted_bits_z)
+    }
+
+    /// X QBER of the pooled bits (`None` over no bits).
+    pub fn qber_x(&self) -> Option<f64> {
+        crate::analysis::run::rate(self.errors_x, self.sifted_bits_x)
+    }
+}
+
+/// The windows pooled into bins of at most `ceil(n / max_bins)` consecutive up windows
+/// (never across a realignment; each realignment its own bin), so that a series of n
+/// windows gives about `max_bins` bins plus one per realignment. With n <= `max_bins` every
+/// window is its own bin.
+pub fn bin_windows(series: &[TimeWindow], max_bins: usize) -> Vec<WindowBin> {
+    let per_bin = series.len().div_ceil(max_bins.max(1)).max(1);
+    let mut bins: Vec<WindowBin> = Vec::new();
+    let mut open = false;
+    for w in series {
+        let up = w.state == LinkState::Up;
+        match bins.last_mut() {
+            Some(b) if open && up && b.windows < per_bin => b.add(w),
+            _ => {
+                bins.push(WindowBin::of(w));
+                open = up;
+            }
+        }
+    }
+    bins
+}
+
+/// Link time in the unit a time-series chart uses: hours for runs of three hours or more,
+/// else seconds; returns the divisor and the axis label.
+fn time_axis(link_time_s: f64) -> (f64, &'static str) {
+    if link_time_s >= 3.0 * 3600.0 {
+        (3600.0, "link time (h)")
+    } else {
+        (1.0, "link time (s)")
+    }
+}
+
+/// The realignments as shaded spans (touching realigning bins merged).
+fn realigning_bands(bins: &[WindowBin], unit: f64) -> Series {
+    let mut spans: Vec<(f64, f64)> = Vec::new();
+    for b in bins.iter().filter(|b| !b.up) {
+        match spans.last_mut() {
+            Some(last) if (last.1 - b.start_s / unit).abs() < 1e-12 => last.1 = b.end_s / unit,
+            _ => spans.push((b.start_s / unit, b.end_s / unit)),
+        }
+    }
+    Series {
+        name: "realigning (nothing sent)".into(),
+        style: SeriesStyle::Bands,
+        points: spans,
+        error_bars: None,
+        color: Some(7),
+    }
+}
+
+fn per_what(bins: &[WindowBin], series: &[TimeWindow]) -> String {
+    let most = bins.iter().map(|b| b.windows).max().unwrap_or(1);
+    if bins.len() < series.len() && most > 1 {
+        format!("per {most} windows")
+    } else {
+        "per window".into()
+    }
+}
+
+/// QBER per window over link time (Z: the key bits' true error rate, known only to the
+/// simulator; X: the public test bits the threshold policy judges), in percent, with the
+/// policy's threshold as a dashed line and the realignments shaded. Lines break at each
+/// realignment; a window without bits in a basis has no point in it.
+pub fn qber_over_time_chart(report: &RunReport) -> ChartSpec {
+    let series = &report.time_series;
+    let bins = bin_windows(series, MAX_CHART_BINS);
+    let (unit, x_label) = time_axis(report.link_time_s);
+    let style = if bins.len() <= 150 {
+        SeriesStyle::LinePoints
+    } else {
+        SeriesStyle::Line
+    };
+    let line = |q: fn(&WindowBin) -> Option<f64>| -> Vec<(f64, f64)> {
+        bins.iter()
+            .filter_map(|b| {
+                let mid = 0.5 * (b.start_s + b.end_s) / unit;
+                if b.up {
+                    q(b).map(|q| (mid, 100.0 * q))
+                } else {
+                    Some((mid, f64::NAN))
+                }
+            })
+            .collect()
+    };
+    let per = per_what(&bins, series);
+    let mut spec = ChartSpec {
+        title: title(&report.scenario, "QBER over link time"),
+        x_label: x_label.into(),
+        y_label: "QBER (%)".into(),
+        x_log: false,
+        y_log: false,
+        series: vec![
+            realigning_bands(&bins, unit),
+            Series {
+                name: format!("Z basis (key bits, true errors), {per}"),
+                style,
+                points: line(WindowBin::qber_z),
+                error_bars: None,
+                color: Some(0),
+            },
+            Series {
+                name: format!("X basis (public test bits), {per}"),
+                style,
+                points: line(WindowBin::qber_x),
+                error_bars: None,
+                color: Some(1),
+            },
+        ],
+    };
+    if let Some(t) = report.compensation.as_ref().and_then(|c| c.qber_threshold) {
+        let end = series.last().map_or(report.link_time_s, |w| w.end_s);
+        spec.series.push(Series {
+            name: format!(
+                "realignment threshold {} % (judged on the X basis)",
+                super::markdown::number(100.0 * t)
+            ),
+            style: SeriesStyle::DashedLine,
+            points: vec![(0.0, 100.0 * t), (end / unit, 100.0 * t)],
+            error_bars: None,
+            color: Some(6),
+        });
+    }
+    spec
+}
+
+/// Secret key over link time in two panels: above, the key rate of each window (its secret
+/// bits over its length: the blocks whose final key exists in it) as steps, with the
+/// run's mean rate; below, the key accumulated by the end of each window. Realignments
+/// shaded in both.
+pub fn key_over_time_panels(report: &RunReport) -> (ChartSpec, ChartSpec) {
+    let series = &report.time_series;
+    let bins = bin_windows(series, MAX_CHART_BINS);
+    let (unit, x_label) = time_axis(report.link_time_s);
+    let mut steps = Vec::with_capacity(2 * bins.len());
+    let mut accumulated = vec![(bins.first().map_or(0.0, |b| b.start_s / unit), 0.0)];
+    let mut total = 0u64;
+    for b in &bins {
+        let length = (b.end_s - b.start_s).max(f64::MIN_POSITIVE);
+        let rate = b.secret_bits as f64 / length;
+        steps.push((b.start_s / unit, rate));
+        steps.push((b.end_s / unit, rate));
+        total += b.secret_bits;
+        accumulated.push((b.end_s / unit, total as f64));
+    }
+    let end = bins.last().map_or(0.0, |b| b.end_s / unit);
+    let per = per_what(&bins, series);
+    let rate_panel = ChartSpec {
+        title: title(&report.scenario, "secret key over link time"),
+        x_label: x_label.into(),
+        y_label: "secret key rate (bit/s)".into(),
+        x_log: false,
+        y_log: false,
+        series: vec![
+            realigning_bands(&bins, unit),
+            Series {
+                name: format!(
+                    "run mean {} bit/s",
+                    super::markdown::number(report.secret_key_rate_bps)
+                ),
+                style: SeriesStyle::DashedLine,
+                points: vec![
+                    (0.0, report.secret_key_rate_bps),
+                    (end, report.secret_key_rate_bps),
+                ],
+                error_bars: None,
+                color: Some(2),
+            },
+            Series {
+                name: format!("key rate {per} (final key finished in it)"),
+                style: SeriesStyle::Line,
+                points: steps,
+                error_bars: None,
+                color: Some(6),
+            },
+        ],
+    };
+    let accumulated_panel = ChartSpec {
+        title: String::new(),
+        x_label: x_label.into(),
+        y_label: "accumulated secret key (bits)".into(),
+        x_log: false,
+        y_log: false,
+        series: vec![
+            realigning_bands(&bins, unit),
+            Series {
+                name: "secret key by the end of each window".into(),
+                style: if bins.len() <= 150 {
+                    SeriesStyle::LinePoints
+                } else {
+                    SeriesStyle::Line
+                },
+                points: accumulated,
+                error_bars: None,
+                color: Some(0),
+            },
+        ],
+    };
+    (rate_panel, accumulated_panel)
+}
+
+/// The time-series charts of `run --out` (`qber_over_time`, `key_over_time`); none
+/// without a time series.
+pub fn time_series_charts(report: &RunReport) -> Vec<NamedChart> {
+    if report.time_series.is_empty() {
+        return Vec::new();
+    }
+    let (rate, accumulated) = key_over_time_panels(report);
+    let binned = report.time_series.len() > MAX_CHART_BINS;
+    let pooled = if binned {
+        " Consecutive windows are pooled so that the chart draws at most about 1500 points; \
+         every window is in time_series.csv."
+    } else {
+        ""
+    };
     vec![
+        NamedChart::new(
+            TIME_SERIES_STEMS[0],
+            &format!(
+                "QBER per window over link time: Z (key bits, true errors, known only to \
+                 the simulator) and X (public test bits, what a threshold policy judges); \
+                 realignments shaded.{pooled}"
+            ),
+            qber_over_time_chart(report),
+        ),
         NamedChart {
-            stem: "block_qber".into(),
-            caption: "QBER of every post-processing block over link time.".into(),
-            spec: block_qber_chart(report),
-        },
-        NamedChart {
-            stem: "block_key".into(),
-            caption: "Secret key accumulated block by block over link time.".into(),
-            spec: block_key_chart(report),
+            stem: TIME_SERIES_STEMS[1].into(),
+            caption: format!(
+                "Secret key rate per window (the blocks whose final key is finished in it) \
+                 and key accumulated over link time; realignments shaded.{pooled}"
+            ),
+            spec: rate,
+            panels: vec![accumulated],
         },
     ]
 }

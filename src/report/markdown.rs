@@ -1,6 +1,8 @@
 //! `report.md`: a Markdown summary of a run or a sweep, ready to paste into a report —
 //! the scenario's parameters as a table, the headline numbers, the charts embedded (PNG,
-//! with a link to the SVG), and what is needed to reproduce the result.
+//! with a link to the SVG), and what is needed to reproduce the result. A run over link
+//! time (drift, compensation, windows) adds a "Link over time" section
+//! ([`link_over_time_section`]).
 //!
 //! Must never depend on clap or touch the file system: the caller passes in the command
 //! line and writes the text.
@@ -378,12 +380,140 @@ pub fn run_markdown(
         );
     }
     let _ = writeln!(s);
-    charts_section(&mut s, charts);
+    let (over_time, per_block): (Vec<NamedChart>, Vec<NamedChart>) = charts
+        .iter()
+        .cloned()
+        .partition(|c| super::figures::TIME_SERIES_STEMS.contains(&c.stem.as_str()));
+    link_over_time_section(&mut s, report, scenario, &over_time);
+    charts_section(&mut s, &per_block);
     let _ = writeln!(s, "## Scenario parameters\n");
     s.push_str(&scenario_table(scenario));
     s.push('\n');
     provenance_section(&mut s, provenance, &format!("seed {}", report.seed));
     s
+}
+
+/// The "Link over time" section of a run with drift, a compensation policy or windows
+/// (nothing for a static run): the policy and its parameters, drift, realignments,
+/// availability, the QBER extremes over the windows, what the threshold policy is judged
+/// on, the note that the closed-form expectations assume the static misalignment, and the
+/// time-series charts (`charts`, when the run has a time series).
+pub fn link_over_time_section(
+    s: &mut String,
+    report: &RunReport,
+    scenario: &Scenario,
+    charts: &[NamedChart],
+) {
+    use super::table::{policy_text, qber_extremes, seconds_text};
+    use crate::analysis::timeline::{LinkState, TimeWindow};
+    let Some(c) = &report.compensation else {
+        return;
+    };
+    let _ = writeln!(s, "## Link over time\n");
+    let _ = writeln!(s, "| figure | value |\n|---|---|");
+    let _ = writeln!(s, "| compensation policy | {} |", policy_text(c));
+    let link = &scenario.spec.link;
+    let _ = writeln!(
+        s,
+        "| polarisation drift | {} |",
+        if c.drift_rad2_per_s > 0.0 {
+            format!(
+                "{} rad²/s per axis, stepped every {} s; misalignment model `{}`",
+                number(c.drift_rad2_per_s),
+                c.drift_step_s.map_or("–".into(), seconds_text),
+                link.misalignment_model
+            )
+        } else {
+            format!(
+                "none (static channel); misalignment model `{}`",
+                link.misalignment_model
+            )
+        }
+    );
+    let _ = writeln!(
+        s,
+        "| realignments | {} ({} s of {} s of link time) |",
+        c.realignments,
+        seconds_text(c.realigning_s),
+        seconds_text(report.link_time_s)
+    );
+    let _ = writeln!(
+        s,
+        "| availability (share of link time producing key) | {} |",
+        super::percent(Some(c.availability), 2)
+    );
+    let series = &report.time_series;
+    if !series.is_empty() {
+        let up = series.iter().filter(|w| w.state == LinkState::Up).count();
+        let _ = writeln!(
+            s,
+            "| time series | {} entries: {up} windows of at most {} s, {} realigning (every entry in `time_series.csv`) |",
+            series.len(),
+            c.window_s.map_or("–".into(), seconds_text),
+            series.len() - up
+        );
+        for (name, q) in [
+            (
+                "QBER Z per window",
+                (|w| w.qber_z) as fn(&TimeWindow) -> Option<f64>,
+            ),
+            ("QBER X per window", |w| w.qber_x),
+        ] {
+            let text = match qber_extremes(series, q) {
+                Some((lo, hi)) => format!(
+                    "{} ({}–{} s) to {} ({}–{} s)",
+                    super::percent(q(lo), 2),
+                    seconds_text(lo.start_s),
+                    seconds_text(lo.end_s),
+                    super::percent(q(hi), 2),
+                    seconds_text(hi.start_s),
+                    seconds_text(hi.end_s)
+                ),
+                None => super::UNDEFINED.into(),
+            };
+            let _ = writeln!(s, "| {name} | {text} |");
+        }
+        let _ = writeln!(
+            s,
+            "| secret bits | {} in the windows, {} finished after the last window |",
+            series.iter().map(|w| w.secret_bits).sum::<u64>(),
+            c.secret_bits_after_last_window
+        );
+    }
+    let _ = writeln!(s);
+    if c.qber_threshold.is_some() {
+        let _ = writeln!(
+            s,
+            "The threshold is judged on what the receiver knows: the public X-basis (test) \
+             bits of the window just ended, which decoy BB84 announces for parameter \
+             estimation — never the true error count of the key bits, which nobody knows \
+             before error correction. A window without test bits decides nothing.\n"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "While realigning, nothing is sent and no key is made; a block's key counts in the \
+         window in which its final key is finished (its last pulse plus the modelled \
+         post-processing latency), so key may appear in a realigning window.\n"
+    );
+    if c.drift_rad2_per_s > 0.0 {
+        let _ = writeln!(
+            s,
+            "The closed-form expectations in the headline table assume the static \
+             misalignment e_d. With drift the polarisation error grows from each alignment \
+             as e(t) = (1 − (1 − 2 e_d) exp(−σ² t)) / 2, σ² = `link.drift_rad2_per_s`, on \
+             average over the random walk.\n"
+        );
+    }
+    for ch in charts {
+        let _ = writeln!(
+            s,
+            "![{title}]({stem}.png)\n\n*{caption}* (Vector version: [{stem}.svg]({stem}.svg).)\n",
+            title = ch.spec.title,
+            stem = ch.stem,
+            caption = ch.caption
+        );
+    }
 }
 
 #[cfg(test)]

@@ -673,6 +673,7 @@ pub fn route_named_charts(report: &RouteReport) -> Vec<NamedChart> {
                   spent on authentication and one-time-pad relay."
             .into(),
         spec: stores_chart(report),
+        panels: Vec::new(),
     }]
 }
 

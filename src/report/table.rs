@@ -1,11 +1,13 @@
 //! The human summaries of a run and a sweep: simulated figures beside the closed-form
-//! expectation.
+//! expectation, and for a run over link time (drift, compensation, windows) a "link over
+//! time" paragraph with a bounded listing of the time series ([`link_over_time_lines`]).
 //!
 //! Must never depend on clap or touch the file system.
 
 use super::{UNDEFINED, percent};
 use crate::analysis::run::RunReport;
 use crate::analysis::sweep::SweepReport;
+use crate::analysis::timeline::{CompensationReport, LinkState, TimeWindow};
 use crate::estimation::assumptions::SecurityWarning;
 use std::fmt::Write;
 
@@ -152,6 +154,7 @@ pub fn run_table(r: &RunReport) -> String {
         r.epsilon_total, r.blocks
     );
     security_warning_lines(&mut s, &r.security_warnings);
+    link_over_time_lines(&mut s, r);
     let _ = writeln!(
         s,
         "mean latency from a block's last pulse to its final key (modelled: fibre delay and classical round trips): {:.4} s",
@@ -172,6 +175,194 @@ pub fn run_table(r: &RunReport) -> String {
         r.link_time_s / t.total_s.max(1e-12)
     );
     s
+}
+
+/// Most rows of the time series the table lists: longer series are shown by this many
+/// windows, evenly spaced, with the extremes of the QBER named below them.
+pub const MAX_TABLE_WINDOWS: usize = 20;
+
+/// Seconds of link time with at most three decimals, trailing zeros dropped (exact for the
+/// whole seconds windows usually have, never rounded to four digits like
+/// [`super::markdown::number`]).
+pub fn seconds_text(v: f64) -> String {
+    let t = format!("{v:.3}");
+    if t.contains('.') {
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        t
+    }
+}
+
+/// The policy of a run over link time in words, with its parameters.
+pub fn policy_text(c: &CompensationReport) -> String {
+    let after = format!(
+        "{} s per realignment, e_d = {} after it",
+        seconds_text(c.realign_s),
+        percent(Some(c.residual_misalignment), 2)
+    );
+    match (c.policy.as_str(), c.interval_s, c.qber_threshold) {
+        ("periodic", Some(i), _) => {
+            format!("periodic (realign every {} s; {after})", seconds_text(i))
+        }
+        ("threshold", _, Some(t)) => format!(
+            "threshold (realign after a window whose public X-basis QBER exceeds {}; {after})",
+            percent(Some(t), 2)
+        ),
+        ("none", _, _) => "none (never realigned)".into(),
+        (other, _, _) => other.to_string(),
+    }
+}
+
+/// Indices of at most `max` of `n` entries, evenly spaced, first and last included (all
+/// of them when `n <= max`).
+pub fn sample_indices(n: usize, max: usize) -> Vec<usize> {
+    if n <= max {
+        return (0..n).collect();
+    }
+    if max < 2 {
+        return (0..max).collect();
+    }
+    let mut idx: Vec<usize> = (0..max)
+        .map(|i| ((i as f64) * (n - 1) as f64 / (max - 1) as f64).round() as usize)
+        .collect();
+    idx.dedup();
+    idx
+}
+
+/// The up window with the lowest and the highest QBER of a basis (the first on ties);
+/// `None` when no window has bits in that basis.
+pub fn qber_extremes(
+    series: &[TimeWindow],
+    qber: fn(&TimeWindow) -> Option<f64>,
+) -> Option<(&TimeWindow, &TimeWindow)> {
+    let mut defined = series
+        .iter()
+        .filter(|w| w.state == LinkState::Up)
+        .filter_map(|w| Some((w, qber(w)?)));
+    let first = defined.next()?;
+    let (lo, hi) = defined.fold((first, first), |(lo, hi), x| {
+        (
+            if x.1 < lo.1 { x } else { lo },
+            if x.1 > hi.1 { x } else { hi },
+        )
+    });
+    Some((lo.0, hi.0))
+}
+
+/// The "link over time" paragraph of a run with drift, a compensation policy or windows
+/// (nothing for a static run): policy, realignments, time realigning, availability,
+/// drift; the time series as at most [`MAX_TABLE_WINDOWS`] rows and the QBER extremes;
+/// and, with drift, a note that the closed-form expectations above assume the static
+/// misalignment.
+pub fn link_over_time_lines(s: &mut String, r: &RunReport) {
+    let Some(c) = &r.compensation else {
+        return;
+    };
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "link over time: policy {}; {} realignment{}, {} s of {} s realigning; availability {}; \
+         drift {}",
+        policy_text(c),
+        c.realignments,
+        if c.realignments == 1 { "" } else { "s" },
+        seconds_text(c.realigning_s),
+        seconds_text(r.link_time_s),
+        percent(Some(c.availability), 2),
+        if c.drift_rad2_per_s > 0.0 {
+            format!(
+                "{:.3e} rad^2/s per axis{}",
+                c.drift_rad2_per_s,
+                c.drift_step_s
+                    .map(|d| format!(" (step {} s)", seconds_text(d)))
+                    .unwrap_or_default()
+            )
+        } else {
+            "none (static channel)".into()
+        }
+    );
+    let series = &r.time_series;
+    if !series.is_empty() {
+        let n = series.len();
+        let rows = sample_indices(n, MAX_TABLE_WINDOWS);
+        let _ = writeln!(
+            s,
+            "time series: {n} entries ({} up windows of at most {} s, {} realigning); {}",
+            series.iter().filter(|w| w.state == LinkState::Up).count(),
+            c.window_s.map_or("?".into(), seconds_text),
+            series
+                .iter()
+                .filter(|w| w.state == LinkState::Realigning)
+                .count(),
+            if rows.len() < n {
+                format!(
+                    "{} of them below, evenly spaced (every entry: --json, or time_series.csv with --out)",
+                    rows.len()
+                )
+            } else {
+                "all below".into()
+            }
+        );
+        let _ = writeln!(
+            s,
+            "  {:>10} {:>10}  {:<10} {:>12} {:>9} {:>11} {:>9} {:>12}",
+            "start s", "end s", "state", "sifted Z", "QBER Z", "sifted X", "QBER X", "secret bits"
+        );
+        for &i in &rows {
+            let w = &series[i];
+            let _ = writeln!(
+                s,
+                "  {:>10} {:>10}  {:<10} {:>12} {:>9} {:>11} {:>9} {:>12}",
+                seconds_text(w.start_s),
+                seconds_text(w.end_s),
+                match w.state {
+                    LinkState::Up => "up",
+                    LinkState::Realigning => "realigning",
+                },
+                w.sifted_bits_z,
+                percent(w.qber_z, 2),
+                w.sifted_bits_x,
+                percent(w.qber_x, 2),
+                w.secret_bits
+            );
+        }
+        let extremes = |name: &str, q: fn(&TimeWindow) -> Option<f64>| -> String {
+            match qber_extremes(series, q) {
+                Some((lo, hi)) => format!(
+                    "{name} min {} ({}-{} s), max {} ({}-{} s)",
+                    percent(q(lo), 2),
+                    seconds_text(lo.start_s),
+                    seconds_text(lo.end_s),
+                    percent(q(hi), 2),
+                    seconds_text(hi.start_s),
+                    seconds_text(hi.end_s)
+                ),
+                None => format!("{name} {UNDEFINED} (no bits)"),
+            }
+        };
+        let _ = writeln!(
+            s,
+            "QBER per window: {}; {}",
+            extremes("Z", |w| w.qber_z),
+            extremes("X", |w| w.qber_x)
+        );
+        let _ = writeln!(
+            s,
+            "secret bits: {} in windows (each block counted where its final key is finished: \
+             last pulse plus modelled latency), {} finished after the last window",
+            series.iter().map(|w| w.secret_bits).sum::<u64>(),
+            c.secret_bits_after_last_window
+        );
+    }
+    if c.drift_rad2_per_s > 0.0 {
+        let _ = writeln!(
+            s,
+            "note: the expected (closed-form) gains and QBERs above assume the static \
+             misalignment e_d; with drift the polarisation error grows from each alignment \
+             as e(t) = (1 - (1 - 2 e_d) exp(-sigma^2 t)) / 2, sigma^2 = {:.3e} rad^2/s",
+            c.drift_rad2_per_s
+        );
+    }
 }
 
 /// The summary table printed by `qkdsim sweep`: one line per point.
