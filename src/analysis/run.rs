@@ -289,7 +289,7 @@ pub fn simulate(
     );
     let mut sifting_s = 0.0;
     let mut blocks = 0u64;
-    let driven = drive(&plan, &model, kind, &engine, seed, progress, |chunk| {
+    let driven = drive(&plan, &model, &engine, seed, progress, |chunk| {
         let t = Instant::now();
         let done = sifter.push_chunk(&chunk);
         sifting_s += t.elapsed().as_secs_f64();

@@ -44,7 +44,7 @@
 
 use crate::error::{Error, Result};
 use crate::physics::LinkModel;
-use crate::protocol::event::{Engine, EngineKind, Segment};
+use crate::protocol::event::{Engine, Segment};
 use crate::protocol::{ChunkOutput, DetectorState, EngineStats};
 use crate::rng::{self, Purpose};
 use crate::scenario::Scenario;
@@ -277,13 +277,12 @@ pub struct Driven {
     pub pulses_sent: u64,
 }
 
-/// Simulates the run of `plan` on `model` with engines of `kind` seeded from `seed`,
+/// Simulates the run of `plan` on `model` with engines like `base` seeded from `seed`,
 /// handing every chunk to `sink` in pulse order; `progress` receives the pulse reached.
 /// A static plan runs `base` (the run's engine) once over all pulses.
 pub fn drive(
     plan: &TimePlan,
     model: &LinkModel,
-    kind: EngineKind,
     base: &Engine,
     seed: u64,
     progress: &(dyn Fn(u64) + Sync),
@@ -387,7 +386,7 @@ pub fn drive(
                             (true, 0) => None,
                             (true, _) => Some(base.with_seed(seg_seed)),
                             (false, _) => {
-                                Some(Engine::new(kind, &model.with_channel(e_base, w), seg_seed))
+                                Some(base.for_channel(&model.with_channel(e_base, w), seg_seed))
                             }
                         }
                     })

@@ -127,8 +127,9 @@ pub fn misalignment_rotation(e_d: f64) -> Matrix2<Complex64> {
 }
 
 /// The SU(2) matrix of the rotation of the Poincaré sphere by the vector `theta` (angle
-/// |theta| about the axis theta / |theta|): exp(-i theta . sigma / 2) = cos(|theta|/2) I
-/// - i sin(|theta|/2) (n . sigma), sigma the Pauli matrices (sigma_x, sigma_y, sigma_z).
+/// |theta| about the axis theta / |theta|): exp(-i theta . sigma / 2) =
+/// cos(|theta|/2) I - i sin(|theta|/2) (n . sigma), sigma the Pauli matrices (sigma_x,
+/// sigma_y, sigma_z).
 /// The half angle is the double cover SU(2) -> SO(3): a Jones-space phase of a/2 turns the
 /// Stokes vector by a. Which Pauli matrix stands for which Stokes axis does not matter to
 /// an isotropic walk (all three axes are treated alike).

@@ -241,6 +241,17 @@ pub struct Segment<'a> {
 }
 
 impl Engine {
+    /// An engine of the same kind for `model` (the same link under another channel, e.g.
+    /// one drift step) and `seed`, reusing this engine's channel-independent tables.
+    pub fn for_channel(&self, model: &LinkModel, seed: u64) -> Engine {
+        match self {
+            Engine::Pulse(_) => Engine::Pulse(Box::new(PulseEngine::new(model, seed))),
+            Engine::Event(e) => {
+                Engine::Event(Box::new(EventEngine::new_after(model, seed, Some(e))))
+            }
+        }
+    }
+
     /// The same engine (same tables) reading the streams of another seed.
     pub fn with_seed(&self, seed: u64) -> Engine {
         match self {
@@ -480,6 +491,12 @@ pub struct EventEngine {
 impl EventEngine {
     /// Precomputes the tables of a link.
     pub fn new(model: &LinkModel, seed: u64) -> EventEngine {
+        EventEngine::new_after(model, seed, None)
+    }
+
+    /// [`EventEngine::new`], reusing what `previous` (the engine of the same link under
+    /// another channel) computed that does not depend on the channel.
+    fn new_after(model: &LinkModel, seed: u64, previous: Option<&EventEngine>) -> EventEngine {
         let pulse = PulseEngine::new(model, seed);
         let masks = std::array::from_fn(|m| EventMask::new(&pulse, model, m));
         let c = masks[3].click_probability;
@@ -489,7 +506,8 @@ impl EventEngine {
         {
             shift += 1;
         }
-        let fast = CommonLoop::applies(model).then(|| CommonLoop::new(&pulse, model, c));
+        let fast = CommonLoop::applies(model)
+            .then(|| CommonLoop::new(&pulse, model, c, previous.and_then(|p| p.fast.as_ref())));
         EventEngine {
             pulse,
             seed,

@@ -483,21 +483,21 @@ fn compensation_violations(
             "compensation.interval_s: policy = \"periodic\" needs the period in seconds (> 0)"
                 .into(),
         ),
-        ("periodic", Some(i)) => {
+        ("periodic", Some(i))
             if c.positive_at_most("compensation.interval_s", i, MAX_TIME_S)
                 && comp.realign_s.is_finite()
-                && comp.realign_s >= i
-            {
-                c.out.push(format!(
-                    "compensation.realign_s: must be shorter than compensation.interval_s = {} \
-                     s (a realignment starts every interval), got {}",
-                    fmt_num(i),
-                    fmt_num(comp.realign_s)
-                ));
-            }
+                && comp.realign_s >= i =>
+        {
+            c.out.push(format!(
+                "compensation.realign_s: must be shorter than compensation.interval_s = {} \
+                 s (a realignment starts every interval), got {}",
+                fmt_num(i),
+                fmt_num(comp.realign_s)
+            ));
         }
+        ("periodic", Some(_)) => {}
         (_, Some(i)) => c.out.push(format!(
-            "compensation.interval_s: only the \"periodic\" policy uses it (policy is \"{}\"), \
+            "compensation.interval_s: only the \"periodic\" policy uses it (policy is {}), \
              got {}",
             fmt_text(policy),
             fmt_num(i)
@@ -510,17 +510,18 @@ fn compensation_violations(
              above which the receiver realigns"
                 .into(),
         ),
-        ("threshold", Some(q)) => {
-            if c.finite("compensation.qber_threshold", q) && !(q > 0.0 && q <= 0.5) {
-                c.out.push(format!(
-                    "compensation.qber_threshold: must be in (0, 0.5], got {}",
-                    fmt_num(q)
-                ));
-            }
+        ("threshold", Some(q))
+            if c.finite("compensation.qber_threshold", q) && !(q > 0.0 && q <= 0.5) =>
+        {
+            c.out.push(format!(
+                "compensation.qber_threshold: must be in (0, 0.5], got {}",
+                fmt_num(q)
+            ));
         }
+        ("threshold", Some(_)) => {}
         (_, Some(q)) => c.out.push(format!(
             "compensation.qber_threshold: only the \"threshold\" policy uses it (policy is \
-             \"{}\"), got {}",
+             {}), got {}",
             fmt_text(policy),
             fmt_num(q)
         )),
