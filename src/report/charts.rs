@@ -102,6 +102,9 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(120, 120, 120),
 ];
 
+/// Points beyond which a line is drawn 2 pixels wide instead of 4.
+const DENSE_LINE: usize = 250;
+
 fn to_axis(v: f64, log: bool) -> Option<f64> {
     if !v.is_finite() {
         return None;
@@ -310,8 +313,11 @@ where
             SeriesStyle::Line => {
                 // The first run carries the legend entry; the others follow a break.
                 for (j, run) in runs.into_iter().enumerate() {
+                    // A dense line (a long time series) is drawn thin: thick joins at its
+                    // many sharp turns would stick out as spikes beyond the data.
+                    let width = if run.len() > DENSE_LINE { 2 } else { 4 };
                     let drawn = chart
-                        .draw_series(LineSeries::new(run, color.stroke_width(4)))
+                        .draw_series(LineSeries::new(run, color.stroke_width(width)))
                         .map_err(err)?;
                     if j == 0 {
                         drawn.label(&s.name).legend(move |(x, y)| {
@@ -648,5 +654,98 @@ mod tests {
         let reader = decoder.read_info().unwrap();
         let info = reader.info();
         assert_eq!((info.width, info.height), PNG_SIZE);
+    }
+
+    fn time_spec(with_bands: bool) -> ChartSpec {
+        let mut series = vec![Series {
+            name: "QBER".into(),
+            style: SeriesStyle::Line,
+            points: vec![
+                (0.5, 1.0),
+                (1.5, 2.0),
+                (2.5, f64::NAN),
+                (3.5, 1.5),
+                (4.5, 2.5),
+            ],
+            error_bars: None,
+            color: Some(0),
+        }];
+        if with_bands {
+            series.insert(
+                0,
+                Series {
+                    name: "realigning".into(),
+                    style: SeriesStyle::Bands,
+                    points: vec![(2.0, 3.0)],
+                    error_bars: None,
+                    color: Some(7),
+                },
+            );
+        }
+        ChartSpec {
+            title: "Bands".into(),
+            x_label: "link time (s)".into(),
+            y_label: "QBER (%)".into(),
+            x_log: false,
+            y_log: false,
+            series,
+        }
+    }
+
+    /// Pixels of the band colour: grey 7 of the palette at 22 % over white.
+    fn band_pixels(png: &[u8]) -> usize {
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        reader.next_frame(&mut buf).unwrap();
+        let grey = (255.0 - 0.22 * (255.0 - 120.0)) as i32;
+        buf.chunks(3)
+            .filter(|p| p.iter().all(|&c| (c as i32 - grey).abs() <= 1))
+            .count()
+    }
+
+    #[test]
+    fn nan_breaks_a_line_and_bands_are_shaded() {
+        let runs = line_runs(
+            &[
+                (0.0, f64::NAN),
+                (1.0, 1.0),
+                (2.0, f64::NAN),
+                (3.0, 2.0),
+                (4.0, f64::NAN),
+            ],
+            false,
+            false,
+        );
+        assert_eq!(runs, vec![vec![(1.0, 1.0)], vec![(3.0, 2.0)]]);
+        // A band of 1/5 of the x range over the whole plot height: tens of thousands of
+        // pixels of its colour, which the chart without it does not have.
+        let with = band_pixels(&render_png(&time_spec(true)).unwrap());
+        let without = band_pixels(&render_png(&time_spec(false)).unwrap());
+        assert!(with > 50_000 && without < 1000, "{with} vs {without}");
+        let svg = render_svg(&time_spec(true)).unwrap();
+        assert!(svg.contains("realigning"));
+    }
+
+    #[test]
+    fn panels_stack_over_one_axis_with_one_title() {
+        let mut lower = time_spec(false);
+        lower.title = "Lower title".into();
+        lower.y_label = "accumulated (bits)".into();
+        let panels = [time_spec(true), lower];
+        let png = render_panels_png(&panels).unwrap();
+        let info = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap()
+            .info()
+            .clone();
+        assert_eq!(
+            (info.width, info.height),
+            (PNG_SIZE.0, 2 * PANEL_HEIGHT + 80)
+        );
+        let svg = render_panels_svg(&panels).unwrap();
+        assert!(svg.contains("QBER (%)") && svg.contains("accumulated (bits)"));
+        assert!(svg.contains("Bands") && !svg.contains("Lower title"));
     }
 }

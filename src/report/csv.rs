@@ -259,3 +259,75 @@ pub fn time_series_csv(r: &RunReport) -> Result<Option<String>> {
         String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8"),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testing::{report_over_time, series, static_report};
+
+    #[test]
+    fn time_series_csv_has_a_header_and_one_row_per_window() {
+        assert!(time_series_csv(&static_report()).unwrap().is_none());
+        let r = report_over_time(series(25, Some(10)), "threshold");
+        let text = time_series_csv(&r).unwrap().unwrap();
+        let mut reader = ::csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(header, TIME_SERIES_COLUMNS);
+        let rows: Vec<::csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), r.time_series.len());
+        for (row, w) in rows.iter().zip(&r.time_series) {
+            assert_eq!(row[0].parse::<f64>().unwrap(), w.start_s);
+            assert_eq!(row[1].parse::<f64>().unwrap(), w.end_s);
+            let json = serde_json::to_value(w).unwrap();
+            assert_eq!(&row[2], json["state"].as_str().unwrap());
+            assert_eq!(row[3].parse::<u64>().unwrap(), w.sifted_bits_z);
+            assert_eq!(row[4].parse::<u64>().unwrap(), w.errors_z);
+            assert_eq!(row[5].parse::<f64>().ok(), w.qber_z);
+            assert_eq!(row[6].parse::<u64>().unwrap(), w.sifted_bits_x);
+            assert_eq!(row[7].parse::<u64>().unwrap(), w.errors_x);
+            assert_eq!(row[8].parse::<f64>().ok(), w.qber_x);
+            assert_eq!(row[9].parse::<u64>().unwrap(), w.secret_bits);
+            // An undefined QBER is an empty field, never a number.
+            if w.qber_x.is_none() {
+                assert_eq!(&row[8], "");
+            }
+        }
+        // Every field of the JSON record has its column, under the same name.
+        let json = serde_json::to_value(&r.time_series[0]).unwrap();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        let mut cols = TIME_SERIES_COLUMNS.to_vec();
+        cols.sort_unstable();
+        assert_eq!(keys, cols);
+    }
+
+    #[test]
+    fn results_csv_gains_link_columns_only_over_time() {
+        let header = |text: String| text.lines().next().unwrap().to_string();
+        let plain = header(run_csv(&static_report()).unwrap());
+        assert_eq!(
+            plain,
+            run_columns(&static_report())
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert!(!plain.contains("availability"));
+        let r = report_over_time(series(20, Some(10)), "threshold");
+        let text = run_csv(&r).unwrap();
+        let mut reader = ::csv::Reader::from_reader(text.as_bytes());
+        let h = reader.headers().unwrap().clone();
+        let row = reader.records().next().unwrap().unwrap();
+        let get = |name: &str| row[h.iter().position(|c| c == name).unwrap()].to_string();
+        assert_eq!(get("availability").parse::<f64>().ok(), r.availability);
+        assert_eq!(get("realignments"), "2");
+        assert_eq!(get("compensation_policy"), "threshold");
+        assert_eq!(get("time_windows"), "20");
+    }
+}

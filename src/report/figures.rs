@@ -506,10 +506,14 @@ pub fn run_charts(report: &RunReport) -> Vec<NamedChart> {
 /// File stems of the time-series charts.
 pub const TIME_SERIES_STEMS: [&str; 2] = ["qber_over_time", "key_over_time"];
 
-/// Most points a time-series chart draws per series: longer series are pooled into bins
-/// of whole consecutive windows (a day of 1-s windows would otherwise draw 86 400 markers
-/// and write megabytes of SVG).
-pub const MAX_CHART_BINS: usize = 1500;
+/// About the most points a QBER-over-time chart draws per series: longer series are
+/// pooled into bins of whole consecutive windows (a day of 1-s windows would otherwise
+/// draw 86 400 points, more than the chart has pixels, and write megabytes of SVG).
+pub const MAX_CHART_BINS: usize = 600;
+
+/// About the most steps of the key-rate panel: key arrives block by block, so a rate over
+/// windows much shorter than a block is mostly zero with spikes; wider bins show the rate.
+pub const MAX_RATE_BINS: usize = 200;
 
 /// Consecutive windows pooled for a chart: counts summed, QBERs recomputed from them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -701,20 +705,23 @@ pub fn qber_over_time_chart(report: &RunReport) -> ChartSpec {
 pub fn key_over_time_panels(report: &RunReport) -> (ChartSpec, ChartSpec) {
     let series = &report.time_series;
     let bins = bin_windows(series, MAX_CHART_BINS);
+    let rate_bins = bin_windows(series, MAX_RATE_BINS);
     let (unit, x_label) = time_axis(report.link_time_s);
-    let mut steps = Vec::with_capacity(2 * bins.len());
-    let mut accumulated = vec![(bins.first().map_or(0.0, |b| b.start_s / unit), 0.0)];
-    let mut total = 0u64;
-    for b in &bins {
+    let mut steps = Vec::with_capacity(2 * rate_bins.len());
+    for b in &rate_bins {
         let length = (b.end_s - b.start_s).max(f64::MIN_POSITIVE);
         let rate = b.secret_bits as f64 / length;
         steps.push((b.start_s / unit, rate));
         steps.push((b.end_s / unit, rate));
+    }
+    let mut accumulated = vec![(bins.first().map_or(0.0, |b| b.start_s / unit), 0.0)];
+    let mut total = 0u64;
+    for b in &bins {
         total += b.secret_bits;
         accumulated.push((b.end_s / unit, total as f64));
     }
     let end = bins.last().map_or(0.0, |b| b.end_s / unit);
-    let per = per_what(&bins, series);
+    let per = per_what(&rate_bins, series);
     let rate_panel = ChartSpec {
         title: title(&report.scenario, "secret key over link time"),
         x_label: x_label.into(),
@@ -776,12 +783,14 @@ pub fn time_series_charts(report: &RunReport) -> Vec<NamedChart> {
         return Vec::new();
     }
     let (rate, accumulated) = key_over_time_panels(report);
-    let binned = report.time_series.len() > MAX_CHART_BINS;
-    let pooled = if binned {
-        " Consecutive windows are pooled so that the chart draws at most about 1500 points; \
-         every window is in time_series.csv."
+    let pooled = if report.time_series.len() > MAX_RATE_BINS {
+        format!(
+            " Consecutive windows are pooled (never across a realignment) so that the QBER \
+             and the accumulated key draw about {MAX_CHART_BINS} points and the rate about \
+             {MAX_RATE_BINS} steps; every window is in time_series.csv."
+        )
     } else {
-        ""
+        String::new()
     };
     vec![
         NamedChart::new(
@@ -803,4 +812,164 @@ pub fn time_series_charts(report: &RunReport) -> Vec<NamedChart> {
             panels: vec![accumulated],
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testing::{report_over_time, series, static_report};
+
+    fn totals(bins: &[WindowBin]) -> [u64; 5] {
+        bins.iter().fold([0; 5], |t, b| {
+            [
+                t[0] + b.sifted_bits_z,
+                t[1] + b.errors_z,
+                t[2] + b.sifted_bits_x,
+                t[3] + b.errors_x,
+                t[4] + b.secret_bits,
+            ]
+        })
+    }
+
+    #[test]
+    fn bins_keep_every_count_and_never_pool_across_a_realignment() {
+        let s = series(86_400, Some(1000));
+        let want = s.iter().fold([0; 5], |t, w| {
+            [
+                t[0] + w.sifted_bits_z,
+                t[1] + w.errors_z,
+                t[2] + w.sifted_bits_x,
+                t[3] + w.errors_x,
+                t[4] + w.secret_bits,
+            ]
+        });
+        let realignments = s
+            .iter()
+            .filter(|w| w.state == LinkState::Realigning)
+            .count();
+        let bins = bin_windows(&s, MAX_CHART_BINS);
+        assert_eq!(totals(&bins), want);
+        assert_eq!(bins.iter().map(|b| b.windows).sum::<usize>(), s.len());
+        // Contiguous in time, a realignment always alone in its bin.
+        for pair in bins.windows(2) {
+            assert_eq!(pair[0].end_s, pair[1].start_s);
+        }
+        assert!(bins.iter().filter(|b| !b.up).all(|b| b.windows == 1));
+        assert_eq!(bins.iter().filter(|b| !b.up).count(), realignments);
+        // About MAX_CHART_BINS bins, plus at most one cut per realignment.
+        let per_bin = s.len().div_ceil(MAX_CHART_BINS);
+        assert!(bins.iter().all(|b| b.windows <= per_bin));
+        assert!(
+            bins.len() <= MAX_CHART_BINS + 2 * realignments,
+            "{} bins",
+            bins.len()
+        );
+        // A short series is drawn window by window.
+        let short = series(40, Some(7));
+        let b = bin_windows(&short, MAX_CHART_BINS);
+        assert_eq!(b.len(), 40);
+        assert!(
+            b.iter()
+                .zip(&short)
+                .all(|(b, w)| b.qber_x() == w.qber_x && b.qber_z() == w.qber_z)
+        );
+    }
+
+    #[test]
+    fn qber_chart_shades_realignments_breaks_lines_and_draws_the_threshold() {
+        let r = report_over_time(series(40, Some(10)), "threshold");
+        let spec = qber_over_time_chart(&r);
+        let bands = &spec.series[0];
+        assert_eq!(bands.style, SeriesStyle::Bands);
+        assert_eq!(
+            bands.points,
+            vec![(9.0, 10.0), (19.0, 20.0), (29.0, 30.0), (39.0, 40.0)]
+        );
+        let x = spec
+            .series
+            .iter()
+            .find(|s| s.name.starts_with("X basis"))
+            .unwrap();
+        // One point per up window (at its middle, in percent), a NaN break per realignment.
+        assert_eq!(x.points.len(), 40);
+        assert_eq!(x.points.iter().filter(|p| p.1.is_nan()).count(), 4);
+        assert_eq!(x.points[12], (12.5, 100.0 * 12.0 / 100.0));
+        let thr = spec.series.last().unwrap();
+        assert!(thr.name.contains("threshold 5 %"), "{}", thr.name);
+        assert_eq!(thr.points, vec![(0.0, 5.0), (40.0, 5.0)]);
+        // Other policies have no threshold line.
+        let periodic = qber_over_time_chart(&report_over_time(series(40, Some(10)), "periodic"));
+        assert!(!periodic.series.iter().any(|s| s.name.contains("threshold")));
+    }
+
+    #[test]
+    fn a_day_of_windows_draws_a_bounded_number_of_points() {
+        let r = report_over_time(series(86_400, Some(3600)), "periodic");
+        let spec = qber_over_time_chart(&r);
+        assert_eq!(spec.x_label, "link time (h)");
+        for s in &spec.series[1..] {
+            assert!(
+                s.points.len() <= MAX_CHART_BINS + 2 * 24,
+                "{}: {}",
+                s.name,
+                s.points.len()
+            );
+            assert!(s.name.contains("per 144 windows"), "{}", s.name);
+        }
+        let (rate, accumulated) = key_over_time_panels(&r);
+        let steps = &rate.series[2].points;
+        assert!(
+            steps.len() <= 2 * (MAX_RATE_BINS + 2 * 24),
+            "{}",
+            steps.len()
+        );
+        assert!(accumulated.series[1].points.len() <= MAX_CHART_BINS + 2 * 24 + 1);
+    }
+
+    #[test]
+    fn key_panels_add_up_to_the_secret_bits_of_the_windows() {
+        let s = series(300, Some(50));
+        let total: u64 = s.iter().map(|w| w.secret_bits).sum();
+        let r = report_over_time(s, "threshold");
+        let (rate, accumulated) = key_over_time_panels(&r);
+        let acc = &accumulated.series[1].points;
+        assert_eq!(acc.first(), Some(&(0.0, 0.0)));
+        assert_eq!(acc.last(), Some(&(300.0, total as f64)));
+        assert!(acc.windows(2).all(|p| p[1].1 >= p[0].1 && p[1].0 > p[0].0));
+        // The steps integrate to the same total: rate times length of each step.
+        let steps = &rate.series[2].points;
+        let integral: f64 = steps.chunks(2).map(|c| c[0].1 * (c[1].0 - c[0].0)).sum();
+        assert!((integral - total as f64).abs() < 1e-6 * total as f64);
+    }
+
+    #[test]
+    fn time_series_charts_exist_only_with_a_series_and_render() {
+        assert!(time_series_charts(&static_report()).is_empty());
+        assert_eq!(run_charts(&static_report()).len(), 2);
+        let r = report_over_time(series(30, Some(10)), "threshold");
+        let charts = run_charts(&r);
+        let stems: Vec<&str> = charts.iter().map(|c| c.stem.as_str()).collect();
+        assert_eq!(
+            stems,
+            ["block_qber", "block_key", "qber_over_time", "key_over_time"]
+        );
+        let key = &charts[3];
+        assert_eq!(key.panels.len(), 1);
+        let png = key.png().unwrap();
+        let info = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap()
+            .info()
+            .clone();
+        assert_eq!(
+            (info.width, info.height),
+            (
+                super::super::charts::PNG_SIZE.0,
+                2 * super::super::charts::PANEL_HEIGHT + 80
+            )
+        );
+        let svg = key.svg().unwrap();
+        assert!(svg.contains("secret key rate (bit/s)") && svg.contains("accumulated secret key"));
+        assert_eq!(svg.matches("secret key over link time").count(), 1);
+    }
 }

@@ -529,4 +529,55 @@ mod tests {
         assert_eq!(number(20.0), "20");
         assert_eq!(number(1e-8), "1e-8");
     }
+
+    fn markdown_of(report: &RunReport) -> String {
+        let scenario = Scenario::parse("[link]\nlength_km = 10.0\n", "t").unwrap();
+        let charts = super::super::figures::run_charts(report);
+        run_markdown(
+            report,
+            &scenario,
+            &charts,
+            None,
+            &Provenance {
+                version: "test".into(),
+                command: "qkdsim run t.toml".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn link_over_time_section_only_for_a_run_over_time() {
+        use crate::report::testing::{report_over_time, series, static_report};
+        let plain = markdown_of(&static_report());
+        assert!(!plain.contains("Link over time"), "{plain}");
+        assert!(!plain.contains("qber_over_time"));
+
+        let md = markdown_of(&report_over_time(series(30, Some(10)), "threshold"));
+        let section =
+            &md[md.find("## Link over time").expect("section")..md.find("## Charts").unwrap()];
+        for want in [
+            "threshold (realign after a window whose public X-basis QBER exceeds 5.00%",
+            "| availability (share of link time producing key) | 90.00% |",
+            "| realignments | 3 (3 s of 30 s of link time) |",
+            "public X-basis (test) bits of the window just ended",
+            "never the true error count",
+            "![Report test link: QBER over link time](qber_over_time.png)",
+            "(key_over_time.png)",
+            "assume the static misalignment",
+        ] {
+            assert!(section.contains(want), "lacks {want}:\n{section}");
+        }
+        // The time-series charts sit in the section, not again under Charts.
+        assert_eq!(md.matches("(qber_over_time.png)").count(), 1);
+        assert!(md.contains("(block_qber.png)"));
+
+        // A compensated run without windows: the summary, no series rows or charts, and
+        // the threshold sentence only for the threshold policy.
+        let mut r = report_over_time(series(30, Some(10)), "periodic");
+        r.time_series.clear();
+        let md = markdown_of(&r);
+        assert!(md.contains("## Link over time") && md.contains("periodic (realign every 100 s"));
+        assert!(!md.contains("qber_over_time") && !md.contains("| time series |"));
+        assert!(!md.contains("never the true error count"));
+    }
 }

@@ -12,6 +12,9 @@ pub mod markdown;
 pub mod route;
 pub mod table;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 /// What tables and report.md show for a number that is undefined (a QBER over no bits, an
 /// efficiency over zero entropy): an en dash, never a made-up 0.
 pub const UNDEFINED: &str = "–";

@@ -437,3 +437,65 @@ pub fn security_warning_lines(s: &mut String, warnings: &[SecurityWarning]) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testing::{report_over_time, series, static_report};
+
+    #[test]
+    fn sample_indices_are_bounded_even_and_keep_both_ends() {
+        assert_eq!(sample_indices(5, 20), vec![0, 1, 2, 3, 4]);
+        for n in [21, 100, 86_400] {
+            let idx = sample_indices(n, 20);
+            assert_eq!(idx.len(), 20);
+            assert_eq!((idx[0], idx[19]), (0, n - 1));
+            assert!(idx.windows(2).all(|p| p[1] > p[0]));
+        }
+    }
+
+    #[test]
+    fn static_run_has_no_link_over_time_paragraph() {
+        let mut s = String::new();
+        link_over_time_lines(&mut s, &static_report());
+        assert!(s.is_empty());
+        assert!(!run_table(&static_report()).contains("link over time"));
+    }
+
+    #[test]
+    fn a_day_of_windows_lists_a_bounded_sample_with_the_extremes() {
+        let r = report_over_time(series(86_400, Some(3600)), "threshold");
+        let table = run_table(&r);
+        let mut s = String::new();
+        link_over_time_lines(&mut s, &r);
+        let rows = s
+            .lines()
+            .filter(|l| l.starts_with("  ") && (l.contains(" up ") || l.contains(" realigning ")))
+            .count();
+        assert_eq!(rows, MAX_TABLE_WINDOWS);
+        // Header, policy, series line, column names, rows, extremes, secret bits, note.
+        assert!(s.lines().count() <= MAX_TABLE_WINDOWS + 8, "{s}");
+        assert!(s.contains("86400 entries (86376 up windows of at most 1 s, 24 realigning)"));
+        assert!(s.contains("exceeds 5.00%"), "{s}");
+        // X errors are i % 13 of 100 bits: the highest is 12 %, first in window 12.
+        assert!(
+            s.contains("X min 0.00% (0-1 s), max 12.00% (12-13 s)"),
+            "{s}"
+        );
+        assert!(s.contains("7 finished after the last window"), "{s}");
+        assert!(s.contains("assume the static misalignment"), "{s}");
+        assert!(table.contains(&s), "the paragraph is part of the run table");
+    }
+
+    #[test]
+    fn no_drift_no_note_and_periodic_policy_named_with_its_interval() {
+        let mut r = report_over_time(series(10, None), "periodic");
+        r.compensation.as_mut().unwrap().drift_rad2_per_s = 0.0;
+        let mut s = String::new();
+        link_over_time_lines(&mut s, &r);
+        assert!(s.contains("policy periodic (realign every 100 s"), "{s}");
+        assert!(s.contains("drift none (static channel)"), "{s}");
+        assert!(!s.contains("assume the static misalignment"), "{s}");
+        assert!(s.contains("all below"), "{s}");
+    }
+}
