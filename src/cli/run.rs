@@ -61,6 +61,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             )
         })?;
     }
+    // A cut of the run too fine to simulate (too many windows, drift steps or
+    // realignments) is refused now, naming the file, before any output is touched.
+    qkdsim::analysis::timeline::TimePlan::new(
+        &scenario,
+        args.pulses.unwrap_or_else(|| scenario.pulses()),
+    )
+    .map_err(|e| anyhow::anyhow!("in scenario file {}: {e}", args.scenario.display()))?;
     // A taken output name fails now rather than after the simulation.
     if let Some(dir) = &args.out {
         preflight(dir, "--out")?;
