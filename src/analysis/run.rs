@@ -419,16 +419,19 @@ pub fn run(
                 x_errors += c.errors_x;
             }
             // A static link: the run's X counts so far. A link over time (drift,
-            // realignments): the block's own X counts, public like all test bits, so the
-            // estimate follows the channel instead of averaging over its history.
+            // realignments): the larger of that and the block's own X estimate (public
+            // like all test bits), so Cascade follows a rising QBER; the larger one, since
+            // under a rotation the key basis can be worse than the test basis, and a
+            // Cascade tuned for too low a QBER leaves errors that verification catches.
+            let running = (x_errors as f64 + 1.0) / (x_sifted as f64 + 2.0);
             let estimate = if over_time {
                 let (n, e) = block
                     .per_intensity
                     .iter()
                     .fold((0, 0), |(n, e), c| (n + c.sifted_x, e + c.errors_x));
-                (e as f64 + 1.0) / (n as f64 + 2.0)
+                running.max((e as f64 + 1.0) / (n as f64 + 2.0))
             } else {
-                (x_errors as f64 + 1.0) / (x_sifted as f64 + 2.0)
+                running
             };
             let keep = options.keep_keys || options.keep_block_keys;
             let work = move |block: SiftedBlock| {
