@@ -472,7 +472,19 @@ fn compensation_violations(
     spec: &ScenarioSpec,
     comp: &super::spec::CompensationSpec,
 ) {
-    c.one_of("compensation.policy", &comp.policy, COMPENSATION_POLICIES);
+    if comp.policy == "tracking" {
+        // DESIGN §7 names it; it is refused with the reason rather than faked.
+        c.out.push(
+            "compensation.policy: \"tracking\" is not modelled: Bob measures only in Z and X, \
+             so the disclosed bits fix the channel rotation only up to the sign of its third \
+             (circular) Stokes component, and honest continuous feedback would need a \
+             dithering controller this simulator does not have; use \"periodic\" or \
+             \"threshold\""
+                .into(),
+        );
+    } else {
+        c.one_of("compensation.policy", &comp.policy, COMPENSATION_POLICIES);
+    }
     let policy = comp.policy.as_str();
     c.range("compensation.realign_s", comp.realign_s, 0.0, MAX_TIME_S);
     if let Some(r) = comp.residual_misalignment {
