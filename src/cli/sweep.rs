@@ -404,7 +404,7 @@ fn run_shard(
         let finished = dir.join(&part_name);
         if finished.is_file() {
             let part = read_part(&finished)?;
-            let diff = part.header.sweep_differences(&header);
+            let diff = header.sweep_differences(&part.header);
             if !diff.is_empty() || part.header.shard != shard {
                 bail!(
                     "--resume: {} is shard {} of another sweep ({}); run without --resume to \
@@ -429,7 +429,7 @@ fn run_shard(
         }
         if journal.is_file() {
             let part = read_part(&journal)?;
-            let diff = part.header.sweep_differences(&header);
+            let diff = header.sweep_differences(&part.header);
             if !diff.is_empty() || part.header.shard != shard {
                 bail!(
                     "--resume: the journal {} belongs to shard {} of another sweep ({}); \
