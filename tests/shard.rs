@@ -791,6 +791,13 @@ fn shard_flags_are_checked() {
     );
     let e = fails(&["sweep", "s.toml", "--resume"]);
     assert!(e.contains("--resume continues a shard"), "{e}");
+    // A shard whose journal another process holds is refused before it runs.
+    let journal = std::fs::File::create(d.join(".busy.qkdsim-journal.jsonl")).unwrap();
+    journal.try_lock().unwrap();
+    let e = fails(&["sweep", "s.toml", "--shard", "1/2", "--out", "busy"]);
+    assert!(e.contains("is in use by another qkdsim process"), "{e}");
+    drop(journal);
+    assert!(!d.join("busy").exists());
     let e = fails(&["merge", "--out", "x"]);
     assert!(e.contains("PARTS"), "{e}");
     std::fs::create_dir(d.join("empty")).unwrap();

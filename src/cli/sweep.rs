@@ -464,13 +464,20 @@ fn run_shard(
         .append(true)
         .open(&journal)
         .with_context(|| format!("cannot open the shard's journal {}", journal.display()))?;
-    if let Err(e) = file.try_lock() {
-        bail!(
-            "the shard's journal {} is in use by another qkdsim process ({e}): shard {shard} \
-             is already running into --out {}",
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "the shard's journal {} is in use by another qkdsim process: shard {shard} is \
+             already running into --out {}",
             journal.display(),
             dir.display()
-        );
+        ),
+        // Some cluster file systems do not lock (Lustre without -o flock): go on unlocked.
+        Err(std::fs::TryLockError::Error(e)) => note(format_args!(
+            "warning: cannot lock the shard's journal {} ({e}); make sure no other process \
+             runs shard {shard} into the same --out",
+            journal.display()
+        )),
     }
     let journal_ctx = || format!("cannot write the shard's journal {}", journal.display());
     match keep_bytes {

@@ -239,10 +239,10 @@ pub fn grid_markdown(
     if !scenario.spec.description.is_empty() {
         let _ = writeln!(s, "{}\n", scenario.spec.description);
     }
-    let spacing = |log: bool| if log { "log-spaced" } else { "as given" };
+    let spacing = |log: bool| if log { " (log-spaced)" } else { "" };
     let _ = writeln!(
         s,
-        "{n1} values of `{p1}` ({}) × {n2} values of `{param2}` ({}) = {} points; every point \
+        "{n1} values of `{p1}`{} × {n2} values of `{param2}`{} = {} points; every point \
          is a full simulation (engine, sifting, Cascade, verification, finite-key length, \
          privacy amplification). The theory is evaluated on the same grid.\n",
         spacing(report.log),
