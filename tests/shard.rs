@@ -832,3 +832,150 @@ fn the_scenario_a_part_holds_reads_back_as_the_same_scenario() {
         assert_eq!(sha256_hex(&scenario_text(&back)), sha256_hex(&text));
     }
 }
+
+#[test]
+fn random_second_axes_never_panic_and_name_the_field() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use qkdsim::analysis::sweep::PointGrid;
+    use qkdsim::scenario::{SweepNames, SweepSpec, numeric_keys};
+    let base = qkdsim::Scenario::parse(SCENARIO, "s.toml").unwrap();
+    let number = || {
+        prop_oneof![
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(-1.0),
+            Just(0.0),
+            Just(1e-9),
+            Just(0.3),
+            Just(1e300),
+            -10.0..100.0f64,
+        ]
+    };
+    let param2 = prop_oneof![
+        proptest::sample::select(numeric_keys(&base)),
+        Just(String::new()),
+        Just("link.length_km".to_string()),
+        "[a-z._0-9]{0,10}",
+    ];
+    let strategy = (
+        proptest::option::of(param2),
+        proptest::option::of(number()),
+        proptest::option::of(number()),
+        proptest::option::of(prop_oneof![Just(0u64), Just(20_000), 1u64..30]),
+        proptest::option::of(proptest::collection::vec(number(), 0..5)),
+        any::<bool>(),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, |(param2, from2, to2, steps2, values2, log2)| {
+            let spec = SweepSpec {
+                param: "link.length_km".into(),
+                from: Some(0.0),
+                to: Some(50.0),
+                steps: Some(3),
+                param2,
+                from2,
+                to2,
+                steps2,
+                values2,
+                log2,
+                ..SweepSpec::default()
+            };
+            match PointGrid::from_spec_named(&spec, &SweepNames::flags(), &SweepNames::flags2()) {
+                Ok(grid) => {
+                    prop_assert!((1..=10_000).contains(&grid.len()));
+                    if let Err(e) = grid.scenarios(&base) {
+                        let m = e.to_string();
+                        let named = spec.param2.as_deref().is_some_and(|p| m.contains(p.trim()));
+                        prop_assert!(named, "{spec:?}: {m}");
+                    }
+                }
+                Err(e) => {
+                    let m = e.to_string();
+                    prop_assert!(m.contains("--") || m.contains("sweep"), "{spec:?}: {m}");
+                }
+            }
+            // The same table in a scenario file: named by the table's keys, never a flag.
+            let mut in_file = base.spec.clone();
+            in_file.sweep = Some(spec.clone());
+            if let Err(e) = qkdsim::Scenario::from_spec(in_file) {
+                let m = e.to_string();
+                prop_assert!(m.contains("sweep"), "{spec:?}: {m}");
+                prop_assert!(!m.contains("--"), "file table blamed on a flag: {m}");
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn damaged_part_files_are_errors_never_panics() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use qkdsim::analysis::run::RunOptions;
+    use qkdsim::analysis::shard::{PartHeader, SweepDefinition, parse_part, part_text};
+    use qkdsim::analysis::sweep::{PointGrid, Shard, SweepPlan, run_points};
+    let scenario = qkdsim::Scenario::parse(SCENARIO, "s.toml").unwrap();
+    let grid = PointGrid::from(SweepPlan {
+        param: "link.length_km".into(),
+        values: vec![0.0, 20.0, 40.0],
+        log: false,
+    });
+    let shard = Shard::new(1, 1).unwrap();
+    let options = RunOptions {
+        pulses: Some(200_000),
+        ..RunOptions::default()
+    };
+    let records = run_points(&scenario, &grid, &options, &[0, 1, 2], &|_, _| {}, &|_| {
+        Ok(())
+    })
+    .unwrap();
+    let definition = SweepDefinition {
+        grid,
+        seed: 3,
+        pulses: Some(200_000),
+        points: 3,
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    let header = PartHeader::new(&scenario, definition, shard, version, "qkdsim sweep".into());
+    let text = part_text(&header, &records);
+    let part = parse_part(&text, "p.jsonl", version).unwrap();
+    assert!(part.complete && part.torn_line.is_none() && part.records.len() == 3);
+    assert_eq!(part.valid_bytes, text.len());
+    let bytes = text.into_bytes();
+    let n = bytes.len();
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(0..n, any::<u8>(), any::<bool>()),
+            |(at, byte, truncate)| {
+                let mut damaged = bytes.clone();
+                if truncate {
+                    damaged.truncate(at);
+                } else {
+                    damaged[at] = byte;
+                }
+                let text = String::from_utf8_lossy(&damaged);
+                match parse_part(&text, "p.jsonl", version) {
+                    // Cut at a line end, or a byte that leaves valid JSON: the damage must
+                    // then show as an incomplete part, a torn line, or equal content.
+                    Ok(p) => prop_assert!(
+                        !p.complete || p.records.len() == 3,
+                        "a damaged part passed as complete"
+                    ),
+                    Err(e) => prop_assert!(e.to_string().starts_with("p.jsonl"), "{e}"),
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+}
