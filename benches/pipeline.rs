@@ -70,7 +70,13 @@ fn bench_pipeline(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(pulses));
     group.bench_function("baseline_engine_and_sifting", |b| {
-        b.iter(|| black_box(simulate(&s, &options, &|_| {}, |_| {}).sifted_bits_z))
+        b.iter(|| {
+            black_box(
+                simulate(&s, &options, &|_| {}, |_| {})
+                    .expect("static run")
+                    .sifted_bits_z,
+            )
+        })
     });
     group.bench_function("full_run_50km", |b| {
         b.iter(|| black_box(run(&s, &options, &|_| {}).expect("runs").report.secret_bits))

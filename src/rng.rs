@@ -28,6 +28,11 @@ pub enum Purpose {
     Auxiliary = 6,
     /// Span `index` of a route (its run seed).
     RouteSpan = 7,
+    /// The polarisation drift walk of a run (one stream, index 0).
+    Drift = 8,
+    /// The engine seed of the run segment that starts at pulse `index` (segments after
+    /// the first, when drift or realignment cut the run; see `analysis::timeline`).
+    EngineSegment = 9,
 }
 
 /// The ChaCha8 stream for (`seed`, `purpose`, `index`).

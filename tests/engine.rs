@@ -24,6 +24,7 @@ fn run(s: &Scenario, pulses: u64, seed: u64) -> RunReport {
         &|_| {},
         |_| {},
     )
+    .expect("a static run always has a plan")
 }
 
 #[test]

@@ -7,3 +7,4 @@ pub mod pipeline;
 pub mod run;
 pub mod shard;
 pub mod sweep;
+pub mod timeline;

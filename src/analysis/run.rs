@@ -5,6 +5,7 @@
 //! Must never depend on `report` (it produces the record; rendering is elsewhere) or do I/O.
 
 use super::pipeline::{BlockKeys, BlockReport, PipelineConfig, process_block};
+use super::timeline::{CompensationReport, TimePlan, TimeWindow, assign_secret_bits, drive};
 use crate::bits::BitVec;
 use crate::estimation::assumptions::{SecurityWarning, security_warnings};
 use crate::estimation::composed_epsilon;
@@ -155,6 +156,17 @@ pub struct RunReport {
     pub timings: Timings,
     /// One record per post-processing block, in order.
     pub per_block: Vec<BlockReport>,
+    /// Share of link time producing key (up time / run time); present when the channel
+    /// drifts, a compensation policy is set or windows are recorded (`analysis::timeline`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability: Option<f64>,
+    /// Realignments, time spent realigning and availability (same condition).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compensation: Option<CompensationReport>,
+    /// Per window of `simulation.window_s`: state, sifted bits, QBERs, secret bits
+    /// (DESIGN §7 `time_series`); absent without windows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub time_series: Vec<TimeWindow>,
 }
 
 /// A run's report and, if asked for, the final keys (all blocks concatenated).
@@ -249,35 +261,35 @@ pub fn engine_kind(choice: &str, model: &LinkModel) -> EngineKind {
 }
 
 /// Runs the engine and sifting only (no post-processing); every block is handed to
-/// `on_block` as soon as it exists, the final partial one last.
+/// `on_block` as soon as it exists, the final partial one last. The run follows the
+/// scenario's drift, compensation and windows (`analysis::timeline`); an error when their
+/// cut of the run is too fine ([`TimePlan::new`]).
 pub fn simulate(
     scenario: &Scenario,
     options: &RunOptions,
     progress: &(dyn Fn(u64) + Sync),
     mut on_block: impl FnMut(SiftedBlock),
-) -> RunReport {
+) -> crate::Result<RunReport> {
     let started = Instant::now();
     let seed = options.seed.unwrap_or(scenario.spec.simulation.seed);
     let pulses = options.pulses.unwrap_or_else(|| scenario.pulses());
     let model = LinkModel::from_scenario(scenario);
-    let engine = Engine::new(
-        engine_kind(
-            options
-                .engine
-                .as_deref()
-                .unwrap_or(&scenario.spec.simulation.engine),
-            &model,
-        ),
+    let plan = TimePlan::new(scenario, pulses)?;
+    let kind = engine_kind(
+        options
+            .engine
+            .as_deref()
+            .unwrap_or(&scenario.spec.simulation.engine),
         &model,
-        seed,
     );
+    let engine = Engine::new(kind, &model, seed);
     let mut sifter = Sifter::new(
         model.intensities.len(),
         scenario.spec.postprocessing.block_bits as usize,
     );
     let mut sifting_s = 0.0;
     let mut blocks = 0u64;
-    let stats = engine.run(pulses, progress, |chunk| {
+    let driven = drive(&plan, &model, &engine, seed, progress, |chunk| {
         let t = Instant::now();
         let done = sifter.push_chunk(&chunk);
         sifting_s += t.elapsed().as_secs_f64();
@@ -286,6 +298,7 @@ pub fn simulate(
             on_block(b);
         }
     });
+    let stats = &driven.stats;
     if let Some(b) = sifter.finish() {
         blocks += 1;
         on_block(b);
@@ -332,11 +345,12 @@ pub fn simulate(
         detector_model: DetectorTheory::MeanField.as_str().into(),
         ..TheoryBeside::default()
     };
-    RunReport {
+    let over_time = !plan.is_static();
+    Ok(RunReport {
         scenario: scenario.spec.name.clone(),
         seed,
         engine: engine.kind().as_str().to_string(),
-        pulses_sent: pulses,
+        pulses_sent: driven.pulses_sent,
         link_time_s: pulses as f64 / model.rep_rate_hz,
         detections: sum(|r| r.detections),
         per_intensity,
@@ -366,7 +380,10 @@ pub fn simulate(
             ..Timings::default()
         },
         per_block: Vec::new(),
-    }
+        availability: over_time.then_some(driven.report.availability),
+        compensation: over_time.then_some(driven.report),
+        time_series: driven.windows,
+    })
 }
 
 /// The whole run: simulation, sifting and, for every block, estimation, Cascade,
@@ -390,6 +407,10 @@ pub fn run(
     // Running X-basis counts: the public QBER estimate for each block (see `pipeline`).
     let mut x_sifted = 0u64;
     let mut x_errors = 0u64;
+    let over_time = {
+        let pulses = options.pulses.unwrap_or_else(|| scenario.pulses());
+        !TimePlan::new(scenario, pulses)?.is_static()
+    };
     let mut report = rayon::scope(|scope| {
         let (cfg, results, in_flight) = (&cfg, &results, &in_flight);
         simulate(scenario, options, progress, |block| {
@@ -397,7 +418,18 @@ pub fn run(
                 x_sifted += c.sifted_x;
                 x_errors += c.errors_x;
             }
-            let estimate = (x_errors as f64 + 1.0) / (x_sifted as f64 + 2.0);
+            // A static link: the run's X counts so far. A link over time (drift,
+            // realignments): the block's own X counts, public like all test bits, so the
+            // estimate follows the channel instead of averaging over its history.
+            let estimate = if over_time {
+                let (n, e) = block
+                    .per_intensity
+                    .iter()
+                    .fold((0, 0), |(n, e), c| (n + c.sifted_x, e + c.errors_x));
+                (e as f64 + 1.0) / (n as f64 + 2.0)
+            } else {
+                (x_errors as f64 + 1.0) / (x_sifted as f64 + 2.0)
+            };
             let keep = options.keep_keys || options.keep_block_keys;
             let work = move |block: SiftedBlock| {
                 let (r, keys) = process_block(&block, estimate, cfg, rep_rate);
@@ -416,7 +448,7 @@ pub fn run(
                 });
             }
         })
-    });
+    })?;
     let mut blocks = results
         .into_inner()
         .expect("no panics while holding the lock");
@@ -509,6 +541,18 @@ pub fn run(
             b
         })
         .collect();
+    if !report.time_series.is_empty() {
+        let late = assign_secret_bits(
+            &mut report.time_series,
+            report
+                .per_block
+                .iter()
+                .map(|b| (b.end_time_s + b.latency_s, b.secret_bits)),
+        );
+        if let Some(c) = report.compensation.as_mut() {
+            c.secret_bits_after_last_window = late;
+        }
+    }
     report.timings.total_s = started.elapsed().as_secs_f64();
     Ok(RunOutput {
         report,

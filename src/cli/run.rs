@@ -23,6 +23,10 @@ pub struct RunArgs {
     /// Engine: pulse (reference), event, auto (default: `simulation.engine`).
     #[arg(long, value_parser = ["pulse", "event", "auto"])]
     pub engine: Option<String>,
+    /// Record a time series in windows of this many seconds of link time (default:
+    /// `simulation.window_s`); the threshold compensation policy judges each window.
+    #[arg(long, value_name = "W", allow_negative_numbers = true)]
+    pub window_s: Option<f64>,
     /// Print one JSON document on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -40,7 +44,14 @@ pub struct RunArgs {
 
 /// Runs the subcommand.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let scenario = super::load_scenario(&args.scenario)?;
+    let mut scenario = super::load_scenario(&args.scenario)?;
+    if let Some(w) = args.window_s {
+        // Checked by the scenario's own rule, so the message names the key and range.
+        let mut spec = scenario.spec.clone();
+        spec.simulation.window_s = Some(w);
+        scenario = qkdsim::Scenario::from_spec(spec)
+            .map_err(|e| anyhow::anyhow!("--window-s {w}: {e}"))?;
+    }
     // A taken output name fails now rather than after the simulation.
     if let Some(dir) = &args.out {
         preflight(dir, "--out")?;

@@ -6,13 +6,15 @@
 
 pub mod channel;
 pub mod detector;
+pub mod drift;
 pub mod expected;
 pub mod polarization;
 pub mod source;
 
 pub use channel::Channel;
 pub use detector::{CommonSteadyState, DeadTimeMode, Detectors, SteadyState};
-pub use polarization::{Basis, Preparation, SplitTable};
+pub use drift::Drift;
+pub use polarization::{Basis, MisalignmentModel, Preparation, SplitTable};
 pub use source::PhotonStatistics;
 
 use crate::scenario::Scenario;
@@ -34,8 +36,15 @@ pub struct LinkModel {
     /// photon reaching it with `receiver_efficiency * detectors.efficiency_mismatch`; the
     /// mismatch enters through [`click_pattern`]'s `relative_efficiency`, never here.
     pub receiver_efficiency: f64,
-    /// Probabilities that a photon prepared in each state reaches each of Bob's detectors.
+    /// Probabilities that a photon prepared in each state reaches each of Bob's detectors
+    /// (the static channel: no drift yet; see [`LinkModel::with_channel`]).
     pub split: SplitTable,
+    /// The static misalignment e_d (`link.misalignment`).
+    pub misalignment: f64,
+    /// How e_d acts (`link.misalignment_model`).
+    pub misalignment_model: MisalignmentModel,
+    /// The polarisation drift (`link.drift_rad2_per_s` > 0), or none.
+    pub drift: Option<Drift>,
     /// Efficiency mismatch, dark counts, afterpulsing and dead time.
     pub detectors: Detectors,
     /// Gate (pulse) rate in Hz.
@@ -89,9 +98,34 @@ impl LinkModel {
                 s.link.extra_loss_db,
             ),
             receiver_efficiency: s.receiver.transmittance * s.detector.efficiency,
-            split: SplitTable::from_misalignment(s.link.misalignment),
+            split: SplitTable::from_channel(
+                MisalignmentModel::from_name(&s.link.misalignment_model),
+                s.link.misalignment,
+                &nalgebra::Matrix2::identity(),
+            ),
+            misalignment: s.link.misalignment,
+            misalignment_model: MisalignmentModel::from_name(&s.link.misalignment_model),
+            drift: (s.link.drift_rad2_per_s > 0.0).then_some(Drift {
+                rad2_per_s: s.link.drift_rad2_per_s,
+                step_s: s.link.drift_step_s,
+            }),
             detectors: Detectors::from_spec(&s.detector, s.source.rep_rate_hz),
             rep_rate_hz: s.source.rep_rate_hz,
+        }
+    }
+
+    /// The same link with the channel "static error `e_d`, then the drift rotation `walk`"
+    /// ([`SplitTable::from_channel`]): the model of one drift step, or of the link after a
+    /// realignment to a residual error.
+    pub fn with_channel(
+        &self,
+        e_d: f64,
+        walk: &nalgebra::Matrix2<num_complex::Complex64>,
+    ) -> LinkModel {
+        LinkModel {
+            split: SplitTable::from_channel(self.misalignment_model, e_d, walk),
+            misalignment: e_d,
+            ..self.clone()
         }
     }
 

@@ -235,7 +235,7 @@ pub struct EngineStats {
 #[derive(Debug, Clone)]
 pub struct PulseEngine {
     model: LinkModel,
-    seed: u64,
+    pub(crate) seed: u64,
     pub(crate) n_intensities: usize,
     start: [u64; MAX_INTENSITIES],
     start_hi: [Word; MAX_INTENSITIES],
@@ -703,44 +703,86 @@ pub(crate) fn run_stitched(
     batch_per_thread: u64,
     simulate: impl Fn(u64, u64, u64, DetectorState) -> (ChunkOutput, DetectorState) + Sync,
     progress: &(dyn Fn(u64) + Sync),
-    mut sink: impl FnMut(ChunkOutput),
+    sink: impl FnMut(ChunkOutput),
 ) -> EngineStats {
-    let n_chunks = total_pulses.div_ceil(chunk_pulses);
-    let range = |c: u64| {
-        let p0 = c * chunk_pulses;
-        (p0, chunk_pulses.min(total_pulses - p0))
-    };
-    let batch = (batch_per_thread * rayon::current_num_threads() as u64).max(batch_per_thread);
+    let tasks = chunk_tasks(0, 0, total_pulses, chunk_pulses);
+    run_tasks(
+        &tasks,
+        batch_per_thread,
+        |t, state| simulate(t.chunk, t.first_pulse, t.pulses, state),
+        DetectorState::default(),
+        progress,
+        sink,
+    )
+    .0
+}
+
+/// One chunk of a run: segment `segment`'s chunk `chunk` (its stream index within the
+/// segment's engine), pulses `first_pulse .. first_pulse + pulses`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkTask {
+    pub segment: usize,
+    pub chunk: u64,
+    pub first_pulse: u64,
+    pub pulses: u64,
+}
+
+/// The chunks of segment `segment`, pulses `first .. first + pulses`, cut at the
+/// multiples of `chunk_pulses` from `first` (chunk c starts at first + c chunk_pulses).
+pub(crate) fn chunk_tasks(
+    segment: usize,
+    first: u64,
+    pulses: u64,
+    chunk_pulses: u64,
+) -> Vec<ChunkTask> {
+    (0..pulses.div_ceil(chunk_pulses))
+        .map(|c| {
+            let p0 = c * chunk_pulses;
+            ChunkTask {
+                segment,
+                chunk: c,
+                first_pulse: first + p0,
+                pulses: chunk_pulses.min(pulses - p0),
+            }
+        })
+        .collect()
+}
+
+/// [`run_stitched`] over any list of chunks in pulse order (pulse ranges ascending, gaps
+/// allowed), from the detector state `carry`; returns the statistics and the state after
+/// the last chunk. `progress` receives the end pulse of the last chunk taken.
+pub(crate) fn run_tasks(
+    tasks: &[ChunkTask],
+    batch_per_thread: u64,
+    simulate: impl Fn(&ChunkTask, DetectorState) -> (ChunkOutput, DetectorState) + Sync,
+    mut carry: DetectorState,
+    progress: &(dyn Fn(u64) + Sync),
+    mut sink: impl FnMut(ChunkOutput),
+) -> (EngineStats, DetectorState) {
+    let batch =
+        (batch_per_thread * rayon::current_num_threads() as u64).max(batch_per_thread) as usize;
     let mut stats = EngineStats {
-        chunks: n_chunks,
+        chunks: tasks.len() as u64,
         rerun_chunks: 0,
     };
-    let mut carry = DetectorState::default();
-    let mut done = 0u64;
-    let mut first = 0u64;
-    while first < n_chunks {
-        let last = (first + batch).min(n_chunks);
-        let results: Vec<(ChunkOutput, DetectorState)> = (first..last)
-            .into_par_iter()
-            .map(|c| {
-                let (p0, n) = range(c);
-                simulate(c, p0, n, DetectorState::default())
-            })
+    for group in tasks.chunks(batch) {
+        let results: Vec<(ChunkOutput, DetectorState)> = group
+            .par_iter()
+            .map(|t| simulate(t, DetectorState::default()))
             .collect();
-        for (c, (mut out, mut end_state)) in (first..last).zip(results) {
-            let (p0, n) = range(c);
-            if !carry.is_quiet_at(p0) {
+        for (t, (mut out, mut end_state)) in group.iter().zip(results) {
+            if !carry.is_quiet_at(t.first_pulse) {
                 stats.rerun_chunks += 1;
-                (out, end_state) = simulate(c, p0, n, carry.clone());
+                (out, end_state) = simulate(t, carry.clone());
             }
             carry = end_state;
-            done += n;
             sink(out);
         }
-        progress(done);
-        first = last;
+        if let Some(t) = group.last() {
+            progress(t.first_pulse + t.pulses);
+        }
     }
-    stats
+    (stats, carry)
 }
 
 /// The candidate flags (0 or 1 per byte, 8 words' worth per `u64`) of a block as a bit

@@ -99,8 +99,8 @@
 
 use super::detection::{ChunkOutput, Detection};
 use super::engine::{
-    CHUNK_PULSES, DetectorState, EngineStats, MAX_INTENSITIES, PulseEngine, config_parts,
-    run_stitched,
+    CHUNK_PULSES, ChunkTask, DetectorState, EngineStats, MAX_INTENSITIES, PulseEngine, chunk_tasks,
+    config_parts, run_stitched, run_tasks,
 };
 use super::event_common::CommonLoop;
 use super::random::{U64Source, WordSource};
@@ -225,6 +225,91 @@ impl Engine {
             Engine::Pulse(e) => e.run(total_pulses, progress, sink),
             Engine::Event(e) => e.run(total_pulses, progress, sink),
         }
+    }
+}
+
+/// A stretch of pulses simulated with one engine (one channel state and one seed): the
+/// pieces of a run whose polarisation drifts or is realigned ([`Engine::run_segments`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    /// The engine, built for the segment's channel, seeded for the segment.
+    pub engine: &'a Engine,
+    /// First pulse (global index).
+    pub first_pulse: u64,
+    /// Pulses in the segment.
+    pub pulses: u64,
+}
+
+impl Engine {
+    /// An engine of the same kind for `model` (the same link under another channel, e.g.
+    /// one drift step) and `seed`, reusing this engine's channel-independent tables.
+    pub fn for_channel(&self, model: &LinkModel, seed: u64) -> Engine {
+        match self {
+            Engine::Pulse(_) => Engine::Pulse(Box::new(PulseEngine::new(model, seed))),
+            Engine::Event(e) => {
+                Engine::Event(Box::new(EventEngine::new_after(model, seed, Some(e))))
+            }
+        }
+    }
+
+    /// The same engine (same tables) reading the streams of another seed.
+    pub fn with_seed(&self, seed: u64) -> Engine {
+        match self {
+            Engine::Pulse(e) => {
+                let mut e = e.clone();
+                e.seed = seed;
+                Engine::Pulse(e)
+            }
+            Engine::Event(e) => {
+                let mut e = e.clone();
+                e.seed = seed;
+                e.pulse.seed = seed;
+                Engine::Event(e)
+            }
+        }
+    }
+
+    /// Pulses per chunk of this engine.
+    pub fn chunk_pulses(&self) -> u64 {
+        match self {
+            Engine::Pulse(_) => CHUNK_PULSES,
+            Engine::Event(e) => e.chunk_pulses(),
+        }
+    }
+
+    /// Simulates `segments` (ascending, non-overlapping; gaps are pulses not sent) from the
+    /// detector state `carry`, each cut into its engine's chunks from its own first pulse
+    /// (chunk c of a segment reads its engine's stream c), with the chunk scheme of
+    /// [`Engine::run`]: parallel from a quiet state, re-run from the true carried state
+    /// when needed, so the output depends only on the segments, never on the thread
+    /// count. Returns the statistics and the detector state after the last chunk.
+    /// One segment from pulse 0 with the run's engine is exactly [`Engine::run`].
+    pub fn run_segments(
+        segments: &[Segment<'_>],
+        carry: DetectorState,
+        progress: &(dyn Fn(u64) + Sync),
+        sink: impl FnMut(ChunkOutput),
+    ) -> (EngineStats, DetectorState) {
+        let tasks: Vec<ChunkTask> = segments
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| chunk_tasks(i, s.first_pulse, s.pulses, s.engine.chunk_pulses()))
+            .collect();
+        let batch = match segments.first().map(|s| s.engine) {
+            Some(Engine::Event(_)) => 2,
+            _ => 4,
+        };
+        run_tasks(
+            &tasks,
+            batch,
+            |t, state| match segments[t.segment].engine {
+                Engine::Pulse(e) => e.simulate_chunk(t.chunk, t.first_pulse, t.pulses, state),
+                Engine::Event(e) => e.simulate_chunk(t.chunk, t.first_pulse, t.pulses, state),
+            },
+            carry,
+            progress,
+            sink,
+        )
     }
 }
 
@@ -406,6 +491,12 @@ pub struct EventEngine {
 impl EventEngine {
     /// Precomputes the tables of a link.
     pub fn new(model: &LinkModel, seed: u64) -> EventEngine {
+        EventEngine::new_after(model, seed, None)
+    }
+
+    /// [`EventEngine::new`], reusing what `previous` (the engine of the same link under
+    /// another channel) computed that does not depend on the channel.
+    fn new_after(model: &LinkModel, seed: u64, previous: Option<&EventEngine>) -> EventEngine {
         let pulse = PulseEngine::new(model, seed);
         let masks = std::array::from_fn(|m| EventMask::new(&pulse, model, m));
         let c = masks[3].click_probability;
@@ -415,7 +506,8 @@ impl EventEngine {
         {
             shift += 1;
         }
-        let fast = CommonLoop::applies(model).then(|| CommonLoop::new(&pulse, model, c));
+        let fast = CommonLoop::applies(model)
+            .then(|| CommonLoop::new(&pulse, model, c, previous.and_then(|p| p.fast.as_ref())));
         EventEngine {
             pulse,
             seed,

@@ -217,7 +217,9 @@ pub(crate) struct CommonLoop {
     /// Gap shortcut: per value of the top 16 of the gap's 52 bits, the gap when every
     /// uniform of that cell gives the same one, else [`UNDECIDED`]; only built when at
     /// least [`MIN_DECIDED`] of the cells are decided (high click probabilities).
-    gap_cells: Option<Box<[u32; GAP_CELLS]>>,
+    /// Shared between the engines of a drifting run's segments when their click
+    /// probability (hence the gap law) is the same: only the outcome tables change.
+    gap_cells: Option<std::sync::Arc<[u32; GAP_CELLS]>>,
     dead: u64,
     detectors: Detectors,
     nk: usize,
@@ -238,7 +240,14 @@ impl CommonLoop {
         d.memoryless() || d.common_dead_time() || d.dead_gates == 0
     }
 
-    pub(crate) fn new(pulse: &PulseEngine, model: &LinkModel, click_probability: f64) -> Self {
+    /// The loop of a link; `previous`, the loop of the same link under another channel,
+    /// lends its gap table when the click probability is bit-for-bit the same.
+    pub(crate) fn new(
+        pulse: &PulseEngine,
+        model: &LinkModel,
+        click_probability: f64,
+        previous: Option<&CommonLoop>,
+    ) -> Self {
         let probability: Vec<f64> = model.intensities.iter().map(|i| i.probability).collect();
         let law = ClickLaw::new(
             &pulse.masks[3].cond,
@@ -276,10 +285,15 @@ impl CommonLoop {
                 })
             })
             .collect();
+        let log_scale = 1.0 / (-c).ln_1p();
+        let gap_cells = match previous {
+            Some(p) if p.log_scale.to_bits() == log_scale.to_bits() => p.gap_cells.clone(),
+            _ => gap_cells(log_scale).map(std::sync::Arc::from),
+        };
         CommonLoop {
             law,
-            log_scale: 1.0 / (-c).ln_1p(),
-            gap_cells: gap_cells(1.0 / (-c).ln_1p()),
+            log_scale,
+            gap_cells,
             dead: model.detectors.dead_gates,
             detectors: model.detectors,
             nk,

@@ -114,6 +114,9 @@ pub struct Sifter {
     pub pulses_per_intensity: Vec<u64>,
     /// Pulses seen.
     pub pulses: u64,
+    /// One past the last pulse of the last chunk (differs from `pulses` when pulses were
+    /// not sent, e.g. while the link realigned).
+    end: u64,
     next_index: u64,
     /// Detections per (intensity, flags) not yet folded into the counts.
     histogram: Vec<u64>,
@@ -138,6 +141,7 @@ impl Sifter {
             totals: vec![SiftCounts::default(); n_intensities],
             pulses_per_intensity: vec![0; n_intensities],
             pulses: 0,
+            end: 0,
             next_index: 1,
             histogram: vec![0; n_intensities * FLAG_VALUES],
             alice_words: Vec::with_capacity(block_bits.div_ceil(64)),
@@ -205,6 +209,7 @@ impl Sifter {
             self.pulses_per_intensity[k] += n;
         }
         self.pulses += chunk.pulses;
+        self.end = chunk.first_pulse + chunk.pulses;
         let mut rest = &chunk.detections[..];
         while !rest.is_empty() {
             // Bits still missing to close the block (block_bits 0: never closes).
@@ -262,7 +267,7 @@ impl Sifter {
     /// Ends the run: the remaining bits (fewer than `block_bits`), if any, as a partial
     /// block covering the pulses up to the end of the run.
     pub fn finish(&mut self) -> Option<SiftedBlock> {
-        let end = self.pulses;
+        let end = self.end;
         let block = self.close_block(end, true);
         if block.alice.is_empty() {
             None

@@ -29,6 +29,14 @@ pub(crate) fn exemplar() -> Value {
         .expect("the minimal scenario parses with its defaults");
     spec.simulation.pulses = Some(1.0);
     spec.simulation.duration_s = Some(1.0);
+    spec.simulation.window_s = Some(1.0);
+    spec.compensation = Some(super::spec::CompensationSpec {
+        policy: "none".into(),
+        interval_s: Some(1.0),
+        qber_threshold: Some(0.1),
+        realign_s: 0.0,
+        residual_misalignment: Some(0.0),
+    });
     spec.sweep = Some(super::spec::SweepSpec {
         param: "link.length_km".into(),
         from: Some(0.0),
@@ -141,6 +149,21 @@ fn allowed(path: &str, schema_value: &Value) -> String {
         if let Some(t) = root.as_table_mut() {
             // Without the optional keys, so that they do not conflict with each other.
             t.remove("sweep");
+            // Each compensation key under the policy that uses it (the others would add
+            // "only the ... policy uses it" messages instead of the range).
+            if let Some(Value::Table(c)) = t.get_mut("compensation") {
+                let (policy, keep) = match probe_path.as_str() {
+                    "compensation.interval_s" => ("periodic", "interval_s"),
+                    "compensation.qber_threshold" => ("threshold", "qber_threshold"),
+                    _ => ("none", ""),
+                };
+                c.insert("policy".into(), Value::String(policy.into()));
+                for key in ["interval_s", "qber_threshold"] {
+                    if key != keep {
+                        c.remove(key);
+                    }
+                }
+            }
             if let Some(Value::Table(sim)) = t.get_mut("simulation") {
                 sim.remove("duration_s");
                 if probe_path != "simulation.duration_s" {

@@ -37,6 +37,9 @@ pub struct ScenarioSpec {
     /// Seed, length and engine of the Monte Carlo run.
     #[serde(default)]
     pub simulation: SimulationSpec,
+    /// Polarisation compensation (realignment) policy; absent = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensation: Option<CompensationSpec>,
     /// An optional parameter sweep (command-line flags win).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepSpec>,
@@ -157,6 +160,28 @@ pub struct LinkSpec {
     /// detector (polarisation misalignment of the channel).
     #[serde(default = "default_misalignment")]
     pub misalignment: f64,
+    /// How `misalignment` acts: `"rotation"` (one SU(2) rotation, the default; biases the
+    /// discarded mismatched-basis outcomes) or `"depolarizing"` (each photon's polarisation
+    /// is replaced by a random one with probability 2 e_d; mismatched outcomes stay 1/2).
+    #[serde(default = "default_misalignment_model")]
+    pub misalignment_model: String,
+    /// Polarisation drift: variance per second (rad^2/s) of each of the three Gaussian
+    /// rotation angles of the channel's random walk on the Poincaré sphere; 0 = static.
+    #[serde(default)]
+    pub drift_rad2_per_s: f64,
+    /// Time step of the drift walk in seconds; within a step the rotation is constant.
+    #[serde(default = "default_drift_step")]
+    pub drift_step_s: f64,
+}
+
+/// Values of `link.misalignment_model`.
+pub const MISALIGNMENT_MODELS: &[&str] = &["rotation", "depolarizing"];
+
+fn default_misalignment_model() -> String {
+    "rotation".into()
+}
+fn default_drift_step() -> f64 {
+    1.0
 }
 
 fn default_attenuation() -> f64 {
@@ -345,6 +370,10 @@ pub struct SimulationSpec {
     /// Engine: `"pulse"` (reference), `"event"`, `"auto"`.
     #[serde(default = "default_engine")]
     pub engine: String,
+    /// Length in seconds of the windows of the run's time series (link time); none = no
+    /// time series. The threshold compensation policy judges each window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_s: Option<f64>,
 }
 
 fn default_seed() -> u64 {
@@ -361,8 +390,38 @@ impl Default for SimulationSpec {
             pulses: None,
             duration_s: None,
             engine: default_engine(),
+            window_s: None,
         }
     }
+}
+
+/// `[compensation]`: when and how the receiver realigns the polarisation reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompensationSpec {
+    /// `"none"`, `"periodic"` (every `interval_s` of link time) or `"threshold"` (after a
+    /// window whose public test-basis QBER exceeds `qber_threshold`).
+    #[serde(default = "default_policy")]
+    pub policy: String,
+    /// Period of the periodic policy in seconds (realignments start at its multiples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<f64>,
+    /// QBER of the window's X-basis (test) bits above which the threshold policy realigns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qber_threshold: Option<f64>,
+    /// Seconds one realignment takes; the link sends no pulses and makes no key meanwhile.
+    #[serde(default)]
+    pub realign_s: f64,
+    /// e_d left after a realignment; defaults to `link.misalignment`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual_misalignment: Option<f64>,
+}
+
+/// Values of `compensation.policy`.
+pub const COMPENSATION_POLICIES: &[&str] = &["none", "periodic", "threshold"];
+
+fn default_policy() -> String {
+    "none".into()
 }
 
 /// `[sweep]`: same fields as the `sweep` command's flags. The `*2` fields add a second

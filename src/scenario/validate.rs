@@ -8,7 +8,9 @@
 //! (compact: `1e300`, not 301 digits) and text by [`fmt_text`] (control characters
 //! escaped, so a message never writes raw escape sequences to a terminal).
 
-use super::spec::{DEAD_TIME_MODES, ScenarioSpec, SweepSpec};
+use super::spec::{
+    COMPENSATION_POLICIES, DEAD_TIME_MODES, MISALIGNMENT_MODELS, ScenarioSpec, SweepSpec,
+};
 
 /// Cascade variants the post-processing knows (Martinez-Mateo et al. 2015 naming).
 pub const CASCADE_VARIANTS: &[&str] = &["original", "biconf", "yanetal", "option7", "option8"];
@@ -219,6 +221,21 @@ impl Checker {
             ));
         }
     }
+    /// `v` in (0, hi]; false (and a message) otherwise.
+    fn positive_at_most(&mut self, key: &str, v: f64, hi: f64) -> bool {
+        if !self.finite(key, v) {
+            return false;
+        }
+        if !(v > 0.0 && v <= hi) {
+            self.out.push(format!(
+                "{key}: must be in (0, {}], got {}",
+                fmt_num(hi),
+                fmt_num(v)
+            ));
+            return false;
+        }
+        true
+    }
     fn probability(&mut self, key: &str, v: f64) {
         self.range(key, v, 0.0, 1.0);
     }
@@ -354,6 +371,13 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     );
     c.range("link.extra_loss_db", link.extra_loss_db, 0.0, 1000.0);
     c.range("link.misalignment", link.misalignment, 0.0, 0.5);
+    c.one_of(
+        "link.misalignment_model",
+        &link.misalignment_model,
+        MISALIGNMENT_MODELS,
+    );
+    c.range("link.drift_rad2_per_s", link.drift_rad2_per_s, 0.0, 1.0e3);
+    c.positive_at_most("link.drift_step_s", link.drift_step_s, MAX_TIME_S);
 
     c.probability("receiver.transmittance", spec.receiver.transmittance);
     c.probability(
@@ -434,6 +458,13 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
         (None, None) => {}
     }
 
+    if let Some(w) = sim.window_s {
+        c.positive_at_most("simulation.window_s", w, MAX_TIME_S);
+    }
+    if let Some(comp) = &spec.compensation {
+        compensation_violations(&mut c, spec, comp);
+    }
+
     if let Some(sw) = &spec.sweep {
         c.out.extend(sweep_violations(sw, &SweepNames::TABLE));
         c.out.extend(sweep2_violations(
@@ -443,6 +474,79 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
         ));
     }
     c.out
+}
+
+/// Longest time a time key (`drift_step_s`, `window_s`, `interval_s`, `realign_s`) may
+/// hold: 10^8 s, about three years, longer than any run (`MAX_PULSES` at 10 MHz).
+pub const MAX_TIME_S: f64 = 1.0e8;
+
+fn compensation_violations(
+    c: &mut Checker,
+    spec: &ScenarioSpec,
+    comp: &super::spec::CompensationSpec,
+) {
+    c.one_of("compensation.policy", &comp.policy, COMPENSATION_POLICIES);
+    let policy = comp.policy.as_str();
+    c.range("compensation.realign_s", comp.realign_s, 0.0, MAX_TIME_S);
+    if let Some(r) = comp.residual_misalignment {
+        c.range("compensation.residual_misalignment", r, 0.0, 0.5);
+    }
+    match (policy, comp.interval_s) {
+        ("periodic", None) => c.out.push(
+            "compensation.interval_s: policy = \"periodic\" needs the period in seconds (> 0)"
+                .into(),
+        ),
+        ("periodic", Some(i))
+            if c.positive_at_most("compensation.interval_s", i, MAX_TIME_S)
+                && comp.realign_s.is_finite()
+                && comp.realign_s >= i =>
+        {
+            c.out.push(format!(
+                "compensation.realign_s: must be shorter than compensation.interval_s = {} \
+                 s (a realignment starts every interval), got {}",
+                fmt_num(i),
+                fmt_num(comp.realign_s)
+            ));
+        }
+        ("periodic", Some(_)) => {}
+        (_, Some(i)) => c.out.push(format!(
+            "compensation.interval_s: only the \"periodic\" policy uses it (policy is {}), \
+             got {}",
+            fmt_text(policy),
+            fmt_num(i)
+        )),
+        _ => {}
+    }
+    match (policy, comp.qber_threshold) {
+        ("threshold", None) => c.out.push(
+            "compensation.qber_threshold: policy = \"threshold\" needs the QBER in (0, 0.5] \
+             above which the receiver realigns"
+                .into(),
+        ),
+        ("threshold", Some(q))
+            if c.finite("compensation.qber_threshold", q) && !(q > 0.0 && q <= 0.5) =>
+        {
+            c.out.push(format!(
+                "compensation.qber_threshold: must be in (0, 0.5], got {}",
+                fmt_num(q)
+            ));
+        }
+        ("threshold", Some(_)) => {}
+        (_, Some(q)) => c.out.push(format!(
+            "compensation.qber_threshold: only the \"threshold\" policy uses it (policy is \
+             {}), got {}",
+            fmt_text(policy),
+            fmt_num(q)
+        )),
+        _ => {}
+    }
+    if policy == "threshold" && spec.simulation.window_s.is_none() {
+        c.out.push(
+            "compensation.policy: \"threshold\" judges the public QBER of each time window: \
+             set simulation.window_s (or run --window-s)"
+                .into(),
+        );
+    }
 }
 
 /// The pulse count of `duration_s` seconds at `rep_rate_hz`: it must be a whole number in
