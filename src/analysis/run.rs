@@ -38,7 +38,7 @@ pub struct RunOptions {
 }
 
 /// Simulated and expected figures of one intensity class (DESIGN §5 `per_intensity`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct IntensityReport {
     /// Label.
     pub label: String,
@@ -73,7 +73,7 @@ pub struct IntensityReport {
 }
 
 /// Seconds spent per stage (DESIGN §5 `timings`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Timings {
     /// Pulse engine (wall time of the parallel simulation).
     pub engine_s: f64,
@@ -92,7 +92,7 @@ pub struct Timings {
 }
 
 /// The record of one run (DESIGN §5, `run --json`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct RunReport {
     /// Scenario name.
     pub scenario: String,
@@ -165,7 +165,7 @@ pub struct RunReport {
     pub compensation: Option<CompensationReport>,
     /// Per window of `simulation.window_s`: state, sifted bits, QBERs, secret bits
     /// (DESIGN §7 `time_series`); absent without windows.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub time_series: Vec<TimeWindow>,
 }
 
@@ -182,7 +182,7 @@ pub struct RunOutput {
 }
 
 /// Error-correction totals (DESIGN §5 `ec`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct EcSummary {
     /// Parity bits disclosed by Cascade over all blocks.
     pub leaked_bits: u64,
@@ -205,7 +205,7 @@ pub struct EcSummary {
 }
 
 /// Privacy-amplification totals (DESIGN §5 `pa`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct PaSummary {
     /// Corrected bits hashed.
     pub input_bits: u64,
@@ -214,7 +214,7 @@ pub struct PaSummary {
 }
 
 /// Theory for the same scenario, beside the simulation (DESIGN §5 `theory`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct TheoryBeside {
     /// Expected gain per intensity, in the detector model of `detector_model` (the
     /// closed form when the detectors have no memory).
