@@ -8,6 +8,11 @@
 //!   throughput / 1e9. Baseline in the same run: the engine and sifting alone
 //!   (`simulate`), so the ratio shows what post-processing adds.
 //!
+//! - `drift`: engine and sifting of 2 s of the 120 km Bayreuth - Zwickau link, static
+//!   (the baseline, same run) and with polarisation drift stepped every 0.1 s and every
+//!   0.01 s (one engine built per step: `analysis::timeline`), so the ratio shows what a
+//!   drift step costs.
+//!
 //! Run: `cargo bench --bench pipeline`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -84,5 +89,46 @@ fn bench_pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_sifting, bench_pipeline);
+fn bench_drift(c: &mut Criterion) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/bayreuth-zwickau.toml"
+    );
+    let s = Scenario::parse(
+        &std::fs::read_to_string(path).expect("shipped scenario"),
+        path,
+    )
+    .expect("valid");
+    let pulses = 2_000_000_000u64;
+    let options = RunOptions {
+        pulses: Some(pulses),
+        engine: Some("event".into()),
+        ..RunOptions::default()
+    };
+    let drifting = |step: f64| {
+        let d = qkdsim::scenario::with_value(&s, "link.drift_rad2_per_s", 5e-5).expect("valid");
+        qkdsim::scenario::with_value(&d, "link.drift_step_s", step).expect("valid")
+    };
+    let mut group = c.benchmark_group("drift");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(pulses));
+    for (name, sc) in [
+        ("baseline_static_120km", s.clone()),
+        ("steps_of_0.1s", drifting(0.1)),
+        ("steps_of_0.01s", drifting(0.01)),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(
+                    simulate(&sc, &options, &|_| {}, |_| {})
+                        .expect("valid plan")
+                        .sifted_bits_z,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_sifting, bench_pipeline, bench_drift);
 criterion_main!(benches);

@@ -324,6 +324,7 @@ fn sweep_spec() -> impl Strategy<Value = SweepSpec> {
             steps,
             values,
             log,
+            ..SweepSpec::default()
         })
 }
 

@@ -274,6 +274,7 @@ fn sweep_on(threads: usize) -> SweepReport {
         steps: Some(3),
         values: None,
         log: false,
+        ..SweepSpec::default()
     })
     .unwrap();
     let options = RunOptions {

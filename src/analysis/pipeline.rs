@@ -101,7 +101,7 @@ impl PipelineConfig {
 }
 
 /// What happened to one block.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct BlockReport {
     /// Block number.
     pub index: u64,
@@ -166,7 +166,7 @@ pub struct BlockReport {
 
 /// Seconds this host spent on one block, per stage (wall clock, DESIGN §7: every
 /// wall-clock figure lives in a `timings` object).
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct BlockTimings {
     /// Parameter estimation and the finite-key length.
     pub estimation_s: f64,

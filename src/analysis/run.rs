@@ -38,7 +38,7 @@ pub struct RunOptions {
 }
 
 /// Simulated and expected figures of one intensity class (DESIGN §5 `per_intensity`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct IntensityReport {
     /// Label.
     pub label: String,
@@ -73,7 +73,7 @@ pub struct IntensityReport {
 }
 
 /// Seconds spent per stage (DESIGN §5 `timings`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Timings {
     /// Pulse engine (wall time of the parallel simulation).
     pub engine_s: f64,
@@ -92,7 +92,7 @@ pub struct Timings {
 }
 
 /// The record of one run (DESIGN §5, `run --json`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct RunReport {
     /// Scenario name.
     pub scenario: String,
@@ -165,7 +165,7 @@ pub struct RunReport {
     pub compensation: Option<CompensationReport>,
     /// Per window of `simulation.window_s`: state, sifted bits, QBERs, secret bits
     /// (DESIGN §7 `time_series`); absent without windows.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub time_series: Vec<TimeWindow>,
 }
 
@@ -182,7 +182,7 @@ pub struct RunOutput {
 }
 
 /// Error-correction totals (DESIGN §5 `ec`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct EcSummary {
     /// Parity bits disclosed by Cascade over all blocks.
     pub leaked_bits: u64,
@@ -205,7 +205,7 @@ pub struct EcSummary {
 }
 
 /// Privacy-amplification totals (DESIGN §5 `pa`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct PaSummary {
     /// Corrected bits hashed.
     pub input_bits: u64,
@@ -214,7 +214,7 @@ pub struct PaSummary {
 }
 
 /// Theory for the same scenario, beside the simulation (DESIGN §5 `theory`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct TheoryBeside {
     /// Expected gain per intensity, in the detector model of `detector_model` (the
     /// closed form when the detectors have no memory).
@@ -419,16 +419,19 @@ pub fn run(
                 x_errors += c.errors_x;
             }
             // A static link: the run's X counts so far. A link over time (drift,
-            // realignments): the block's own X counts, public like all test bits, so the
-            // estimate follows the channel instead of averaging over its history.
+            // realignments): the larger of that and the block's own X estimate (public
+            // like all test bits), so Cascade follows a rising QBER; the larger one, since
+            // under a rotation the key basis can be worse than the test basis, and a
+            // Cascade tuned for too low a QBER leaves errors that verification catches.
+            let running = (x_errors as f64 + 1.0) / (x_sifted as f64 + 2.0);
             let estimate = if over_time {
                 let (n, e) = block
                     .per_intensity
                     .iter()
                     .fold((0, 0), |(n, e), c| (n + c.sifted_x, e + c.errors_x));
-                (e as f64 + 1.0) / (n as f64 + 2.0)
+                running.max((e as f64 + 1.0) / (n as f64 + 2.0))
             } else {
-                (x_errors as f64 + 1.0) / (x_sifted as f64 + 2.0)
+                running
             };
             let keep = options.keep_keys || options.keep_block_keys;
             let work = move |block: SiftedBlock| {

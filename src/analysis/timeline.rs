@@ -60,7 +60,7 @@ pub const MAX_TIME_STEPS: u64 = 10_000_000;
 const SEGMENTS_PER_BATCH: usize = 64;
 
 /// Whether the link was producing key in a window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkState {
     /// Sending pulses and making key.
@@ -70,7 +70,7 @@ pub enum LinkState {
 }
 
 /// One entry of the time series (DESIGN §7 `time_series`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TimeWindow {
     /// Link time of the window's first pulse, seconds from the run's first pulse.
     pub start_s: f64,
@@ -96,7 +96,7 @@ pub struct TimeWindow {
 
 /// Run-level figures of the link over time (present when the run drifts, compensates or
 /// records windows).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CompensationReport {
     /// `compensation.policy` ("none" without a `[compensation]` table).
     pub policy: String,

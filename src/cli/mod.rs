@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use std::path::Path;
 
 mod check;
+mod merge;
 mod output;
 mod reconcile;
 mod route;
@@ -38,8 +39,12 @@ enum Command {
     Run(run::RunArgs),
     /// Closed-form key rates (GLLP, decoy, finite-key) and repeaterless bounds versus distance.
     Theory(theory::TheoryArgs),
-    /// Run the scenario once per value of one numeric key and chart the results.
+    /// Run the scenario once per value of one numeric key (or per point of a grid of two)
+    /// and chart the results; or run one shard of such a sweep (--shard I/N).
     Sweep(sweep::SweepArgs),
+    /// Put the part files of a sharded sweep together: the sweep's results, charts and
+    /// report, as one process would have written them.
+    Merge(merge::MergeArgs),
     /// Reconcile random keys with Cascade and report efficiency and speed.
     Reconcile(reconcile::ReconcileArgs),
     /// Validate a scenario and print it with every default filled in.
@@ -77,6 +82,7 @@ pub fn main() -> i32 {
         Command::Run(args) => run::run(args),
         Command::Theory(args) => theory::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Reconcile(args) => reconcile::run(args),
         Command::Check(args) => check::run(args),
         Command::Route(args) => route::run(args),

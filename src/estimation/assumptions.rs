@@ -58,7 +58,7 @@ pub const FUNG_2009: &str = "C.-H. F. Fung, K. Tamaki, B. Qi, H.-K. Lo, X. Ma, \
 pub const LI_2015: &str = "H. Li, H. Jiang, M. Gao, Z. Ma, C. Ma, W. Wang, arXiv:1507.01222 (2015)";
 
 /// One way in which a scenario leaves the security proof's assumptions.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SecurityWarning {
     /// Stable machine-readable code: `independent_dead_time`, `efficiency_mismatch`,
     /// `afterpulsing`.

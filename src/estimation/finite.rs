@@ -82,7 +82,7 @@ pub struct SecurityParameters {
 
 /// The key length and every intermediate bound. All numbers are finite; those not reached
 /// because of an early rejection are 0.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct FiniteKeyResult {
     /// Secret key length l in bits (Lim et al. 2014 Eq. 1, floored); 0 if no key.
     pub key_bits: u64,
@@ -149,7 +149,7 @@ pub struct FiniteKeyResult {
 }
 
 /// Which term of the phase-error bound phi = max(b + gamma, phi_types) is the larger.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum PhaseErrorTerm {
     /// No sampling term (asymptotic limit) or Eq. 5 not reached.

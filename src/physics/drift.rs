@@ -19,11 +19,12 @@
 //! On the Poincaré sphere a BB84 state is a unit Stokes vector s and Bob's projection
 //! onto the state b succeeds with probability (1 + s' . b)/2 for the arriving vector s'.
 //! The static channel maps the prepared s_0 to a vector with s . s_0 = 1 - 2 e_d (both
-//! misalignment models). A rotation R(theta) = I + sin|theta| [n]x + (1 - cos|theta|)
-//! [n]x^2 by a small Gaussian theta of variance v = sigma^2 dt per angle has
-//! E[R] = I + E[[theta]x^2]/2 + O(v^2) and E[[theta]x^2] = E[theta theta^T - |theta|^2 I]
-//! = v I - 3 v I = -2 v I, so E[R] = (1 - v) I + O(v^2). Independent steps multiply:
-//! after time t, E[R(t)] = (1 - sigma^2 dt)^(t/dt) I -> exp(-sigma^2 t) I as dt -> 0.
+//! misalignment models). Write K(a) for the cross-product matrix of a vector a (K(a) v =
+//! a x v). A rotation by theta is R = I + K(theta) + K(theta)^2 / 2 + O(|theta|^3); for
+//! Gaussian angles of variance v = sigma^2 dt each, the odd terms average to zero and
+//! E(K(theta)^2) = E(theta theta^T - |theta|^2 I) = v I - 3 v I = -2 v I, so
+//! E(R) = (1 - v) I + O(v^2). Independent steps multiply: after time t,
+//! E(R(t)) = (1 - sigma^2 dt)^(t/dt) I -> exp(-sigma^2 t) I as dt -> 0.
 //! The expectation of a linear function of the rotated vector is that function of the
 //! expected rotation, so the mean matched-basis error after time t from an alignment with
 //! static error e_d is
@@ -31,8 +32,8 @@
 //! e(t) = (1 - (1 - 2 e_d) exp(-sigma^2 t)) / 2,
 //!
 //! rising from e_d to 1/2 with time constant 1/sigma^2 ([`expected_error`]). Exactly, for
-//! Gaussian angles of variance v (Maxwell-distributed |theta|), E[cos|theta|] =
-//! (1 - v) exp(-v/2) and E[R] = (1 + 2 E[cos|theta|]) / 3 I ([`step_contraction`]), which
+//! Gaussian angles of variance v (Maxwell-distributed |theta|), E(cos |theta|) =
+//! (1 - v) exp(-v/2) and E(R) = (1 + 2 E(cos |theta|)) / 3 I ([`step_contraction`]), which
 //! differs from exp(-v) by O(v^2): below 1e-9 per step for the documented values.
 //!
 //! # Documented drift rates
@@ -69,7 +70,7 @@ pub fn expected_error(e_d: f64, sigma2: f64, t: f64) -> f64 {
 }
 
 /// Exact factor by which one step of Gaussian angles of variance `v` shrinks the mean
-/// Stokes vector: E[R] = (1 + 2 (1 - v) exp(-v/2)) / 3 I (module doc).
+/// Stokes vector: E(R) = (1 + 2 (1 - v) exp(-v/2)) / 3 I (module doc).
 pub fn step_contraction(v: f64) -> f64 {
     (1.0 + 2.0 * (1.0 - v) * (-v / 2.0).exp()) / 3.0
 }

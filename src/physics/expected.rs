@@ -45,7 +45,7 @@ use super::{Basis, DeadTimeMode, LinkModel, Preparation};
 use serde::Serialize;
 
 /// Expected per-pulse figures for one intensity class.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct IntensityExpectation {
     /// Label of the class.
     pub label: String,
@@ -61,7 +61,7 @@ pub struct IntensityExpectation {
     pub errors_z_per_pulse: f64,
     /// Expected QBER of sifted Z bits, E_k^Z; NaN (`null` in JSON) when no sifted Z bit
     /// is expected, since a QBER over zero bits is undefined (DESIGN §7).
-    #[serde(serialize_with = "finite_or_null")]
+    #[serde(serialize_with = "finite_or_null", deserialize_with = "null_as_nan")]
     pub qber_z: f64,
     /// Same for X.
     pub sifted_x_per_pulse: f64,
@@ -69,7 +69,7 @@ pub struct IntensityExpectation {
     pub errors_x_per_pulse: f64,
     /// Expected QBER of sifted X bits, E_k^X; NaN (`null` in JSON) when no sifted X bit
     /// is expected.
-    #[serde(serialize_with = "finite_or_null")]
+    #[serde(serialize_with = "finite_or_null", deserialize_with = "null_as_nan")]
     pub qber_x: f64,
 }
 
@@ -210,6 +210,12 @@ fn finite_or_null<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error
     } else {
         s.serialize_none()
     }
+}
+
+/// Reads what [`finite_or_null`] wrote: `null` is NaN (a sweep's part files are read back).
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v: Option<f64> = serde::Deserialize::deserialize(d)?;
+    Ok(v.unwrap_or(f64::NAN))
 }
 
 #[cfg(test)]

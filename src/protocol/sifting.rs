@@ -15,7 +15,7 @@ use crate::physics::Basis;
 use serde::Serialize;
 
 /// Per-intensity counts of one block or a whole run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SiftCounts {
     /// Pulses with at least one click (all bases).
     pub detections: u64,

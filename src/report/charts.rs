@@ -128,7 +128,7 @@ fn padded(lo: f64, hi: f64, log: bool) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-fn tick_label(v: f64, log: bool) -> String {
+pub(crate) fn tick_label(v: f64, log: bool) -> String {
     if log {
         let r = v.round();
         if (v - r).abs() < 1e-9 {

@@ -119,7 +119,8 @@ pub fn run_columns(r: &RunReport) -> Vec<(String, String)> {
 }
 
 /// The `results.csv` of a sweep: one row per point; the first column is the swept key
-/// (its unit is in its name), then the point's error bars, then [`run_columns`].
+/// (its unit is in its name), for a two-dimensional sweep the second key next (long form:
+/// one row per grid point), then the point's error bars, then [`run_columns`].
 pub fn sweep_csv(report: &SweepReport) -> Result<String> {
     let over_time = report.points.iter().any(|p| p.run.compensation.is_some());
     let rows: Vec<Vec<(String, String)>> = report
@@ -127,8 +128,11 @@ pub fn sweep_csv(report: &SweepReport) -> Result<String> {
         .iter()
         .map(|p| {
             let st = &p.statistics;
-            let mut row = vec![
-                (report.param.clone(), p.value.to_string()),
+            let mut row = vec![(report.param.clone(), p.value.to_string())];
+            if let Some(param2) = &report.param2 {
+                row.push((param2.clone(), field(p.value2)));
+            }
+            row.extend([
                 (
                     "secret_key_rate_bps_stderr".into(),
                     st.secret_key_rate_bps_stderr
@@ -138,7 +142,7 @@ pub fn sweep_csv(report: &SweepReport) -> Result<String> {
                 ("qber_z_stderr".into(), field(st.qber_z_stderr)),
                 ("qber_x_stderr".into(), field(st.qber_x_stderr)),
                 ("bits_after_ec".into(), st.bits_after_ec.to_string()),
-            ];
+            ]);
             row.extend(run_columns(&p.run));
             // The same columns on every row: a sweep may cross from a static link (drift 0)
             // to a drifting one.

@@ -25,7 +25,7 @@ pub struct Provenance {
 
 /// A QBER in percent with three decimals, and its standard error if known; "–" when the
 /// QBER is undefined (no bits in that basis).
-fn qber_cell(q: Option<f64>, stderr: Option<f64>) -> String {
+pub(crate) fn qber_cell(q: Option<f64>, stderr: Option<f64>) -> String {
     match (q, stderr) {
         (Some(q), Some(e)) => format!("{:.3} ± {:.3}", 100.0 * q, 100.0 * e),
         (Some(q), None) => format!("{:.3}", 100.0 * q),
@@ -125,7 +125,7 @@ fn charts_section(s: &mut String, charts: &[NamedChart]) {
 
 /// The scenario's departures from the security proof, before any number a reader might
 /// take as certified.
-fn security_section(s: &mut String, warnings: &[SecurityWarning]) {
+pub(crate) fn security_section(s: &mut String, warnings: &[SecurityWarning]) {
     security_section_for(s, warnings, "This scenario leaves")
 }
 
@@ -147,7 +147,7 @@ pub(crate) fn security_section_for(s: &mut String, warnings: &[SecurityWarning],
     let _ = writeln!(s);
 }
 
-fn provenance_section(s: &mut String, provenance: &Provenance, seed_note: &str) {
+pub(crate) fn provenance_section(s: &mut String, provenance: &Provenance, seed_note: &str) {
     let _ = writeln!(s, "## Reproducing this result\n");
     let _ = writeln!(s, "- qkdsim version {}", provenance.version);
     let _ = writeln!(s, "- command: `{}`", provenance.command);
@@ -181,7 +181,7 @@ fn max_distance_lines(s: &mut String, m: &MaxDistance) {
     );
 }
 
-fn title_of(name: &str) -> &str {
+pub(crate) fn title_of(name: &str) -> &str {
     if name.is_empty() {
         "unnamed scenario"
     } else {

@@ -7,6 +7,8 @@
 pub mod charts;
 pub mod csv;
 pub mod figures;
+pub mod grid;
+pub mod heatmap;
 pub mod json;
 pub mod markdown;
 pub mod route;

@@ -368,6 +368,10 @@ pub fn link_over_time_lines(s: &mut String, r: &RunReport) {
 /// The summary table printed by `qkdsim sweep`: one line per point.
 pub fn sweep_table(r: &SweepReport) -> String {
     let mut s = String::new();
+    let over = match &r.param2 {
+        Some(p2) => format!("{} x {p2}", r.param),
+        None => r.param.clone(),
+    };
     let _ = writeln!(
         s,
         "qkdsim sweep: {} over {} ({} points, master seed {})",
@@ -376,14 +380,21 @@ pub fn sweep_table(r: &SweepReport) -> String {
         } else {
             &r.scenario
         },
-        r.param,
+        over,
         r.points.len(),
         r.seed
     );
+    // A two-dimensional sweep has a column for the second value.
+    let two = r.param2.is_some();
     let _ = writeln!(
         s,
-        "{:>14} {:>11} {:>9} {:>9} {:>24} {:>14} {:>14}",
+        "{:>14}{} {:>11} {:>9} {:>9} {:>24} {:>14} {:>14}",
         "value",
+        if two {
+            format!(" {:>14}", "value2")
+        } else {
+            String::new()
+        },
         "pulses",
         "QBER Z %",
         "QBER X %",
@@ -400,8 +411,12 @@ pub fn sweep_table(r: &SweepReport) -> String {
         };
         let _ = writeln!(
             s,
-            "{:>14} {:>11.3e} {:>9} {:>9} {:>24} {:>14.4e} {:>14.4e}",
+            "{:>14}{} {:>11.3e} {:>9} {:>9} {:>24} {:>14.4e} {:>14.4e}",
             super::markdown::number(p.value),
+            match p.value2 {
+                Some(v) if two => format!(" {:>14}", super::markdown::number(v)),
+                _ => String::new(),
+            },
             run.pulses_sent as f64,
             run.qber_z
                 .map_or(UNDEFINED.to_string(), |q| format!("{:.3}", 100.0 * q)),

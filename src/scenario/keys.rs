@@ -97,15 +97,38 @@ pub fn get_numeric(scenario: &Scenario, path: &str) -> Result<f64> {
 /// # Ok::<(), qkdsim::Error>(())
 /// ```
 pub fn with_value(scenario: &Scenario, path: &str, value: f64) -> Result<Scenario> {
+    with_values(scenario, &[(path, value)])
+}
+
+/// A copy of `scenario` with several numeric keys set (a point of a two-dimensional
+/// sweep), validated once with all of them in place, so that values which only make sense
+/// together (two probabilities that must sum to one) are accepted. Each key follows the
+/// rules of [`with_value`]; a violation that names none of the keys is prefixed with all
+/// of them.
+pub fn with_values(scenario: &Scenario, settings: &[(&str, f64)]) -> Result<Scenario> {
     let mut spec = scenario.spec.clone();
-    if let Some(rule) = whole_rule(path).filter(|r| r.key != "sweep.steps") {
+    for &(path, value) in settings {
+        spec = set_value(scenario, spec, path, value)?;
+    }
+    Scenario::from_spec_without_sweep(spec).map_err(|e| named_all(e, settings))
+}
+
+/// One key of [`with_values`] set in `spec` (not validated yet).
+fn set_value(
+    scenario: &Scenario,
+    spec: ScenarioSpec,
+    path: &str,
+    value: f64,
+) -> Result<ScenarioSpec> {
+    let mut spec = spec;
+    if let Some(rule) = whole_rule(path).filter(|r| !r.key.starts_with("sweep.")) {
         rule.check(path, value)
             .map_err(|e| Error::ScenarioInvalid(vec![e]))?;
     }
     if path == "simulation.pulses" {
         spec.simulation.pulses = Some(value);
         spec.simulation.duration_s = None;
-        return Scenario::from_spec_without_sweep(spec).map_err(|e| named(e, path, value));
+        return Ok(spec);
     }
     let mut root = to_value(&spec);
     match lookup(&mut root, path) {
@@ -128,24 +151,26 @@ pub fn with_value(scenario: &Scenario, path: &str, value: f64) -> Result<Scenari
     if path.starts_with("sweep.") {
         return Err(unknown(path, scenario));
     }
-    let spec: ScenarioSpec = root
-        .try_into()
-        .map_err(|e: toml::de::Error| Error::ScenarioSyntax(format!("{path}: {e}")))?;
-    Scenario::from_spec_without_sweep(spec).map_err(|e| named(e, path, value))
+    root.try_into()
+        .map_err(|e: toml::de::Error| Error::ScenarioSyntax(format!("{path}: {e}")))
 }
 
-/// A violation that does not name the key set (a coupled rule: the probabilities of the
-/// intensity classes must sum to 1) is prefixed with it, so the message says which value
-/// broke the rule.
-fn named(e: Error, path: &str, value: f64) -> Error {
+/// A violation that names none of the keys set (a coupled rule: the probabilities of the
+/// intensity classes must sum to 1) is prefixed with them, so the message says which
+/// values broke the rule.
+fn named_all(e: Error, settings: &[(&str, f64)]) -> Error {
     match e {
         Error::ScenarioInvalid(v) => Error::ScenarioInvalid(
             v.into_iter()
                 .map(|line| {
-                    if line.contains(path) {
+                    if settings.iter().any(|(path, _)| line.contains(path)) {
                         line
                     } else {
-                        format!("{path} = {}: {line}", fmt_num(value))
+                        let set: Vec<String> = settings
+                            .iter()
+                            .map(|(path, value)| format!("{path} = {}", fmt_num(*value)))
+                            .collect();
+                        format!("{}: {line}", set.join(", "))
                     }
                 })
                 .collect(),

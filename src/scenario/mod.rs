@@ -14,12 +14,12 @@ mod schema;
 mod spec;
 mod validate;
 
-pub use keys::{get_numeric, numeric_keys, with_value};
+pub use keys::{get_numeric, numeric_keys, with_value, with_values};
 pub use spec::*;
 pub use validate::{
     BLOCK_BITS, CASCADE_VARIANTS, ENGINES, MAX_PULSES, MAX_SWEEP_POINTS, PULSES, SEED, SWEEP_STEPS,
-    SweepNames, WholeRule, duration_pulses, escape_controls, fmt_num, fmt_text, sweep_grid,
-    sweep_values, sweep_violations, whole_rule,
+    SWEEP_STEPS2, SweepNames, WholeRule, duration_pulses, escape_controls, fmt_num, fmt_text,
+    sweep_grid, sweep_values, sweep_violations, sweep2_violations, whole_rule,
 };
 
 use crate::error::{Error, Result};
@@ -90,6 +90,9 @@ impl Scenario {
             && let Some(sweep) = &spec.sweep
         {
             violations.extend(sweep_point_violations(&spec, sweep));
+            if violations.is_empty() {
+                violations.extend(sweep2_point_violations(&spec, sweep));
+            }
         }
         if violations.is_empty() {
             Ok(Scenario { spec })
@@ -142,8 +145,17 @@ const MAX_POINT_VIOLATIONS: usize = 10;
 /// Whether the `[sweep]` table's key is a numeric key and each of its values is valid for
 /// it: the same checks (and messages) as a value written in the file.
 fn sweep_point_violations(spec: &ScenarioSpec, sweep: &SweepSpec) -> Vec<String> {
-    let names = SweepNames::TABLE;
-    let values = match validate::sweep_values(sweep, &names) {
+    axis_point_violations(spec, sweep, &SweepNames::TABLE)
+}
+
+/// [`sweep_point_violations`] for one axis whose fields are named by `names` (the first
+/// axis: `sweep.param`, …; the second: `sweep.param2`, …).
+fn axis_point_violations(
+    spec: &ScenarioSpec,
+    sweep: &SweepSpec,
+    names: &SweepNames,
+) -> Vec<String> {
+    let values = match validate::sweep_values(sweep, names) {
         Ok(values) => values,
         Err(v) => return v,
     };
@@ -153,7 +165,8 @@ fn sweep_point_violations(spec: &ScenarioSpec, sweep: &SweepSpec) -> Vec<String>
     let param = sweep.param.trim();
     if get_numeric(&base, param).is_err() {
         return vec![format!(
-            "sweep.param: must be a numeric scenario key, got {}; numeric keys are: {}",
+            "{}: must be a numeric scenario key, got {}; numeric keys are: {}",
+            names.param(),
             fmt_text(param),
             numeric_keys(&base).join(", ")
         )];
@@ -170,7 +183,17 @@ fn sweep_point_violations(spec: &ScenarioSpec, sweep: &SweepSpec) -> Vec<String>
             let at = if explicit {
                 names.value_item(i)
             } else {
-                format!("sweep point {i} (from sweep.from, sweep.to, sweep.steps)")
+                let axis = if names.param() == "sweep.param" {
+                    "sweep"
+                } else {
+                    "sweep axis 2"
+                };
+                format!(
+                    "{axis} point {i} (from {}, {}, {})",
+                    names.from(),
+                    names.to(),
+                    names.steps()
+                )
             };
             out.push(format!("{at} = {}: {}", fmt_num(v), inner(&e)));
         }
@@ -178,6 +201,53 @@ fn sweep_point_violations(spec: &ScenarioSpec, sweep: &SweepSpec) -> Vec<String>
     if bad > MAX_POINT_VIOLATIONS {
         out.push(format!(
             "sweep: {} more values are invalid for {param}",
+            bad - MAX_POINT_VIOLATIONS
+        ));
+    }
+    out
+}
+
+/// The second axis of a `[sweep]` table (when it has one): its key is a numeric key, each
+/// of its values is valid for it, and every grid point (both keys set) is a valid
+/// scenario, with the messages the scenario file would give.
+fn sweep2_point_violations(spec: &ScenarioSpec, sweep: &SweepSpec) -> Vec<String> {
+    let (Some(axis2), Some(_)) = (sweep.axis2(), &sweep.param2) else {
+        return Vec::new();
+    };
+    let names2 = SweepNames::table2();
+    let mut base_spec = spec.clone();
+    base_spec.sweep = None;
+    let base = Scenario { spec: base_spec };
+    let mut out = axis_point_violations(&base.spec, &axis2, &names2);
+    if !out.is_empty() {
+        return out;
+    }
+    let (Ok(v1), Ok(v2)) = (
+        validate::sweep_values(sweep, &SweepNames::TABLE),
+        validate::sweep_values(&axis2, &names2),
+    ) else {
+        return out;
+    };
+    let (p1, p2) = (sweep.param.trim(), axis2.param.trim());
+    let mut bad = 0;
+    for (i, &a) in v1.iter().enumerate() {
+        for (j, &b) in v2.iter().enumerate() {
+            if let Err(e) = with_values(&base, &[(p1, a), (p2, b)]) {
+                bad += 1;
+                if bad <= MAX_POINT_VIOLATIONS {
+                    out.push(format!(
+                        "sweep grid point ({i}, {j}) = ({p1} = {}, {p2} = {}): {}",
+                        fmt_num(a),
+                        fmt_num(b),
+                        inner(&e)
+                    ));
+                }
+            }
+        }
+    }
+    if bad > MAX_POINT_VIOLATIONS {
+        out.push(format!(
+            "sweep: {} more grid points are invalid",
             bad - MAX_POINT_VIOLATIONS
         ));
     }

@@ -44,6 +44,12 @@ pub(crate) fn exemplar() -> Value {
         steps: Some(1),
         values: Some(vec![0.0]),
         log: false,
+        param2: Some("link.misalignment".into()),
+        from2: Some(0.0),
+        to2: Some(0.0),
+        steps2: Some(1),
+        values2: Some(vec![0.0]),
+        log2: true,
     });
     Value::try_from(&spec).expect("a scenario spec always serialises to TOML")
 }

@@ -424,8 +424,9 @@ fn default_policy() -> String {
     "none".into()
 }
 
-/// `[sweep]`: same fields as the `sweep` command's flags.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[sweep]`: same fields as the `sweep` command's flags. The `*2` fields add a second
+/// axis (a two-dimensional sweep: one run per grid point); they are absent from a 1-D sweep.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSpec {
     /// Dotted scenario key, e.g. `link.length_km`.
@@ -445,4 +446,54 @@ pub struct SweepSpec {
     /// Logarithmic spacing between `from` and `to`.
     #[serde(default)]
     pub log: bool,
+    /// Dotted scenario key of the second axis (a two-dimensional sweep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param2: Option<String>,
+    /// First value of the second axis (with `to2` and `steps2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from2: Option<f64>,
+    /// Last value of the second axis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to2: Option<f64>,
+    /// Number of points of the second axis from `from2` to `to2`, both included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps2: Option<u64>,
+    /// Explicit values of the second axis instead of `from2`/`to2`/`steps2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values2: Option<Vec<f64>>,
+    /// Logarithmic spacing of the second axis.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub log2: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl SweepSpec {
+    /// Whether any field of the second axis is given (a two-dimensional sweep, or a
+    /// second axis that validation will reject as incomplete).
+    pub fn has_axis2(&self) -> bool {
+        self.param2.is_some()
+            || self.from2.is_some()
+            || self.to2.is_some()
+            || self.steps2.is_some()
+            || self.values2.is_some()
+            || self.log2
+    }
+
+    /// The second axis as a one-axis specification (`param2` as `param`, `from2` as
+    /// `from`, …), so that it is checked and expanded by the same code as the first; `None`
+    /// when no field of the second axis is given. A missing `param2` becomes an empty key.
+    pub fn axis2(&self) -> Option<SweepSpec> {
+        self.has_axis2().then(|| SweepSpec {
+            param: self.param2.clone().unwrap_or_default(),
+            from: self.from2,
+            to: self.to2,
+            steps: self.steps2,
+            values: self.values2.clone(),
+            log: self.log2,
+            ..SweepSpec::default()
+        })
+    }
 }
