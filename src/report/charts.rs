@@ -597,11 +597,6 @@ pub(crate) fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
         let mut enc = png::Encoder::new(&mut png_bytes, w, h);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
-        // Charts are large areas of flat colour: unfiltered rows at the best deflate level
-        // are about a sixth of the default (Sub filter, default level), for ~0.1 s more.
-        enc.set_filter(png::FilterType::NoFilter);
-        enc.set_adaptive_filter(png::AdaptiveFilterType::NonAdaptive);
-        enc.set_compression(png::Compression::Best);
         // 300 dpi = 11811 pixels per metre, so reports place the image at print size.
         enc.set_pixel_dims(Some(png::PixelDimensions {
             xppu: 11811,
