@@ -210,7 +210,7 @@ pub fn run_csv(r: &RunReport) -> Result<String> {
 }
 
 /// Column names of `time_series.csv`, in order: every field of a
-/// [`TimeWindow`](crate::analysis::timeline::TimeWindow) under its JSON name.
+/// [`TimeWindow`] under its JSON name.
 pub const TIME_SERIES_COLUMNS: [&str; 10] = [
     "start_s",
     "end_s",
