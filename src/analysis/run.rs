@@ -17,8 +17,8 @@ use crate::protocol::event::{Engine, EngineKind, choose_engine};
 use crate::protocol::{SiftedBlock, Sifter};
 use crate::scenario::Scenario;
 use serde::Serialize;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Overrides of the scenario's `[simulation]` values (from the command line).
@@ -34,6 +34,19 @@ pub struct RunOptions {
     pub keep_keys: bool,
     /// Keep every block's final keys separately (for the route layer's key stores).
     pub keep_block_keys: bool,
+    /// Cancellation: once another thread sets the flag, the engine starts no further
+    /// batch of chunks, no further block is post-processed, and [`run`] returns
+    /// [`crate::Error::Cancelled`] (after the blocks in flight finish).
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl RunOptions {
+    /// Whether the caller has asked the run to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
 }
 
 /// Simulated and expected figures of one intensity class (DESIGN §5 `per_intensity`).
@@ -277,7 +290,7 @@ pub fn simulate(
     );
     let mut sifting_s = 0.0;
     let mut blocks = 0u64;
-    let stats = engine.run(pulses, progress, |chunk| {
+    let stats = engine.run_until(pulses, progress, options.cancel.as_deref(), |chunk| {
         let t = Instant::now();
         let done = sifter.push_chunk(&chunk);
         sifting_s += t.elapsed().as_secs_f64();
@@ -393,6 +406,9 @@ pub fn run(
     let mut report = rayon::scope(|scope| {
         let (cfg, results, in_flight) = (&cfg, &results, &in_flight);
         simulate(scenario, options, progress, |block| {
+            if options.cancelled() {
+                return;
+            }
             for c in &block.per_intensity {
                 x_sifted += c.sifted_x;
                 x_errors += c.errors_x;
@@ -417,6 +433,9 @@ pub fn run(
             }
         })
     });
+    if options.cancelled() {
+        return Err(crate::Error::Cancelled);
+    }
     let mut blocks = results
         .into_inner()
         .expect("no panics while holding the lock");

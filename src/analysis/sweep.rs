@@ -246,6 +246,7 @@ pub fn sweep(
                 seed: Some(point_seed),
                 pulses: options.pulses,
                 keep_keys: false,
+                cancel: options.cancel.clone(),
                 ..RunOptions::default()
             };
             // Runs report their own cumulative progress, possibly out of order from several
@@ -267,8 +268,9 @@ pub fn sweep(
     for ((value, point_scenario), result) in plan.values.iter().zip(&scenarios).zip(runs) {
         // The value the run used: integer keys (block size, pulses) take it rounded.
         let value = get_numeric(point_scenario, &plan.param).unwrap_or(*value);
-        let report = result.map_err(|e| {
-            Error::InvalidArgument(format!("sweep of {} at value {value}: {e}", plan.param))
+        let report = result.map_err(|e| match e {
+            Error::Cancelled => Error::Cancelled,
+            e => Error::InvalidArgument(format!("sweep of {} at value {value}: {e}", plan.param)),
         })?;
         let rep_rate = report.pulses_sent as f64 / report.link_time_s.max(f64::MIN_POSITIVE);
         points.push(SweepPoint {

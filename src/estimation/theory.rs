@@ -248,6 +248,54 @@ pub const KEY_CONVENTION_NOTE: &str = "gllp_no_decoy, decoy_vacuum_weak and deco
 (the published formulas); finite_key and finite_key_asymptotic take it from every intensity class (Lim et al. 2014), \
 so at short distance the finite-key rate can exceed the signal-only asymptotic rates";
 
+/// Most fibre lengths one call of [`distance_grid`] may ask for.
+pub const MAX_DISTANCE_STEPS: u64 = 10_000;
+
+/// `steps` fibre lengths from `from_km` to `to_km`, both included, evenly spaced (the grid
+/// of `qkdsim theory --from --to --steps`). Each end must be in [0, [`MAX_SEARCH_KM`]],
+/// `from_km <= to_km`, `steps` in [1, [`MAX_DISTANCE_STEPS`]], and one step means
+/// `from_km == to_km`. Errors name the arguments by `names` (`["--from", "--to",
+/// "--steps"]` on the command line), the value and the allowed range.
+pub fn distance_grid(from_km: f64, to_km: f64, steps: u64, names: [&str; 3]) -> Result<Vec<f64>> {
+    let [from_name, to_name, steps_name] = names;
+    let bad = |m: String| Err(Error::InvalidArgument(m));
+    for (name, v) in [(from_name, from_km), (to_name, to_km)] {
+        if !(v.is_finite() && (0.0..=MAX_SEARCH_KM).contains(&v)) {
+            return bad(format!(
+                "{name}: must be a fibre length in [0, {MAX_SEARCH_KM}] km, got {v}"
+            ));
+        }
+    }
+    if from_km > to_km {
+        return bad(format!(
+            "{from_name} ({from_km}) must not exceed {to_name} ({to_km})"
+        ));
+    }
+    if !(1..=MAX_DISTANCE_STEPS).contains(&steps) {
+        return bad(format!(
+            "{steps_name}: must be in [1, {MAX_DISTANCE_STEPS}], got {steps}"
+        ));
+    }
+    if steps == 1 {
+        if from_km != to_km {
+            return bad(format!(
+                "{steps_name} 1 gives a single distance: set {from_name} equal to {to_name} \
+                 (got {from_km} and {to_km})"
+            ));
+        }
+        return Ok(vec![from_km]);
+    }
+    if from_km == to_km {
+        return bad(format!(
+            "{from_name} and {to_name} are both {from_km}: use {steps_name} 1 for a single distance"
+        ));
+    }
+    let n = steps - 1;
+    Ok((0..=n)
+        .map(|i| from_km + (to_km - from_km) * i as f64 / n as f64)
+        .collect())
+}
+
 /// Theory curves of `scenario` at the given fibre lengths (km) with the mean-field
 /// detector model; see the module doc. Fails when `distances_km` is empty or holds a value
 /// outside [0, 10000].

@@ -82,6 +82,7 @@ use super::random::{Word, WordSource};
 use crate::physics::{Basis, LinkModel, Preparation};
 use crate::rng::{self, Purpose};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Pulses per engine chunk (2^22, about 4 ms of a 1 GHz link).
 pub const CHUNK_PULSES: u64 = 1 << 22;
@@ -376,12 +377,25 @@ impl PulseEngine {
         progress: &(dyn Fn(u64) + Sync),
         sink: impl FnMut(ChunkOutput),
     ) -> EngineStats {
+        self.run_until(total_pulses, progress, None, sink)
+    }
+
+    /// [`PulseEngine::run`] that stops early, after the batch of chunks in progress, once
+    /// `stop` is set (the caller then knows the output is incomplete: it set the flag).
+    pub fn run_until(
+        &self,
+        total_pulses: u64,
+        progress: &(dyn Fn(u64) + Sync),
+        stop: Option<&AtomicBool>,
+        sink: impl FnMut(ChunkOutput),
+    ) -> EngineStats {
         run_stitched(
             total_pulses,
             CHUNK_PULSES,
             4,
             |c, p0, n, state| self.simulate_chunk(c, p0, n, state),
             progress,
+            stop,
             sink,
         )
     }
@@ -696,13 +710,16 @@ fn build_lut(ends: &[u64], codes: &[u16]) -> Box<[u16; LUT_LEN]> {
 /// batches (`batch_per_thread` chunks per thread) from a quiet detector state; their
 /// outputs are then taken in order, and a chunk whose predecessor did not end quiet is
 /// simulated again, sequentially, from the true carried state with the same stream. The
-/// result depends only on the chunk simulator, never on the thread count.
+/// result depends only on the chunk simulator, never on the thread count. Once `stop` is
+/// set, no further batch starts (cancellation: the chunks handed to `sink` so far are
+/// still the exact first chunks of the run).
 pub(crate) fn run_stitched(
     total_pulses: u64,
     chunk_pulses: u64,
     batch_per_thread: u64,
     simulate: impl Fn(u64, u64, u64, DetectorState) -> (ChunkOutput, DetectorState) + Sync,
     progress: &(dyn Fn(u64) + Sync),
+    stop: Option<&AtomicBool>,
     mut sink: impl FnMut(ChunkOutput),
 ) -> EngineStats {
     let n_chunks = total_pulses.div_ceil(chunk_pulses);
@@ -719,6 +736,9 @@ pub(crate) fn run_stitched(
     let mut done = 0u64;
     let mut first = 0u64;
     while first < n_chunks {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
         let last = (first + batch).min(n_chunks);
         let results: Vec<(ChunkOutput, DetectorState)> = (first..last)
             .into_par_iter()
