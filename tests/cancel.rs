@@ -185,3 +185,32 @@ fn the_reconcile_experiment_stops_between_runs() {
     (a.seconds_mean, a.bits_per_second) = (b.seconds_mean, b.bits_per_second);
     assert_eq!(a, b);
 }
+
+#[test]
+fn theory_stops_when_the_flag_is_set() {
+    use qkdsim::estimation::{DetectorTheory, theory_curves_until, theory_curves_with};
+    let s = lab();
+    let distances = [0.0, 20.0, 40.0];
+    let e = theory_curves_until(
+        &s,
+        &distances,
+        true,
+        DetectorTheory::MeanField,
+        Some(&flag(true)),
+    )
+    .unwrap_err();
+    assert!(matches!(e, qkdsim::Error::Cancelled), "{e}");
+    let a = theory_curves_with(&s, &distances, false, DetectorTheory::MeanField).unwrap();
+    let b = theory_curves_until(
+        &s,
+        &distances,
+        false,
+        DetectorTheory::MeanField,
+        Some(&flag(false)),
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
+}

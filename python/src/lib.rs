@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use qkdsim::analysis::run::{RunOptions, run as run_scenario};
 use qkdsim::analysis::sweep::{SweepPlan, sweep as run_sweep};
-use qkdsim::estimation::{DetectorTheory, distance_grid, theory_curves_with};
+use qkdsim::estimation::{DetectorTheory, distance_grid, theory_curves_until};
 use qkdsim::postprocess::cascade::{
     CascadeVariant, ErrorModel, ExperimentConfig, MAX_KEY_BITS, run_experiment_until,
 };
@@ -219,8 +219,8 @@ fn theory<'py>(
         }
     };
     let scenario = scenario.inner.clone();
-    let report = run_detached(py, 0, move |_cancel| {
-        theory_curves_with(&scenario, &distances, optimize, model)
+    let report = run_detached(py, 0, move |cancel| {
+        theory_curves_until(&scenario, &distances, optimize, model, Some(&cancel))
     })?
     .map_err(|e| to_py_err(py, e, None))?;
     Ok(theory_json(&report))
@@ -405,13 +405,7 @@ fn route<'py>(
         };
         qkdsim::route::simulate::simulate_route(&route, &options, &|_, _| {})
     })?
-    .map_err(|e| {
-        let context = duration_s.map(|d| format!("duration_s {}", fmt_num(d)));
-        match e {
-            qkdsim::Error::InvalidArgument(_) => to_py_err(py, e, context.as_deref()),
-            e => to_py_err(py, e, None),
-        }
-    })?;
+    .map_err(|e| to_py_err(py, e, None))?;
     Ok(qkdsim::report::route::route_json(&output.report))
 }
 

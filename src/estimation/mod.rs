@@ -47,5 +47,5 @@ pub use finite::{
 pub use theory::{
     Curve, DetectorTheory, KEY_CONVENTION_NOTE, MAX_DISTANCE_STEPS, ProtocolSettings,
     ScenarioRates, TheoryReport, distance_grid, key_convention, scenario_rates,
-    scenario_rates_with, theory_curves, theory_curves_with,
+    scenario_rates_with, theory_curves, theory_curves_until, theory_curves_with,
 };

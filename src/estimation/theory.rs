@@ -69,6 +69,7 @@ use crate::physics::expected::{expected_per_intensity, expected_with_detector_me
 use crate::physics::{IntensityClass, LinkModel, PhotonStatistics};
 use crate::scenario::Scenario;
 use serde::{Serialize, Serializer};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Curve names of `theory --json`, in output order. The first six are the contract of
 /// DESIGN §5; `finite_key_asymptotic` is an addition: the finite-key analysis in the limit
@@ -314,6 +315,19 @@ pub fn theory_curves_with(
     optimize: bool,
     detector_model: DetectorTheory,
 ) -> Result<TheoryReport> {
+    theory_curves_until(scenario, distances_km, optimize, detector_model, None)
+}
+
+/// [`theory_curves_with`] with a cancellation flag: once `stop` is set no further
+/// distance is evaluated and the call returns [`Error::Cancelled`] (an optimised curve
+/// over a long grid takes minutes).
+pub fn theory_curves_until(
+    scenario: &Scenario,
+    distances_km: &[f64],
+    optimize: bool,
+    detector_model: DetectorTheory,
+    stop: Option<&AtomicBool>,
+) -> Result<TheoryReport> {
     if distances_km.is_empty() {
         return Err(Error::InvalidArgument(
             "distance_km: give at least one distance".into(),
@@ -335,7 +349,7 @@ pub fn theory_curves_with(
         Method::Infinite,
         Method::Finite,
     ] {
-        curves.push(protocol_curve(&setup, method, distances_km, optimize));
+        curves.push(protocol_curve(&setup, method, distances_km, optimize, stop));
     }
     for (name, bound) in [
         ("plob", plob_bits_per_pulse as fn(f64) -> f64),
@@ -361,7 +375,11 @@ pub fn theory_curves_with(
         Method::FiniteLimit,
         distances_km,
         optimize,
+        stop,
     ));
+    if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+        return Err(Error::Cancelled);
+    }
     Ok(TheoryReport {
         scenario: scenario.spec.name.clone(),
         rep_rate_hz: setup.rep_rate_hz,
@@ -998,7 +1016,13 @@ fn evaluate(setup: &Setup, method: Method, km: f64, optimize: bool, warm: Option
     }
 }
 
-fn protocol_curve(setup: &Setup, method: Method, distances: &[f64], optimize: bool) -> Curve {
+fn protocol_curve(
+    setup: &Setup,
+    method: Method,
+    distances: &[f64],
+    optimize: bool,
+    stop: Option<&AtomicBool>,
+) -> Curve {
     let mut curve = Curve {
         name: method.name().into(),
         distance_km: distances.to_vec(),
@@ -1018,6 +1042,10 @@ fn protocol_curve(setup: &Setup, method: Method, distances: &[f64], optimize: bo
     let mut last_positive: Option<(f64, Option<Vec<f64>>)> = None;
     let mut first_zero: Option<f64> = None;
     for (i, &km) in distances.iter().enumerate() {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            // The caller discards the curve (theory_curves_until returns Cancelled).
+            return curve;
+        }
         let p = evaluate(setup, method, km, optimize, warm.as_deref());
         curve.bits_per_pulse[i] = p.rate;
         curve.bits_per_second[i] = p.rate * setup.rep_rate_hz;
