@@ -13,7 +13,10 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 
-def test_example_notebook_runs(repo):
+def test_example_notebook_runs(repo, monkeypatch):
+    # The kernel inherits the environment: a non-interactive MPLBACKEND (Agg) would
+    # replace the notebook's inline backend and leave the charts out of the outputs.
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     path = repo / "examples" / "distance_and_block_size.ipynb"
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
