@@ -31,6 +31,11 @@ pub enum Error {
     /// not accept; the message names the variable, the value and the allowed values.
     #[error("{0}")]
     Environment(String),
+    /// The caller set the cancellation flag of a long call (`RunOptions::cancel`, the
+    /// sweep's, the route's or the reconcile experiment's) and the call stopped early; its
+    /// partial results are dropped.
+    #[error("cancelled: the caller asked the computation to stop")]
+    Cancelled,
 }
 
 /// Result alias used across the library.

@@ -18,8 +18,8 @@ use crate::protocol::event::{Engine, EngineKind, choose_engine};
 use crate::protocol::{SiftedBlock, Sifter};
 use crate::scenario::Scenario;
 use serde::Serialize;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Overrides of the scenario's `[simulation]` values (from the command line).
@@ -35,6 +35,19 @@ pub struct RunOptions {
     pub keep_keys: bool,
     /// Keep every block's final keys separately (for the route layer's key stores).
     pub keep_block_keys: bool,
+    /// Cancellation: once another thread sets the flag, the engine starts no further
+    /// batch of chunks, no further block is post-processed, and [`run`] returns
+    /// [`crate::Error::Cancelled`] (after the blocks in flight finish).
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl RunOptions {
+    /// Whether the caller has asked the run to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
 }
 
 /// Simulated and expected figures of one intensity class (DESIGN §5 `per_intensity`).
@@ -289,15 +302,23 @@ pub fn simulate(
     );
     let mut sifting_s = 0.0;
     let mut blocks = 0u64;
-    let driven = drive(&plan, &model, &engine, seed, progress, |chunk| {
-        let t = Instant::now();
-        let done = sifter.push_chunk(&chunk);
-        sifting_s += t.elapsed().as_secs_f64();
-        for b in done {
-            blocks += 1;
-            on_block(b);
-        }
-    });
+    let driven = drive(
+        &plan,
+        &model,
+        &engine,
+        seed,
+        progress,
+        options.cancel.as_deref(),
+        |chunk| {
+            let t = Instant::now();
+            let done = sifter.push_chunk(&chunk);
+            sifting_s += t.elapsed().as_secs_f64();
+            for b in done {
+                blocks += 1;
+                on_block(b);
+            }
+        },
+    );
     let stats = &driven.stats;
     if let Some(b) = sifter.finish() {
         blocks += 1;
@@ -414,6 +435,9 @@ pub fn run(
     let mut report = rayon::scope(|scope| {
         let (cfg, results, in_flight) = (&cfg, &results, &in_flight);
         simulate(scenario, options, progress, |block| {
+            if options.cancelled() {
+                return;
+            }
             for c in &block.per_intensity {
                 x_sifted += c.sifted_x;
                 x_errors += c.errors_x;
@@ -452,6 +476,9 @@ pub fn run(
             }
         })
     })?;
+    if options.cancelled() {
+        return Err(crate::Error::Cancelled);
+    }
     let mut blocks = results
         .into_inner()
         .expect("no panics while holding the lock");

@@ -544,6 +544,7 @@ pub fn run_points(
                 seed: Some(point_seed),
                 pulses: options.pulses,
                 keep_keys: false,
+                cancel: options.cancel.clone(),
                 ..RunOptions::default()
             };
             // Runs report their own cumulative progress, possibly out of order from several
@@ -579,6 +580,7 @@ pub fn run_points(
     for (&index, result) in indices.iter().zip(runs) {
         match result {
             Some(Ok(record)) => records.push(record),
+            Some(Err(Error::Cancelled)) => return Err(Error::Cancelled),
             Some(Err(e)) => {
                 return Err(Error::InvalidArgument(
                     match grid.settings(index).as_slice() {

@@ -279,13 +279,15 @@ pub struct Driven {
 
 /// Simulates the run of `plan` on `model` with engines like `base` seeded from `seed`,
 /// handing every chunk to `sink` in pulse order; `progress` receives the pulse reached.
-/// A static plan runs `base` (the run's engine) once over all pulses.
+/// A static plan runs `base` (the run's engine) once over all pulses. Once `cancel` is set
+/// no further batch of chunks starts (the caller, who set it, discards the output).
 pub fn drive(
     plan: &TimePlan,
     model: &LinkModel,
     base: &Engine,
     seed: u64,
     progress: &(dyn Fn(u64) + Sync),
+    cancel: Option<&std::sync::atomic::AtomicBool>,
     mut sink: impl FnMut(ChunkOutput),
 ) -> Driven {
     let total = plan.total_pulses;
@@ -335,7 +337,8 @@ pub fn drive(
         counts.clear();
     };
 
-    while pos < total {
+    let stopped = || cancel.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+    while pos < total && !stopped() {
         // The next point where something is decided: a window end (threshold), a
         // periodic realignment, or the end of the run.
         let stop = match (plan.policy, plan.window_pulses) {
@@ -401,30 +404,31 @@ pub fn drive(
                     pulses: b - a,
                 })
                 .collect();
-            let (st, end_state) = Engine::run_segments(&segments, carry, progress, |chunk| {
-                if let Some(w) = plan.window_pulses {
-                    for d in &chunk.detections {
-                        if !d.sifted() {
-                            continue;
-                        }
-                        let j = ((d.pulse - up_start) / w) as usize;
-                        if up_counts.len() <= j {
-                            up_counts.resize(j + 1, Counts::default());
-                        }
-                        let c = &mut up_counts[j];
-                        let err = d.error() as u64;
-                        if d.bob_basis() == crate::physics::Basis::Z {
-                            c.sz += 1;
-                            c.ez += err;
-                        } else {
-                            c.sx += 1;
-                            c.ex += err;
+            let (st, end_state) =
+                Engine::run_segments(&segments, carry, progress, cancel, |chunk| {
+                    if let Some(w) = plan.window_pulses {
+                        for d in &chunk.detections {
+                            if !d.sifted() {
+                                continue;
+                            }
+                            let j = ((d.pulse - up_start) / w) as usize;
+                            if up_counts.len() <= j {
+                                up_counts.resize(j + 1, Counts::default());
+                            }
+                            let c = &mut up_counts[j];
+                            let err = d.error() as u64;
+                            if d.bob_basis() == crate::physics::Basis::Z {
+                                c.sz += 1;
+                                c.ez += err;
+                            } else {
+                                c.sx += 1;
+                                c.ex += err;
+                            }
                         }
                     }
-                }
-                sent += chunk.pulses;
-                sink(chunk);
-            });
+                    sent += chunk.pulses;
+                    sink(chunk);
+                });
             carry = end_state;
             stats.chunks += st.chunks;
             stats.rerun_chunks += st.rerun_chunks;

@@ -124,21 +124,7 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
     Ok(v as u64)
 }
 
-/// Largest `--threads` accepted by every subcommand on a machine with at most this many
-/// cores (on a larger one, its core count). Each worker is an OS thread started before
-/// any work (rayon): 100000 threads took minutes to start for a job of 0.02 s, 1024 took
-/// 2.4 s on two cores, 256 took 0.08 s. Results are identical for any thread count, so
-/// more workers than cores gain nothing.
-pub const MAX_THREADS: usize = 256;
-
-/// The largest `--threads` on this machine: [`MAX_THREADS`], or the number of cores if
-/// that is larger.
-pub fn max_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .max(MAX_THREADS)
-}
+pub use qkdsim::analysis::max_threads;
 
 /// Parses `--threads` (0: one per core) and checks it is in [0, [`max_threads`]].
 pub fn parse_threads(s: &str) -> Result<usize, String> {

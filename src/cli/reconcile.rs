@@ -75,59 +75,24 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<()> {
         None => run_experiment(&config)?,
     };
     if args.json {
-        super::output::print(&format!("{}\n", serde_json::to_string_pretty(&summary)?))
+        super::output::print(&format!(
+            "{}\n",
+            qkdsim::report::json::reconcile_json(&summary)
+        ))
     } else {
         super::output::print(&table(&summary))
     }
 }
 
-/// Refuses, before any work, an experiment whose estimated memory
-/// ([`ExperimentConfig::estimated_run_bytes`] for each run in progress at once, one per
-/// thread) exceeds what this process can get: the smaller of `MemAvailable` in
+/// Refuses, before any work, an experiment whose estimated memory exceeds what this
+/// process can get ([`ExperimentConfig::check_memory`]): the smaller of `MemAvailable` in
 /// /proc/meminfo and half the room left under its address-space limit (`ulimit -v`, from
 /// /proc/self/limits and /proc/self/status). Where /proc cannot be read nothing is checked.
 fn check_memory(config: &ExperimentConfig, threads: usize) -> anyhow::Result<()> {
     let Some((available, source)) = available_memory() else {
         return Ok(());
     };
-    let at_once = config.runs.min(threads.max(1));
-    let per_run = config.estimated_run_bytes();
-    let needed = per_run * at_once as f64;
-    if needed <= available as f64 {
-        return Ok(());
-    }
-    let per_bit = config.estimated_bytes_per_bit();
-    let room = (available as f64 / at_once as f64 - 16.0 * 1024.0 * 1024.0).max(0.0);
-    let fit =
-        ((room / per_bit).floor() as u64).min(qkdsim::postprocess::cascade::MAX_KEY_BITS as u64);
-    anyhow::bail!(
-        "--bits {} at --qber {} needs about {} per run (an estimated {:.0} bytes per key bit: \
-         the two keys, Cascade's shuffled copies and parity trees, its binary searches), \
-         {} for the {} at once (one per thread), but this process can use {} ({}); at \
-         most {} bits fit with {} at once: lower --bits, or --threads to run fewer at once",
-        config.bits,
-        config.qber,
-        gib(per_run),
-        per_bit,
-        gib(needed),
-        runs_word(at_once),
-        gib(available as f64),
-        source,
-        fit,
-        runs_word(at_once)
-    );
-}
-
-fn runs_word(n: usize) -> String {
-    if n == 1 {
-        "1 run".to_string()
-    } else {
-        format!("{n} runs")
-    }
-}
-
-fn gib(bytes: f64) -> String {
-    format!("{:.2} GiB", bytes / (1024.0 * 1024.0 * 1024.0))
+    Ok(config.check_memory(threads, available, source)?)
 }
 
 /// Bytes this process can still allocate, and where the figure comes from.

@@ -224,6 +224,7 @@ fn simulate(route: &Route, sim: &SimFlags, threads: usize) -> anyhow::Result<Rou
         duration_s: sim.duration_s,
         seed: sim.seed,
         keep_keys: false,
+        ..RouteOptions::default()
     };
     let bar = super::progress_bar(
         total,

@@ -4,14 +4,10 @@
 //! [`qkdsim::estimation::theory_curves`] and prints a table, or with `--json` one JSON
 //! document, on stdout.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
-use qkdsim::estimation::theory::MAX_SEARCH_KM;
-use qkdsim::estimation::{DetectorTheory, TheoryReport, theory_curves_with};
+use qkdsim::estimation::{DetectorTheory, TheoryReport, distance_grid, theory_curves_with};
 use std::path::PathBuf;
-
-/// Most grid points one call may ask for.
-const MAX_STEPS: u64 = 10_000;
 
 /// Arguments of `qkdsim theory`.
 #[derive(Debug, Args)]
@@ -40,44 +36,14 @@ pub struct TheoryArgs {
     pub json: bool,
 }
 
-/// The distance grid, checked.
-fn grid(args: &TheoryArgs) -> anyhow::Result<Vec<f64>> {
-    for (flag, v) in [("--from", args.from), ("--to", args.to)] {
-        if !(v.is_finite() && (0.0..=MAX_SEARCH_KM).contains(&v)) {
-            bail!("{flag}: must be a fibre length in [0, {MAX_SEARCH_KM}] km, got {v}");
-        }
-    }
-    if args.from > args.to {
-        bail!("--from ({}) must not exceed --to ({})", args.from, args.to);
-    }
-    if !(1..=MAX_STEPS).contains(&args.steps) {
-        bail!("--steps: must be in [1, {MAX_STEPS}], got {}", args.steps);
-    }
-    if args.steps == 1 {
-        if args.from != args.to {
-            bail!(
-                "--steps 1 gives a single distance: set --from equal to --to (got {} and {})",
-                args.from,
-                args.to
-            );
-        }
-        return Ok(vec![args.from]);
-    }
-    if args.from == args.to {
-        bail!(
-            "--from and --to are both {}: use --steps 1 for a single distance",
-            args.from
-        );
-    }
-    let n = args.steps - 1;
-    Ok((0..=n)
-        .map(|i| args.from + (args.to - args.from) * i as f64 / n as f64)
-        .collect())
-}
-
 /// Runs the subcommand.
 pub fn run(args: TheoryArgs) -> anyhow::Result<()> {
-    let distances = grid(&args)?;
+    let distances = distance_grid(
+        args.from,
+        args.to,
+        args.steps,
+        ["--from", "--to", "--steps"],
+    )?;
     let path = args.scenario.display().to_string();
     let text = std::fs::read_to_string(&args.scenario)
         .with_context(|| format!("cannot read scenario file {path}"))?;
@@ -85,7 +51,7 @@ pub fn run(args: TheoryArgs) -> anyhow::Result<()> {
     let detector_model: DetectorTheory = args.detector_model.parse()?;
     let report = theory_curves_with(&scenario, &distances, args.optimize, detector_model)?;
     if args.json {
-        super::output::print(&format!("{}\n", serde_json::to_string_pretty(&report)?))
+        super::output::print(&format!("{}\n", qkdsim::report::json::theory_json(&report)))
     } else {
         super::output::print(&table(&report))
     }

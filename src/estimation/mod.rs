@@ -45,6 +45,7 @@ pub use finite::{
     finite_key_length, gllp_key_length, single_photon_key_length,
 };
 pub use theory::{
-    Curve, DetectorTheory, KEY_CONVENTION_NOTE, ProtocolSettings, ScenarioRates, TheoryReport,
-    key_convention, scenario_rates, scenario_rates_with, theory_curves, theory_curves_with,
+    Curve, DetectorTheory, KEY_CONVENTION_NOTE, MAX_DISTANCE_STEPS, ProtocolSettings,
+    ScenarioRates, TheoryReport, distance_grid, key_convention, scenario_rates,
+    scenario_rates_with, theory_curves, theory_curves_until, theory_curves_with,
 };

@@ -69,6 +69,7 @@ use crate::physics::expected::{expected_per_intensity, expected_with_detector_me
 use crate::physics::{IntensityClass, LinkModel, PhotonStatistics};
 use crate::scenario::Scenario;
 use serde::{Serialize, Serializer};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Curve names of `theory --json`, in output order. The first six are the contract of
 /// DESIGN §5; `finite_key_asymptotic` is an addition: the finite-key analysis in the limit
@@ -248,6 +249,54 @@ pub const KEY_CONVENTION_NOTE: &str = "gllp_no_decoy, decoy_vacuum_weak and deco
 (the published formulas); finite_key and finite_key_asymptotic take it from every intensity class (Lim et al. 2014), \
 so at short distance the finite-key rate can exceed the signal-only asymptotic rates";
 
+/// Most fibre lengths one call of [`distance_grid`] may ask for.
+pub const MAX_DISTANCE_STEPS: u64 = 10_000;
+
+/// `steps` fibre lengths from `from_km` to `to_km`, both included, evenly spaced (the grid
+/// of `qkdsim theory --from --to --steps`). Each end must be in [0, [`MAX_SEARCH_KM`]],
+/// `from_km <= to_km`, `steps` in [1, [`MAX_DISTANCE_STEPS`]], and one step means
+/// `from_km == to_km`. Errors name the arguments by `names` (`["--from", "--to",
+/// "--steps"]` on the command line), the value and the allowed range.
+pub fn distance_grid(from_km: f64, to_km: f64, steps: u64, names: [&str; 3]) -> Result<Vec<f64>> {
+    let [from_name, to_name, steps_name] = names;
+    let bad = |m: String| Err(Error::InvalidArgument(m));
+    for (name, v) in [(from_name, from_km), (to_name, to_km)] {
+        if !(v.is_finite() && (0.0..=MAX_SEARCH_KM).contains(&v)) {
+            return bad(format!(
+                "{name}: must be a fibre length in [0, {MAX_SEARCH_KM}] km, got {v}"
+            ));
+        }
+    }
+    if from_km > to_km {
+        return bad(format!(
+            "{from_name} ({from_km}) must not exceed {to_name} ({to_km})"
+        ));
+    }
+    if !(1..=MAX_DISTANCE_STEPS).contains(&steps) {
+        return bad(format!(
+            "{steps_name}: must be in [1, {MAX_DISTANCE_STEPS}], got {steps}"
+        ));
+    }
+    if steps == 1 {
+        if from_km != to_km {
+            return bad(format!(
+                "{steps_name} 1 gives a single distance: set {from_name} equal to {to_name} \
+                 (got {from_km} and {to_km})"
+            ));
+        }
+        return Ok(vec![from_km]);
+    }
+    if from_km == to_km {
+        return bad(format!(
+            "{from_name} and {to_name} are both {from_km}: use {steps_name} 1 for a single distance"
+        ));
+    }
+    let n = steps - 1;
+    Ok((0..=n)
+        .map(|i| from_km + (to_km - from_km) * i as f64 / n as f64)
+        .collect())
+}
+
 /// Theory curves of `scenario` at the given fibre lengths (km) with the mean-field
 /// detector model; see the module doc. Fails when `distances_km` is empty or holds a value
 /// outside [0, 10000].
@@ -265,6 +314,19 @@ pub fn theory_curves_with(
     distances_km: &[f64],
     optimize: bool,
     detector_model: DetectorTheory,
+) -> Result<TheoryReport> {
+    theory_curves_until(scenario, distances_km, optimize, detector_model, None)
+}
+
+/// [`theory_curves_with`] with a cancellation flag: once `stop` is set no further
+/// distance is evaluated and the call returns [`Error::Cancelled`] (an optimised curve
+/// over a long grid takes minutes).
+pub fn theory_curves_until(
+    scenario: &Scenario,
+    distances_km: &[f64],
+    optimize: bool,
+    detector_model: DetectorTheory,
+    stop: Option<&AtomicBool>,
 ) -> Result<TheoryReport> {
     if distances_km.is_empty() {
         return Err(Error::InvalidArgument(
@@ -287,7 +349,7 @@ pub fn theory_curves_with(
         Method::Infinite,
         Method::Finite,
     ] {
-        curves.push(protocol_curve(&setup, method, distances_km, optimize));
+        curves.push(protocol_curve(&setup, method, distances_km, optimize, stop));
     }
     for (name, bound) in [
         ("plob", plob_bits_per_pulse as fn(f64) -> f64),
@@ -313,7 +375,11 @@ pub fn theory_curves_with(
         Method::FiniteLimit,
         distances_km,
         optimize,
+        stop,
     ));
+    if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+        return Err(Error::Cancelled);
+    }
     Ok(TheoryReport {
         scenario: scenario.spec.name.clone(),
         rep_rate_hz: setup.rep_rate_hz,
@@ -950,7 +1016,13 @@ fn evaluate(setup: &Setup, method: Method, km: f64, optimize: bool, warm: Option
     }
 }
 
-fn protocol_curve(setup: &Setup, method: Method, distances: &[f64], optimize: bool) -> Curve {
+fn protocol_curve(
+    setup: &Setup,
+    method: Method,
+    distances: &[f64],
+    optimize: bool,
+    stop: Option<&AtomicBool>,
+) -> Curve {
     let mut curve = Curve {
         name: method.name().into(),
         distance_km: distances.to_vec(),
@@ -970,6 +1042,10 @@ fn protocol_curve(setup: &Setup, method: Method, distances: &[f64], optimize: bo
     let mut last_positive: Option<(f64, Option<Vec<f64>>)> = None;
     let mut first_zero: Option<f64> = None;
     for (i, &km) in distances.iter().enumerate() {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            // The caller discards the curve (theory_curves_until returns Cancelled).
+            return curve;
+        }
         let p = evaluate(setup, method, km, optimize, warm.as_deref());
         curve.bits_per_pulse[i] = p.rate;
         curve.bits_per_second[i] = p.rate * setup.rep_rate_hz;

@@ -82,6 +82,7 @@ use super::random::{Word, WordSource};
 use crate::physics::{Basis, LinkModel, Preparation};
 use crate::rng::{self, Purpose};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Pulses per engine chunk (2^22, about 4 ms of a 1 GHz link).
 pub const CHUNK_PULSES: u64 = 1 << 22;
@@ -376,12 +377,25 @@ impl PulseEngine {
         progress: &(dyn Fn(u64) + Sync),
         sink: impl FnMut(ChunkOutput),
     ) -> EngineStats {
+        self.run_until(total_pulses, progress, None, sink)
+    }
+
+    /// [`PulseEngine::run`] that stops early, after the batch of chunks in progress, once
+    /// `stop` is set (the caller then knows the output is incomplete: it set the flag).
+    pub fn run_until(
+        &self,
+        total_pulses: u64,
+        progress: &(dyn Fn(u64) + Sync),
+        stop: Option<&AtomicBool>,
+        sink: impl FnMut(ChunkOutput),
+    ) -> EngineStats {
         run_stitched(
             total_pulses,
             CHUNK_PULSES,
             4,
             |c, p0, n, state| self.simulate_chunk(c, p0, n, state),
             progress,
+            stop,
             sink,
         )
     }
@@ -696,13 +710,16 @@ fn build_lut(ends: &[u64], codes: &[u16]) -> Box<[u16; LUT_LEN]> {
 /// batches (`batch_per_thread` chunks per thread) from a quiet detector state; their
 /// outputs are then taken in order, and a chunk whose predecessor did not end quiet is
 /// simulated again, sequentially, from the true carried state with the same stream. The
-/// result depends only on the chunk simulator, never on the thread count.
+/// result depends only on the chunk simulator, never on the thread count. Once `stop` is
+/// set, no further batch starts (cancellation: the chunks handed to `sink` so far are
+/// still the exact first chunks of the run).
 pub(crate) fn run_stitched(
     total_pulses: u64,
     chunk_pulses: u64,
     batch_per_thread: u64,
     simulate: impl Fn(u64, u64, u64, DetectorState) -> (ChunkOutput, DetectorState) + Sync,
     progress: &(dyn Fn(u64) + Sync),
+    stop: Option<&AtomicBool>,
     sink: impl FnMut(ChunkOutput),
 ) -> EngineStats {
     let tasks = chunk_tasks(0, 0, total_pulses, chunk_pulses);
@@ -712,6 +729,7 @@ pub(crate) fn run_stitched(
         |t, state| simulate(t.chunk, t.first_pulse, t.pulses, state),
         DetectorState::default(),
         progress,
+        stop,
         sink,
     )
     .0
@@ -750,13 +768,15 @@ pub(crate) fn chunk_tasks(
 
 /// [`run_stitched`] over any list of chunks in pulse order (pulse ranges ascending, gaps
 /// allowed), from the detector state `carry`; returns the statistics and the state after
-/// the last chunk. `progress` receives the end pulse of the last chunk taken.
+/// the last chunk. `progress` receives the end pulse of the last chunk taken. Once `stop`
+/// is set no further batch starts (cancellation).
 pub(crate) fn run_tasks(
     tasks: &[ChunkTask],
     batch_per_thread: u64,
     simulate: impl Fn(&ChunkTask, DetectorState) -> (ChunkOutput, DetectorState) + Sync,
     mut carry: DetectorState,
     progress: &(dyn Fn(u64) + Sync),
+    stop: Option<&AtomicBool>,
     mut sink: impl FnMut(ChunkOutput),
 ) -> (EngineStats, DetectorState) {
     let batch =
@@ -766,6 +786,9 @@ pub(crate) fn run_tasks(
         rerun_chunks: 0,
     };
     for group in tasks.chunks(batch) {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
         let results: Vec<(ChunkOutput, DetectorState)> = group
             .par_iter()
             .map(|t| simulate(t, DetectorState::default()))

@@ -109,6 +109,7 @@ use crate::rng::{self, Purpose};
 use rand::TryRng;
 use rand_distr::{Binomial, Distribution, Exp1};
 use std::convert::Infallible;
+use std::sync::atomic::AtomicBool;
 
 /// Chunk c of the event engine reads stream `EVENT_STREAM_OFFSET + c` of
 /// `Purpose::EngineChunk`, so it never shares random words with the pulse engine's chunk c.
@@ -221,9 +222,21 @@ impl Engine {
         progress: &(dyn Fn(u64) + Sync),
         sink: impl FnMut(ChunkOutput),
     ) -> EngineStats {
+        self.run_until(total_pulses, progress, None, sink)
+    }
+
+    /// Same contract as [`PulseEngine::run_until`]: stops after the batch in progress once
+    /// `stop` is set.
+    pub fn run_until(
+        &self,
+        total_pulses: u64,
+        progress: &(dyn Fn(u64) + Sync),
+        stop: Option<&AtomicBool>,
+        sink: impl FnMut(ChunkOutput),
+    ) -> EngineStats {
         match self {
-            Engine::Pulse(e) => e.run(total_pulses, progress, sink),
-            Engine::Event(e) => e.run(total_pulses, progress, sink),
+            Engine::Pulse(e) => e.run_until(total_pulses, progress, stop, sink),
+            Engine::Event(e) => e.run_until(total_pulses, progress, stop, sink),
         }
     }
 }
@@ -288,6 +301,7 @@ impl Engine {
         segments: &[Segment<'_>],
         carry: DetectorState,
         progress: &(dyn Fn(u64) + Sync),
+        stop: Option<&AtomicBool>,
         sink: impl FnMut(ChunkOutput),
     ) -> (EngineStats, DetectorState) {
         let tasks: Vec<ChunkTask> = segments
@@ -308,6 +322,7 @@ impl Engine {
             },
             carry,
             progress,
+            stop,
             sink,
         )
     }
@@ -536,12 +551,25 @@ impl EventEngine {
         progress: &(dyn Fn(u64) + Sync),
         sink: impl FnMut(ChunkOutput),
     ) -> EngineStats {
+        self.run_until(total_pulses, progress, None, sink)
+    }
+
+    /// [`EventEngine::run`] that stops after the batch in progress once `stop` is set
+    /// (same contract as [`PulseEngine::run_until`]).
+    pub fn run_until(
+        &self,
+        total_pulses: u64,
+        progress: &(dyn Fn(u64) + Sync),
+        stop: Option<&AtomicBool>,
+        sink: impl FnMut(ChunkOutput),
+    ) -> EngineStats {
         run_stitched(
             total_pulses,
             self.chunk_pulses,
             2,
             |c, p0, n, state| self.simulate_chunk(c, p0, n, state),
             progress,
+            stop,
             sink,
         )
     }

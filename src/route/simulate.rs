@@ -47,6 +47,8 @@ use crate::physics::channel::Channel;
 use crate::rng::{Purpose, derive_seed};
 use crate::scenario::{duration_pulses, fmt_num};
 use rayon::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 /// At most this many paths per demand are tried for relay (shortest first).
@@ -80,6 +82,9 @@ pub struct RouteOptions {
     pub seed: Option<u64>,
     /// Keep the delivered end-to-end keys (tests).
     pub keep_keys: bool,
+    /// Cancellation flag handed to every span's run (`RunOptions::cancel`): once set,
+    /// [`simulate_route`] returns [`crate::Error::Cancelled`].
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// A route's report and, if asked for, every demand's delivered keys: (the key at the
@@ -149,6 +154,7 @@ pub fn simulate_route(
                 seed: Some(derive_seed(seed, Purpose::RouteSpan, span.index as u64)),
                 pulses: Some(pulses[span.index]),
                 keep_block_keys: true,
+                cancel: options.cancel.clone(),
                 ..RunOptions::default()
             };
             let out = run(&span.scenario, &opts, &|p| progress(span.index, p))?;

@@ -7,6 +7,7 @@
 //! identical for any number of threads. Must never print, parse command lines or depend on
 //! `physics`, `protocol` or `report`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use rand::{Rng, RngExt};
@@ -111,6 +112,49 @@ impl ExperimentConfig {
     /// at once.
     pub fn estimated_run_bytes(&self) -> f64 {
         self.estimated_bytes_per_bit() * self.bits as f64 + 16.0 * 1024.0 * 1024.0
+    }
+
+    /// Refuses, before any work, an experiment whose estimated memory
+    /// ([`ExperimentConfig::estimated_run_bytes`] for each run in progress at once, one per
+    /// thread of `threads`) exceeds `available` bytes; `source` says where that figure
+    /// comes from (the caller reads it: the library does no I/O). The message names the
+    /// arguments (`--bits`, `--threads`, as the command line spells them) and the largest
+    /// key that fits.
+    pub fn check_memory(&self, threads: usize, available: u64, source: &str) -> Result<()> {
+        let at_once = self.runs.min(threads.max(1));
+        let per_run = self.estimated_run_bytes();
+        let needed = per_run * at_once as f64;
+        if needed <= available as f64 {
+            return Ok(());
+        }
+        let per_bit = self.estimated_bytes_per_bit();
+        let room = (available as f64 / at_once as f64 - 16.0 * 1024.0 * 1024.0).max(0.0);
+        let fit = ((room / per_bit).floor() as u64).min(MAX_KEY_BITS as u64);
+        let runs_word = |n: usize| {
+            if n == 1 {
+                "1 run".to_string()
+            } else {
+                format!("{n} runs")
+            }
+        };
+        let gib = |bytes: f64| format!("{:.2} GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+        Err(Error::InvalidArgument(format!(
+            "--bits {} at --qber {} needs about {} per run (an estimated {:.0} bytes per key \
+             bit: the two keys, Cascade's shuffled copies and parity trees, its binary \
+             searches), {} for the {} at once (one per thread), but this process can use {} \
+             ({}); at most {} bits fit with {} at once: lower --bits, or --threads to run \
+             fewer at once",
+            self.bits,
+            self.qber,
+            gib(per_run),
+            per_bit,
+            gib(needed),
+            runs_word(at_once),
+            gib(available as f64),
+            source,
+            fit,
+            runs_word(at_once)
+        )))
     }
 }
 
@@ -217,12 +261,30 @@ pub struct ExperimentTimings {
 
 /// Runs the experiment on the current rayon pool.
 pub fn run_experiment(config: &ExperimentConfig) -> Result<ExperimentSummary> {
+    run_experiment_until(config, None)
+}
+
+/// [`run_experiment`] with a cancellation flag: once `stop` is set no further run starts,
+/// and the call returns [`Error::Cancelled`] when the runs in progress end.
+pub fn run_experiment_until(
+    config: &ExperimentConfig,
+    stop: Option<&AtomicBool>,
+) -> Result<ExperimentSummary> {
     config.validate()?;
+    let stopped = || stop.is_some_and(|s| s.load(Ordering::Relaxed));
     let started = Instant::now();
     let results: Vec<RunResult> = (0..config.runs)
         .into_par_iter()
-        .map(|i| run_one(config, i as u64))
+        .map(|i| {
+            if stopped() {
+                return Err(Error::Cancelled);
+            }
+            run_one(config, i as u64)
+        })
         .collect::<Result<_>>()?;
+    if stopped() {
+        return Err(Error::Cancelled);
+    }
     let wall_seconds = started.elapsed().as_secs_f64();
     Ok(summarise(config, &results, wall_seconds))
 }

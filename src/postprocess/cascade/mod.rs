@@ -44,7 +44,7 @@ mod variant;
 pub use channel::{Channel, ChannelStats, Message, Responder};
 pub use experiment::{
     ErrorModel, ExperimentConfig, ExperimentSummary, ExperimentTimings, RunResult, plant_errors,
-    random_key, run_experiment, run_one,
+    random_key, run_experiment, run_experiment_until, run_one,
 };
 pub use shuffle::{Shuffle, ShuffleScratch};
 pub use variant::{BiconfRule, CascadeVariant, MIN_QBER_ESTIMATE, Schedule};
