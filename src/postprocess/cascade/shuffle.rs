@@ -675,7 +675,7 @@ mod tests {
         // n = 36673 = 191 * 192 + 1 (a = b = 192; b <= a always, so no smaller grid has
         // whole-word rows of 3 words or more). Also the exact shuffle of the crash (Bob's
         // first pass of a 36739-bit block of the shard scenario at 15 km), both ends of the
-        // b = 192 range, and the first grids with 4 and 5-word rows.
+        // b = 192 range, the first grids with 4 and 5-word rows, and 2^20 bits.
         let mut rng = stream(8, Purpose::Auxiliary, 0);
         let mut scratch = ShuffleScratch::default();
         let mut check = |s: &Shuffle, rng: &mut crate::rng::ChaCha8Rng| {
@@ -700,6 +700,12 @@ mod tests {
                 let s = key_for_last_row_shift(n, keys, shift, rng.next_u32() >> 1);
                 check(&s, &mut rng);
             }
+        }
+        // A power of two crashed too: 2^20 bits (a = b = 1024, rows of 16 words), e.g.
+        // `qkdsim reconcile --bits 1048576 --qber 0.02 --variant option7 --runs 8`.
+        let keys = [rng.next_u32(), rng.next_u32(), 0];
+        for shift in [0, 960] {
+            check(&key_for_last_row_shift(1 << 20, keys, shift, 0), &mut rng);
         }
     }
 
