@@ -231,6 +231,69 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Key lengths whose shuffle grids have rows of three or four whole words (192 or 256
+    /// bits: n in 36673..=37056 and 65281..=65792), where a pass whose last grid row is
+    /// rotated by a multiple of 64 once read past the grid and panicked (about one shuffle in
+    /// 64; the unit tests in `cascade::shuffle` and `cascade` force that case). Every parity
+    /// is still counted, and verified keys are equal.
+    #[test]
+    fn whole_word_row_grids_reconcile_with_every_parity_counted(
+        n in prop_oneof![36_673usize..=37_056, 65_281usize..=65_792],
+        key_seed in any::<u64>(),
+        error_rate in 0.002f64..0.1,
+        variant in variant_strategy(),
+    ) {
+        let mut rng = stream(key_seed, Purpose::Auxiliary, 0);
+        let alice = random_key(n, &mut rng);
+        let mut bob = alice.clone();
+        plant_errors(&mut bob, error_rate, ErrorModel::Binomial, &mut rng);
+        let mut cascade_rng = stream(key_seed, Purpose::Reconciliation, 0);
+        let outcome = reconcile_with(&alice, &bob, error_rate, variant, &mut cascade_rng,
+            ReconcileOptions { keep_log: true }).unwrap();
+        check_log(n, &outcome)?;
+        let mut verify_rng = stream(key_seed, Purpose::Verification, 0);
+        let check = verify(&alice, &outcome.corrected, 1e-12, &mut verify_rng).unwrap();
+        if check.keys_match {
+            prop_assert_eq!(&outcome.corrected, &alice);
+        }
+    }
+}
+
+/// The smallest reconcile call that crashed (index out of bounds in `Shuffle::apply_with`
+/// via `Bob::run_pass`): 36673 bits, seed 6, one run, whatever the variant and QBER (the
+/// first pass's shuffle rotates the last row of its 192 x 192 grid by a multiple of 64).
+#[test]
+fn cli_reconcile_of_the_smallest_crashing_call_succeeds() {
+    for variant in CascadeVariant::ALL {
+        let out = Command::cargo_bin("qkdsim")
+            .unwrap()
+            .args([
+                "reconcile",
+                "--bits",
+                "36673",
+                "--qber",
+                "0.02",
+                "--runs",
+                "1",
+            ])
+            .args(["--seed", "6", "--json", "--variant", variant.name()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{variant}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+        assert_eq!(v["residual_error_runs"], 0, "{variant}");
+        assert_eq!(v["verification_failures"], 0, "{variant}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Round trips: batched exchanges along the critical path.
 // ---------------------------------------------------------------------------------------

@@ -269,6 +269,36 @@ mod tests {
     }
 
     #[test]
+    fn reconciles_when_a_shuffle_rotates_a_whole_word_row_by_whole_words() {
+        // Regression for "index out of bounds: the len is 578 but the index is 578" in
+        // `Shuffle::apply_with` via `Bob::run_pass`: at n = 36673, the smallest key whose
+        // shuffle grid has rows of three whole words (192 x 192), a first pass whose last grid
+        // row is rotated by a multiple of 64 crashed. The seed is searched for (the first
+        // whose first shuffle has that rotation), so the test keeps meeting the edge should
+        // the streams change; every variant must then correct every planted error.
+        let n = 36_673;
+        let seed = (0..)
+            .find(|&s| {
+                let shuffle = Shuffle::random(n, &mut stream(s, Purpose::Reconciliation, 0));
+                let (a, b, shift) = shuffle.last_row_shift();
+                assert_eq!((a, b), (192, 192));
+                shift % 64 == 0
+            })
+            .expect("a seed");
+        let mut rng = stream(seed, Purpose::Auxiliary, 0);
+        let alice = random_key(n, &mut rng);
+        let mut bob = alice.clone();
+        let planted = plant_errors(&mut bob, 0.02, ErrorModel::Exact, &mut rng);
+        assert_eq!(planted, 733);
+        for v in CascadeVariant::ALL {
+            let mut r = stream(seed, Purpose::Reconciliation, 0);
+            let out = reconcile(&alice, &bob, 0.02, v, &mut r);
+            assert_eq!(out.corrected, alice, "{v}");
+            assert_eq!(out.corrections, planted, "{v}");
+        }
+    }
+
+    #[test]
     fn rejects_unequal_keys() {
         let mut r = stream(1, Purpose::Reconciliation, 0);
         let e = reconcile_with(

@@ -276,6 +276,14 @@ impl Shuffle {
         }
     }
 
+    /// The grid's shape (a, b) and the rotation round 2 applies to its last row, f2(a - 1):
+    /// what decides whether [`Self::apply_with`] meets the word-aligned edge its tests aim at.
+    #[cfg(test)]
+    pub(super) fn last_row_shift(&self) -> (usize, usize, usize) {
+        let s = Self::round(self.keys[2], self.a - 1, self.b);
+        (self.a as usize, self.b as usize, s as usize)
+    }
+
     /// `key` in shuffled order: bit `p` of the result is bit `source_of(p)` of `key`.
     pub fn apply(&self, key: &BitVec) -> BitVec {
         self.apply_with(key, &mut ShuffleScratch::default())
@@ -444,9 +452,17 @@ fn shifted_copy(dst: &mut [u64], src: &[u64], off: usize) {
 /// Writes into `dst` (ceil(b/64) words) the `b` bits of `src` from bit `base`, rotated
 /// cyclically by `s < b`: bit r of the result is bit `base + (r - s) mod b` of `src`. Bits
 /// past `b` of the result are zero (`tail_mask` keeps the last word's first b % 64 bits).
-/// `src` must hold bits from `base - 63` (so `base >= 63`) to one word past `base + b`.
+/// `src` must hold the words from the one with bit `base - 63` (so `base >= 63`) to the one
+/// after the word with the row's last bit, `base + b - 1`; nothing past that is read.
 #[inline(always)]
 fn rotate_row(src: &[u64], base: usize, b: usize, s: usize, dst: &mut [u64], tail_mask: u64) {
+    debug_assert!(s < b && base >= 63, "rotate_row: s {s}, b {b}, base {base}");
+    debug_assert!(
+        src.len() > (base + b - 1) / 64 + 1,
+        "rotate_row: {} words hold no word after bit {}",
+        src.len(),
+        base + b - 1
+    );
     let w = dst.len();
     if w <= 2 {
         // Rows of at most 128 bits (n up to about 16000): one rotation of a u128.
@@ -473,7 +489,16 @@ fn rotate_row(src: &[u64], base: usize, b: usize, s: usize, dst: &mut [u64], tai
     shifted_copy(&mut dst[..i0], src, base + b - s);
     shifted_copy(&mut dst[i0 + 1..], src, base + 64 * (i0 + 1) - s);
     let lo = (1u64 << t) - 1;
-    dst[i0] = (window(src, base + b - s + 64 * i0) & lo) | (window(src, base - t) & !lo);
+    // The wrapped part of word i0 is its bits below t, from base + b - t. When s is a multiple
+    // of 64 (t = 0) it is empty and is not read: its window would start at base + b, one bit
+    // past the row, and needs the word after that bit, which for the last row of a grid whose
+    // rows fill whole words (b % 64 = 0) lies past the buffer.
+    let wrapped = if t == 0 {
+        0
+    } else {
+        window(src, base + b - s + 64 * i0) & lo
+    };
+    dst[i0] = wrapped | (window(src, base - t) & !lo);
     dst[w - 1] &= tail_mask;
 }
 
@@ -594,6 +619,126 @@ mod tests {
                     "n = {n}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn rotate_row_reads_nothing_past_the_word_after_the_row() {
+        // Every row width up to five words (whole-word widths 64..320 among them), every
+        // rotation, rows starting on a word boundary (as in the grid) and off it (as in the
+        // key), in a buffer holding exactly what `rotate_row` documents it may read: any read
+        // past it panics. The rotation is checked bit by bit. Before the fix, a whole-word row
+        // rotated by a multiple of 64 read the word after its end's (the crash of
+        // `grid_apply_with_whole_word_rows_rotated_by_whole_words`).
+        let mut rng = stream(7, Purpose::Auxiliary, 0);
+        for b in 1usize..=320 {
+            let w = b.div_ceil(64);
+            let tail_mask = if b % 64 == 0 {
+                !0u64
+            } else {
+                (1u64 << (b % 64)) - 1
+            };
+            for base in [63usize, 64, 100, 128, 191] {
+                let words = (base + b - 1) / 64 + 2;
+                let src: Vec<u64> = (0..words).map(|_| rng.next_u64()).collect();
+                let bit = |i: usize| (src[i / 64] >> (i % 64)) & 1 == 1;
+                let mut dst = vec![0u64; w];
+                for s in 0..b {
+                    rotate_row(&src, base, b, s, &mut dst, tail_mask);
+                    let got = BitVec::from_words(dst.clone(), w * 64);
+                    for r in 0..b {
+                        let want = bit(base + (r + b - s) % b);
+                        assert_eq!(got.get(r), want, "b {b} base {base} s {s} bit {r}");
+                    }
+                    for r in b..w * 64 {
+                        assert!(!got.get(r), "b {b} base {base} s {s}: bit {r} past the row");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The third round key (found by counting up from `start`) that gives the last grid row
+    /// of `0..n` the rotation `shift`.
+    fn key_for_last_row_shift(n: usize, keys: [u32; ROUNDS], shift: usize, start: u32) -> Shuffle {
+        (start..)
+            .map(|k2| Shuffle::from_round_keys(n, [keys[0], keys[1], k2]))
+            .find(|s| s.last_row_shift().2 == shift)
+            .expect("a round key with that rotation")
+    }
+
+    #[test]
+    fn grid_apply_with_whole_word_rows_rotated_by_whole_words() {
+        // Regression: rows of b = 64 w bits (w >= 3) and a last row that round 2 rotates by a
+        // multiple of 64 made `apply_with` read one word past its grid ("index out of bounds:
+        // the len is 578 but the index is 578" at n = 36739). The smallest such key is
+        // n = 36673 = 191 * 192 + 1 (a = b = 192; b <= a always, so no smaller grid has
+        // whole-word rows of 3 words or more). Also the exact shuffle of the crash (Bob's
+        // first pass of a 36739-bit block of the shard scenario at 15 km), both ends of the
+        // b = 192 range, the first grids with 4 and 5-word rows, and 2^20 bits.
+        let mut rng = stream(8, Purpose::Auxiliary, 0);
+        let mut scratch = ShuffleScratch::default();
+        let mut check = |s: &Shuffle, rng: &mut crate::rng::ChaCha8Rng| {
+            let n = s.len();
+            let words = (0..n.div_ceil(64)).map(|_| rng.next_u64()).collect();
+            let key = BitVec::from_words(words, n);
+            assert_eq!(
+                s.apply_with(&key, &mut scratch),
+                gather(&s.source_table(), &key),
+                "n = {n}, shape and last shift {:?}",
+                s.last_row_shift()
+            );
+        };
+        let crash = Shuffle::from_round_keys(36_739, [2_594_070_509, 1_378_987_862, 273_183_539]);
+        assert_eq!(crash.last_row_shift(), (192, 192, 0));
+        check(&crash, &mut rng);
+        for n in [36_673usize, 36_864, 36_865, 37_056, 65_281, 65_792, 102_081] {
+            let keys = [rng.next_u32(), rng.next_u32(), 0];
+            let (a, b, _) = Shuffle::from_round_keys(n, keys).last_row_shift();
+            assert!(b % 64 == 0 && b >= 192 && a >= b, "n {n}: a {a} b {b}");
+            for shift in (0..b).step_by(64).chain([1, 63, 65, b - 1]) {
+                let s = key_for_last_row_shift(n, keys, shift, rng.next_u32() >> 1);
+                check(&s, &mut rng);
+            }
+        }
+        // A power of two crashed too: 2^20 bits (a = b = 1024, rows of 16 words), e.g.
+        // `qkdsim reconcile --bits 1048576 --qber 0.02 --variant option7 --runs 8`.
+        let keys = [rng.next_u32(), rng.next_u32(), 0];
+        for shift in [0, 960] {
+            check(&key_for_last_row_shift(1 << 20, keys, shift, 0), &mut rng);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 48,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Grids with whole-word rows of 3 to 6 words, any key length giving that shape
+        /// (n in ((b - 1) b, b^2], where a = b), the last row's rotation a multiple of 64
+        /// half of the time: the word-operation shuffle equals the table gather.
+        #[test]
+        fn apply_matches_the_table_on_whole_word_row_grids(
+            words in 3usize..=6,
+            offset in 0usize..384,
+            seed in proptest::prelude::any::<u64>(),
+            aligned in proptest::prelude::any::<bool>(),
+        ) {
+            let b = 64 * words;
+            let n = (b - 1) * b + 1 + offset % b;
+            let mut rng = stream(seed, Purpose::Auxiliary, 0);
+            let keys = [rng.next_u32(), rng.next_u32(), rng.next_u32()];
+            let s = if aligned {
+                let shift = 64 * (rng.next_u32() as usize % words);
+                key_for_last_row_shift(n, keys, shift, keys[2] >> 1)
+            } else {
+                Shuffle::from_round_keys(n, keys)
+            };
+            proptest::prop_assert_eq!(s.last_row_shift().1, b);
+            let key = BitVec::from_words((0..n.div_ceil(64)).map(|_| rng.next_u64()).collect(), n);
+            let got = s.apply_with(&key, &mut ShuffleScratch::default());
+            proptest::prop_assert_eq!(got, gather(&s.source_table(), &key));
         }
     }
 
