@@ -2,6 +2,9 @@
 //! they mirror (`--pulses`, `--seed`, `--threads`, `--engine`, `reconcile --bits`, …): a
 //! wrong value is a `ValueError` naming the argument, the value and the allowed range; a
 //! wrong type is a `TypeError`.
+//!
+//! Holds no rule of its own: ranges come from the library (`qkdsim::scenario` rules,
+//! `qkdsim::analysis::max_threads`), so the bindings and the command line cannot drift.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;

@@ -3,7 +3,8 @@
 //!
 //! Every path into a scenario goes through the library's own validation
 //! (`Scenario::parse`, `Scenario::from_table`, `scenario::with_value`), so a value is
-//! accepted or refused, with the same message, whichever way it arrives.
+//! accepted or refused, with the same message, whichever way it arrives. Must never
+//! validate anything itself beyond converting Python values to TOML values.
 
 use crate::errors::{scenario_error, to_py_err};
 use pyo3::exceptions::{PyOSError, PyTypeError};
