@@ -131,6 +131,7 @@ fn sweep<'py>(
         steps: None,
         values: Some(values),
         log: false,
+        ..SweepSpec::default()
     };
     let plan = SweepPlan::from_spec_named(&spec, &names).map_err(|e| to_py_err(py, e, None))?;
     // Every value checked before any simulation, each wrong one named by its index with
@@ -443,6 +444,7 @@ fn grid(
         steps: Some(steps),
         values: None,
         log,
+        ..SweepSpec::default()
     };
     let violations = qkdsim::scenario::sweep_violations(&spec, &names);
     if !violations.is_empty() {
