@@ -34,8 +34,17 @@ def interrupt_after(seconds: float) -> threading.Timer:
     return timer
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    # Python installs its own SIGINT handler at start-up unless the process inherited
+    # SIGINT ignored (a job started in the background of a non-interactive shell does):
+    # install it for these tests, as an interactive interpreter has it, and restore after.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def assert_interrupted(call) -> None:
-    # Python's own SIGINT handler must be installed (pytest leaves it in place).
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     timer = interrupt_after(0.5)
     started = time.monotonic()

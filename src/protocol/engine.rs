@@ -722,9 +722,8 @@ pub(crate) fn run_stitched(
     stop: Option<&AtomicBool>,
     sink: impl FnMut(ChunkOutput),
 ) -> EngineStats {
-    let tasks = chunk_tasks(0, 0, total_pulses, chunk_pulses);
     run_tasks(
-        &tasks,
+        chunk_tasks(0, 0, total_pulses, chunk_pulses),
         batch_per_thread,
         |t, state| simulate(t.chunk, t.first_pulse, t.pulses, state),
         DetectorState::default(),
@@ -752,26 +751,25 @@ pub(crate) fn chunk_tasks(
     first: u64,
     pulses: u64,
     chunk_pulses: u64,
-) -> Vec<ChunkTask> {
-    (0..pulses.div_ceil(chunk_pulses))
-        .map(|c| {
-            let p0 = c * chunk_pulses;
-            ChunkTask {
-                segment,
-                chunk: c,
-                first_pulse: first + p0,
-                pulses: chunk_pulses.min(pulses - p0),
-            }
-        })
-        .collect()
+) -> impl Iterator<Item = ChunkTask> {
+    (0..pulses.div_ceil(chunk_pulses)).map(move |c| {
+        let p0 = c * chunk_pulses;
+        ChunkTask {
+            segment,
+            chunk: c,
+            first_pulse: first + p0,
+            pulses: chunk_pulses.min(pulses - p0),
+        }
+    })
 }
 
-/// [`run_stitched`] over any list of chunks in pulse order (pulse ranges ascending, gaps
-/// allowed), from the detector state `carry`; returns the statistics and the state after
+/// [`run_stitched`] over any sequence of chunks in pulse order (pulse ranges ascending,
+/// gaps allowed), taken lazily one batch at a time (a run of 10^15 pulses has 2^28
+/// chunks: they are never all held), from the detector state `carry`; returns the statistics and the state after
 /// the last chunk. `progress` receives the end pulse of the last chunk taken. Once `stop`
 /// is set no further batch starts (cancellation).
 pub(crate) fn run_tasks(
-    tasks: &[ChunkTask],
+    mut tasks: impl Iterator<Item = ChunkTask>,
     batch_per_thread: u64,
     simulate: impl Fn(&ChunkTask, DetectorState) -> (ChunkOutput, DetectorState) + Sync,
     mut carry: DetectorState,
@@ -781,14 +779,16 @@ pub(crate) fn run_tasks(
 ) -> (EngineStats, DetectorState) {
     let batch =
         (batch_per_thread * rayon::current_num_threads() as u64).max(batch_per_thread) as usize;
-    let mut stats = EngineStats {
-        chunks: tasks.len() as u64,
-        rerun_chunks: 0,
-    };
-    for group in tasks.chunks(batch) {
+    let mut stats = EngineStats::default();
+    loop {
         if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
             break;
         }
+        let group: Vec<ChunkTask> = tasks.by_ref().take(batch).collect();
+        if group.is_empty() {
+            break;
+        }
+        stats.chunks += group.len() as u64;
         let results: Vec<(ChunkOutput, DetectorState)> = group
             .par_iter()
             .map(|t| simulate(t, DetectorState::default()))

@@ -99,7 +99,7 @@
 
 use super::detection::{ChunkOutput, Detection};
 use super::engine::{
-    CHUNK_PULSES, ChunkTask, DetectorState, EngineStats, MAX_INTENSITIES, PulseEngine, chunk_tasks,
+    CHUNK_PULSES, DetectorState, EngineStats, MAX_INTENSITIES, PulseEngine, chunk_tasks,
     config_parts, run_stitched, run_tasks,
 };
 use super::event_common::CommonLoop;
@@ -304,17 +304,16 @@ impl Engine {
         stop: Option<&AtomicBool>,
         sink: impl FnMut(ChunkOutput),
     ) -> (EngineStats, DetectorState) {
-        let tasks: Vec<ChunkTask> = segments
+        let tasks = segments
             .iter()
             .enumerate()
-            .flat_map(|(i, s)| chunk_tasks(i, s.first_pulse, s.pulses, s.engine.chunk_pulses()))
-            .collect();
+            .flat_map(|(i, s)| chunk_tasks(i, s.first_pulse, s.pulses, s.engine.chunk_pulses()));
         let batch = match segments.first().map(|s| s.engine) {
             Some(Engine::Event(_)) => 2,
             _ => 4,
         };
         run_tasks(
-            &tasks,
+            tasks,
             batch,
             |t, state| match segments[t.segment].engine {
                 Engine::Pulse(e) => e.simulate_chunk(t.chunk, t.first_pulse, t.pulses, state),
