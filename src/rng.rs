@@ -33,6 +33,10 @@ pub enum Purpose {
     /// The engine seed of the run segment that starts at pulse `index` (segments after
     /// the first, when drift or realignment cut the run; see `analysis::timeline`).
     EngineSegment = 9,
+    /// Eve: chunk `index` of the attacked pulse engine; `2^62 + index` the beam-splitting
+    /// tap on the event engine's chunk `index`; `2^63 + index` the hypothetical
+    /// privacy amplification of block `index` under the naive bound.
+    Adversary = 10,
 }
 
 /// The ChaCha8 stream for (`seed`, `purpose`, `index`).

@@ -265,10 +265,19 @@ pub fn rate(errors: u64, bits: u64) -> Option<f64> {
 /// The engine for a choice (`pulse`, `event`, or `auto`, which applies
 /// [`choose_engine`]). Unknown names cannot reach here: scenario validation and the
 /// command line only let the three through; anything else is treated as `auto`.
+///
+/// With an adversary, `auto` picks the event engine only where it simulates the attack
+/// exactly (beam splitting of a Poisson source, [`crate::protocol::event::BeamTap`]) and
+/// the `auto` rule would pick it anyway; otherwise the pulse engine.
 pub fn engine_kind(choice: &str, model: &LinkModel) -> EngineKind {
     match choice {
         "pulse" => EngineKind::Pulse,
         "event" => EngineKind::Event,
+        _ if model.adversary.is_some()
+            && crate::protocol::event::BeamTap::for_link(model).is_none() =>
+        {
+            EngineKind::Pulse
+        }
         _ => choose_engine(model),
     }
 }
@@ -288,13 +297,25 @@ pub fn simulate(
     let pulses = options.pulses.unwrap_or_else(|| scenario.pulses());
     let model = LinkModel::from_scenario(scenario);
     let plan = TimePlan::new(scenario, pulses)?;
-    let kind = engine_kind(
-        options
-            .engine
-            .as_deref()
-            .unwrap_or(&scenario.spec.simulation.engine),
-        &model,
-    );
+    let choice = options
+        .engine
+        .as_deref()
+        .unwrap_or(&scenario.spec.simulation.engine);
+    if let Some(adv) = &scenario.spec.adversary {
+        crate::scenario::event_engine_attack(
+            choice,
+            &adv.attack,
+            scenario.spec.source.single_photon,
+        )
+        .map_err(|e| {
+            crate::Error::InvalidArgument(e.replacen(
+                "simulation.engine:",
+                "engine (simulation.engine or --engine):",
+                1,
+            ))
+        })?;
+    }
+    let kind = engine_kind(choice, &model);
     let engine = Engine::new(kind, &model, seed);
     let mut sifter = Sifter::new(
         model.intensities.len(),

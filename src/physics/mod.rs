@@ -4,6 +4,7 @@
 //! Must never depend on `protocol`, `estimation`, `postprocess` or `report`, and knows
 //! nothing about sifting or keys: it only says what happens to light.
 
+pub mod adversary;
 pub mod channel;
 pub mod detector;
 pub mod drift;
@@ -11,6 +12,7 @@ pub mod expected;
 pub mod polarization;
 pub mod source;
 
+pub use adversary::{Adversary, Attack, PnsTuning};
 pub use channel::Channel;
 pub use detector::{CommonSteadyState, DeadTimeMode, Detectors, SteadyState};
 pub use drift::Drift;
@@ -49,6 +51,8 @@ pub struct LinkModel {
     pub detectors: Detectors,
     /// Gate (pulse) rate in Hz.
     pub rep_rate_hz: f64,
+    /// Eve's attack (`[adversary]`), or none.
+    pub adversary: Option<Adversary>,
 }
 
 /// One intensity class of the source.
@@ -88,7 +92,7 @@ impl LinkModel {
                 }
             })
             .collect();
-        LinkModel {
+        let mut model = LinkModel {
             intensities,
             alice_z_probability: s.source.basis_z_probability,
             bob_z_probability: s.receiver.basis_z_probability,
@@ -111,7 +115,12 @@ impl LinkModel {
             }),
             detectors: Detectors::from_spec(&s.detector, s.source.rep_rate_hz),
             rep_rate_hz: s.source.rep_rate_hz,
-        }
+            adversary: None,
+        };
+        model.adversary = s.adversary.as_ref().and_then(|a| {
+            Attack::from_name(&a.attack).map(|attack| Adversary::new(attack, a.fraction, &model))
+        });
+        model
     }
 
     /// The same link with the channel "static error `e_d`, then the drift rotation `walk`"

@@ -29,7 +29,14 @@ impl Detection {
     pub const FLAG_CLICK1: u8 = 1 << 5;
     /// At least one click was a released trapped carrier (an afterpulse).
     pub const FLAG_AFTERPULSE: u8 = 1 << 6;
+    /// Eve knows Alice's bit of this pulse (once the bases are announced); set only by the
+    /// attacked engines (`protocol::adversary`), never part of the counts' histogram.
+    pub const FLAG_EVE_KNOWS: u8 = 1 << 7;
 
+    /// Eve knows Alice's bit.
+    pub fn eve_knows(&self) -> bool {
+        self.flags & Self::FLAG_EVE_KNOWS != 0
+    }
     /// Alice's basis.
     pub fn alice_basis(&self) -> Basis {
         if self.flags & Self::FLAG_ALICE_X != 0 {

@@ -78,8 +78,8 @@
 //! Must never depend on `estimation`, `postprocess`, `analysis` or `report`.
 
 use super::detection::{ChunkOutput, Detection};
-use super::random::{Word, WordSource};
-use crate::physics::{Basis, LinkModel, Preparation};
+use super::random::{Uniforms, Word, WordSource};
+use crate::physics::{Basis, Detectors, LinkModel, Preparation};
 use crate::rng::{self, Purpose};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -590,9 +590,7 @@ impl PulseEngine {
         self.after_click(t, clicks, src, state, dead);
     }
 
-    /// Dead time and trapped carriers after the clicks `clicks` at gate `t`: in common
-    /// mode any click blinds both detectors, in independent mode each detector that
-    /// clicked; each detector that clicked may trap a carrier.
+    /// Dead time and trapped carriers after the clicks `clicks` at gate `t` ([`after_click`]).
     #[inline]
     fn after_click(
         &self,
@@ -602,47 +600,60 @@ impl PulseEngine {
         state: &mut DetectorState,
         dead: u64,
     ) {
-        let detectors = &self.model.detectors;
-        if detectors.common_dead_time() {
-            if clicks[0] || clicks[1] {
-                state.live_from = [t + 1 + dead; 2];
-            }
-        } else {
-            for j in 0..2 {
-                if clicks[j] {
-                    state.live_from[j] = t + 1 + dead;
-                }
-            }
+        after_click(&self.model.detectors, t, clicks, src, state, dead);
+    }
+}
+
+/// Dead time and trapped carriers after the clicks `clicks` at gate `t`: in common mode any
+/// click blinds both detectors, in independent mode each detector that clicked; each
+/// detector that clicked may trap a carrier.
+#[inline]
+pub(crate) fn after_click<S: Uniforms>(
+    detectors: &Detectors,
+    t: u64,
+    clicks: [bool; 2],
+    src: &mut S,
+    state: &mut DetectorState,
+    dead: u64,
+) {
+    if detectors.common_dead_time() {
+        if clicks[0] || clicks[1] {
+            state.live_from = [t + 1 + dead; 2];
         }
-        if detectors.afterpulse_probability > 0.0 {
-            for j in 0..2 {
-                if clicks[j] {
-                    self.maybe_trap(t, j, src, state, dead);
-                }
+    } else {
+        for j in 0..2 {
+            if clicks[j] {
+                state.live_from[j] = t + 1 + dead;
             }
         }
     }
-
-    /// With probability p_ap, a click of detector `j` at gate `t` traps a carrier; its
-    /// release gate joins the detector's pending list. Kept out of line so the
-    /// logarithm of the delay draw never runs on the common path.
-    #[cold]
-    #[inline(never)]
-    fn maybe_trap(
-        &self,
-        t: u64,
-        j: usize,
-        src: &mut WordSource,
-        state: &mut DetectorState,
-        dead: u64,
-    ) {
-        let det = &self.model.detectors;
-        if src.uniform() < det.afterpulse_probability {
-            let release = t + dead + 1 + det.afterpulse_delay(src.uniform_open0());
-            let pending = &mut state.pending[j];
-            let at = pending.partition_point(|&g| g <= release);
-            pending.insert(at, release);
+    if detectors.afterpulse_probability > 0.0 {
+        for j in 0..2 {
+            if clicks[j] {
+                maybe_trap(detectors, t, j, src, state, dead);
+            }
         }
+    }
+}
+
+/// With probability p_ap, a click of detector `j` at gate `t` traps a carrier; its release
+/// gate joins the detector's pending list. Kept out of line so the logarithm of the delay
+/// draw never runs on the common path.
+#[cold]
+#[inline(never)]
+fn maybe_trap<S: Uniforms>(
+    det: &Detectors,
+    t: u64,
+    j: usize,
+    src: &mut S,
+    state: &mut DetectorState,
+    dead: u64,
+) {
+    if src.uniform() < det.afterpulse_probability {
+        let release = t + dead + 1 + det.afterpulse_delay(src.uniform_open0());
+        let pending = &mut state.pending[j];
+        let at = pending.partition_point(|&g| g <= release);
+        pending.insert(at, release);
     }
 }
 

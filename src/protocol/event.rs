@@ -97,6 +97,7 @@
 //!
 //! Must never depend on `estimation`, `postprocess`, `analysis` or `report`.
 
+use super::adversary::AdversaryEngine;
 use super::detection::{ChunkOutput, Detection};
 use super::engine::{
     CHUNK_PULSES, DetectorState, EngineStats, MAX_INTENSITIES, PulseEngine, chunk_tasks,
@@ -196,22 +197,84 @@ pub enum Engine {
     Pulse(Box<PulseEngine>),
     /// The event-driven engine.
     Event(Box<EventEngine>),
+    /// The pulse engine under attack (reported as `pulse`): every pulse photon by photon.
+    Adversary(Box<AdversaryEngine>),
+    /// The event-driven engine with Eve's beam-splitting tap added to its records (exact
+    /// for Poisson sources, see [`BeamTap`]).
+    Tapped(Box<EventEngine>, BeamTap),
+}
+
+/// Eve's knowledge under beam splitting added to an honest engine's records: for a Poisson
+/// source the photons Eve keeps from the fibre's loss are independent of those reaching
+/// Bob (`physics::adversary`), so each detection of class k gets her knowledge with
+/// probability q_k = f (1 - exp(-mu_k (1 - eta_ch))), one uniform per detection in record
+/// order from the stream (engine seed, `Purpose::Adversary`, 2^62 + chunk).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BeamTap {
+    /// q_k per intensity class.
+    pub knows: Vec<f64>,
+}
+
+impl BeamTap {
+    /// The tap of `model`'s adversary, when it is beam splitting of a Poisson source.
+    pub fn for_link(model: &LinkModel) -> Option<BeamTap> {
+        let adv = model.adversary.as_ref()?;
+        if adv.attack != crate::physics::Attack::BeamSplitting {
+            return None;
+        }
+        let eta = model.channel.transmittance();
+        let knows = model
+            .intensities
+            .iter()
+            .map(|c| adv.beam_splitting_knowledge(c.photons, eta))
+            .collect::<Option<Vec<f64>>>()?;
+        Some(BeamTap { knows })
+    }
+
+    /// Marks the detections of `out` (chunk `chunk` of an engine seeded `seed`).
+    pub fn apply(&self, seed: u64, chunk: u64, out: &mut ChunkOutput) {
+        let mut src = U64Source::new(rng::stream(
+            seed,
+            Purpose::Adversary,
+            (1u64 << 62).wrapping_add(chunk),
+        ));
+        for d in &mut out.detections {
+            if src.uniform() < self.knows[d.intensity as usize] {
+                d.flags |= Detection::FLAG_EVE_KNOWS;
+            }
+        }
+    }
 }
 
 impl Engine {
     /// The engine of the given kind for a link and seed.
+    ///
+    /// With an adversary on the link, `Pulse` is the attacked pulse engine and `Event` the
+    /// event engine with the beam-splitting tap; the caller checks first that the event
+    /// engine can simulate the attack (`scenario::event_engine_attack`).
+    ///
+    /// # Panics
+    /// For `Event` with an attack the event engine cannot simulate exactly.
     pub fn new(kind: EngineKind, model: &LinkModel, seed: u64) -> Engine {
-        match kind {
-            EngineKind::Pulse => Engine::Pulse(Box::new(PulseEngine::new(model, seed))),
-            EngineKind::Event => Engine::Event(Box::new(EventEngine::new(model, seed))),
+        match (kind, &model.adversary) {
+            (EngineKind::Pulse, None) => Engine::Pulse(Box::new(PulseEngine::new(model, seed))),
+            (EngineKind::Event, None) => Engine::Event(Box::new(EventEngine::new(model, seed))),
+            (EngineKind::Pulse, Some(_)) => {
+                Engine::Adversary(Box::new(AdversaryEngine::new(model, seed)))
+            }
+            (EngineKind::Event, Some(_)) => Engine::Tapped(
+                Box::new(EventEngine::new(model, seed)),
+                BeamTap::for_link(model)
+                    .expect("the event engine runs only attacks it simulates exactly"),
+            ),
         }
     }
 
     /// Which engine this is.
     pub fn kind(&self) -> EngineKind {
         match self {
-            Engine::Pulse(_) => EngineKind::Pulse,
-            Engine::Event(_) => EngineKind::Event,
+            Engine::Pulse(_) | Engine::Adversary(_) => EngineKind::Pulse,
+            Engine::Event(_) | Engine::Tapped(..) => EngineKind::Event,
         }
     }
 
@@ -237,6 +300,14 @@ impl Engine {
         match self {
             Engine::Pulse(e) => e.run_until(total_pulses, progress, stop, sink),
             Engine::Event(e) => e.run_until(total_pulses, progress, stop, sink),
+            Engine::Adversary(e) => e.run_until(total_pulses, progress, stop, sink),
+            Engine::Tapped(e, tap) => {
+                let mut sink = sink;
+                e.run_until(total_pulses, progress, stop, |mut out| {
+                    tap.apply(e.seed, out.index, &mut out);
+                    sink(out)
+                })
+            }
         }
     }
 }
@@ -262,6 +333,11 @@ impl Engine {
             Engine::Event(e) => {
                 Engine::Event(Box::new(EventEngine::new_after(model, seed, Some(e))))
             }
+            Engine::Adversary(_) => Engine::Adversary(Box::new(AdversaryEngine::new(model, seed))),
+            Engine::Tapped(e, tap) => Engine::Tapped(
+                Box::new(EventEngine::new_after(model, seed, Some(e))),
+                tap.clone(),
+            ),
         }
     }
 
@@ -279,14 +355,25 @@ impl Engine {
                 e.pulse.seed = seed;
                 Engine::Event(e)
             }
+            Engine::Adversary(e) => {
+                let mut e = e.clone();
+                e.seed = seed;
+                Engine::Adversary(e)
+            }
+            Engine::Tapped(e, tap) => {
+                let mut e = e.clone();
+                e.seed = seed;
+                e.pulse.seed = seed;
+                Engine::Tapped(e, tap.clone())
+            }
         }
     }
 
     /// Pulses per chunk of this engine.
     pub fn chunk_pulses(&self) -> u64 {
         match self {
-            Engine::Pulse(_) => CHUNK_PULSES,
-            Engine::Event(e) => e.chunk_pulses(),
+            Engine::Pulse(_) | Engine::Adversary(_) => CHUNK_PULSES,
+            Engine::Event(e) | Engine::Tapped(e, _) => e.chunk_pulses(),
         }
     }
 
@@ -309,7 +396,7 @@ impl Engine {
             .enumerate()
             .flat_map(|(i, s)| chunk_tasks(i, s.first_pulse, s.pulses, s.engine.chunk_pulses()));
         let batch = match segments.first().map(|s| s.engine) {
-            Some(Engine::Event(_)) => 2,
+            Some(Engine::Event(_) | Engine::Tapped(..) | Engine::Adversary(_)) => 2,
             _ => 4,
         };
         run_tasks(
@@ -318,6 +405,13 @@ impl Engine {
             |t, state| match segments[t.segment].engine {
                 Engine::Pulse(e) => e.simulate_chunk(t.chunk, t.first_pulse, t.pulses, state),
                 Engine::Event(e) => e.simulate_chunk(t.chunk, t.first_pulse, t.pulses, state),
+                Engine::Adversary(e) => e.simulate_chunk(t.chunk, t.first_pulse, t.pulses, state),
+                Engine::Tapped(e, tap) => {
+                    let (mut out, state) =
+                        e.simulate_chunk(t.chunk, t.first_pulse, t.pulses, state);
+                    tap.apply(e.seed, t.chunk, &mut out);
+                    (out, state)
+                }
             },
             carry,
             progress,

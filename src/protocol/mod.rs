@@ -5,6 +5,7 @@
 //!
 //! Must never depend on `estimation`, `postprocess`, `analysis` or `report`.
 
+pub mod adversary;
 pub mod detection;
 pub mod engine;
 pub mod event;
@@ -13,6 +14,7 @@ pub mod random;
 pub mod sifting;
 mod unit_log;
 
+pub use adversary::AdversaryEngine;
 pub use detection::{ChunkOutput, Detection};
 pub use engine::{CHUNK_PULSES, DetectorState, EngineStats, PulseEngine};
 pub use event::{Engine, EngineKind, EventEngine, choose_engine};

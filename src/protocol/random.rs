@@ -87,6 +87,38 @@ impl WordSource {
     }
 }
 
+/// Uniform draws from either source: what the detector-memory updates
+/// ([`crate::protocol::engine`]'s trapping and release delays) need, so the engines share
+/// one implementation of them.
+pub trait Uniforms {
+    /// A uniform in [0, 1) with 53 random bits.
+    fn uniform(&mut self) -> f64;
+    /// A uniform in (0, 1], for logarithms.
+    fn uniform_open0(&mut self) -> f64;
+}
+
+impl Uniforms for WordSource {
+    #[inline]
+    fn uniform(&mut self) -> f64 {
+        WordSource::uniform(self)
+    }
+    #[inline]
+    fn uniform_open0(&mut self) -> f64 {
+        WordSource::uniform_open0(self)
+    }
+}
+
+impl Uniforms for U64Source {
+    #[inline]
+    fn uniform(&mut self) -> f64 {
+        U64Source::uniform(self)
+    }
+    #[inline]
+    fn uniform_open0(&mut self) -> f64 {
+        U64Source::uniform_open0(self)
+    }
+}
+
 /// Buffered 64-bit words of a ChaCha8 stream, consumed in order: the event engine's source
 /// (one word per click in its hot loop). The buffer is filled from the stream's bytes
 /// (little-endian words), so the words are those of the stream read 8 bytes at a time.

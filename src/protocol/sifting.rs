@@ -81,6 +81,9 @@ pub struct SiftedBlock {
     pub alice: BitVec,
     /// Bob's sifted Z bits (with errors).
     pub bob: BitVec,
+    /// Per sifted Z bit, whether Eve knows Alice's bit ([`Detection::FLAG_EVE_KNOWS`]);
+    /// all zero without an adversary.
+    pub eve: BitVec,
     /// Counts per intensity class over the block's pulses.
     pub per_intensity: Vec<SiftCounts>,
     /// True for the last, shorter block of a run.
@@ -123,9 +126,11 @@ pub struct Sifter {
     /// Whole words of the current block's Alice and Bob bits.
     alice_words: Vec<u64>,
     bob_words: Vec<u64>,
+    eve_words: Vec<u64>,
     /// The current block's bits past its whole words, and how many.
     alice_tail: u64,
     bob_tail: u64,
+    eve_tail: u64,
     tail_bits: u32,
     /// Bits in the current block.
     bits: usize,
@@ -146,8 +151,10 @@ impl Sifter {
             histogram: vec![0; n_intensities * FLAG_VALUES],
             alice_words: Vec::with_capacity(block_bits.div_ceil(64)),
             bob_words: Vec::with_capacity(block_bits.div_ceil(64)),
+            eve_words: Vec::with_capacity(block_bits.div_ceil(64)),
             alice_tail: 0,
             bob_tail: 0,
+            eve_tail: 0,
             tail_bits: 0,
             bits: 0,
         }
@@ -160,6 +167,7 @@ impl Sifter {
             end_pulse: first_pulse,
             alice: BitVec::new(),
             bob: BitVec::new(),
+            eve: BitVec::new(),
             per_intensity: vec![SiftCounts::default(); nk],
             partial: false,
         }
@@ -184,9 +192,11 @@ impl Sifter {
         let words = self.block_bits.div_ceil(64);
         let mut alice = std::mem::replace(&mut self.alice_words, Vec::with_capacity(words));
         let mut bob = std::mem::replace(&mut self.bob_words, Vec::with_capacity(words));
+        let mut eve = std::mem::replace(&mut self.eve_words, Vec::with_capacity(words));
         if self.tail_bits > 0 {
             alice.push(self.alice_tail);
             bob.push(self.bob_tail);
+            eve.push(self.eve_tail);
         }
         let next = Self::empty_block(self.next_index, end_pulse, self.n_intensities);
         self.next_index += 1;
@@ -195,8 +205,10 @@ impl Sifter {
         block.partial = partial;
         block.alice = BitVec::from_words(alice, self.bits);
         block.bob = BitVec::from_words(bob, self.bits);
+        block.eve = BitVec::from_words(eve, self.bits);
         self.alice_tail = 0;
         self.bob_tail = 0;
+        self.eve_tail = 0;
         self.tail_bits = 0;
         self.bits = 0;
         block
@@ -234,8 +246,12 @@ impl Sifter {
     #[inline]
     fn sift_run(&mut self, run: &[Detection], need: usize) -> (usize, usize) {
         let histogram = &mut self.histogram[..];
-        let (mut alice_tail, mut bob_tail, mut tail_bits) =
-            (self.alice_tail, self.bob_tail, self.tail_bits);
+        let (mut alice_tail, mut bob_tail, mut eve_tail, mut tail_bits) = (
+            self.alice_tail,
+            self.bob_tail,
+            self.eve_tail,
+            self.tail_bits,
+        );
         let mut kept = 0usize;
         let mut used = run.len();
         for (i, d) in run.iter().enumerate() {
@@ -246,12 +262,15 @@ impl Sifter {
                 (flags & (Detection::FLAG_ALICE_X | Detection::FLAG_BOB_X) as usize == 0) as u64;
             alice_tail |= ((flags as u64 >> 1) & keep) << tail_bits;
             bob_tail |= ((flags as u64 >> 3) & keep) << tail_bits;
+            eve_tail |= ((d.flags as u64 >> 7) & keep) << tail_bits;
             tail_bits += keep as u32;
             if tail_bits == 64 {
                 self.alice_words.push(alice_tail);
                 self.bob_words.push(bob_tail);
+                self.eve_words.push(eve_tail);
                 alice_tail = 0;
                 bob_tail = 0;
+                eve_tail = 0;
                 tail_bits = 0;
             }
             kept += keep as usize;
@@ -260,7 +279,12 @@ impl Sifter {
                 break;
             }
         }
-        (self.alice_tail, self.bob_tail, self.tail_bits) = (alice_tail, bob_tail, tail_bits);
+        (
+            self.alice_tail,
+            self.bob_tail,
+            self.eve_tail,
+            self.tail_bits,
+        ) = (alice_tail, bob_tail, eve_tail, tail_bits);
         (kept, used)
     }
 
@@ -290,6 +314,7 @@ mod tests {
             end_pulse: first,
             alice: BitVec::new(),
             bob: BitVec::new(),
+            eve: BitVec::new(),
             per_intensity: vec![SiftCounts::default(); nk],
             partial: false,
         };
@@ -302,6 +327,7 @@ mod tests {
                 if d.sifted() && d.alice_basis() == Basis::Z {
                     cur.alice.push(d.alice_bit());
                     cur.bob.push(d.bob_bit());
+                    cur.eve.push(d.eve_knows());
                     if cur.alice.len() == block_bits {
                         let next = empty(cur.index + 1, d.pulse + 1);
                         let mut b = std::mem::replace(&mut cur, next);
@@ -341,7 +367,7 @@ mod tests {
                     Detection {
                         pulse,
                         intensity: (r % nk as u64) as u8,
-                        flags: (r >> 8) as u8 & 0x7f | 0x10,
+                        flags: (r >> 8) as u8 | 0x10,
                     }
                 })
                 .collect();

@@ -18,8 +18,8 @@ pub use keys::{get_numeric, numeric_keys, with_value, with_values};
 pub use spec::*;
 pub use validate::{
     BLOCK_BITS, CASCADE_VARIANTS, ENGINES, MAX_PULSES, MAX_SWEEP_POINTS, PULSES, SEED, SWEEP_STEPS,
-    SWEEP_STEPS2, SweepNames, WholeRule, duration_pulses, escape_controls, fmt_num, fmt_text,
-    sweep_grid, sweep_values, sweep_violations, sweep2_violations, whole_rule,
+    SWEEP_STEPS2, SweepNames, WholeRule, duration_pulses, escape_controls, event_engine_attack,
+    fmt_num, fmt_text, sweep_grid, sweep_values, sweep_violations, sweep2_violations, whole_rule,
 };
 
 use crate::error::{Error, Result};

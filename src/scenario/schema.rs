@@ -37,6 +37,10 @@ pub(crate) fn exemplar() -> Value {
         realign_s: 0.0,
         residual_misalignment: Some(0.0),
     });
+    spec.adversary = Some(super::spec::AdversarySpec {
+        attack: "none".into(),
+        fraction: 1.0,
+    });
     spec.sweep = Some(super::spec::SweepSpec {
         param: "link.length_km".into(),
         from: Some(0.0),

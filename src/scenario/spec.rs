@@ -40,6 +40,9 @@ pub struct ScenarioSpec {
     /// Polarisation compensation (realignment) policy; absent = none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensation: Option<CompensationSpec>,
+    /// A simulated eavesdropper on the link; absent = none (`attack = "none"` likewise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adversary: Option<AdversarySpec>,
     /// An optional parameter sweep (command-line flags win).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepSpec>,
@@ -415,6 +418,29 @@ pub struct CompensationSpec {
     /// e_d left after a realignment; defaults to `link.misalignment`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub residual_misalignment: Option<f64>,
+}
+
+/// `[adversary]`: the attack Eve mounts on the quantum channel (`physics::adversary`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdversarySpec {
+    /// `"none"`, `"intercept_resend"`, `"pns"` (photon-number splitting) or
+    /// `"beam_splitting"`.
+    #[serde(default = "default_attack")]
+    pub attack: String,
+    /// Share of pulses Eve attacks, each pulse independently, in [0, 1] (default 1).
+    #[serde(default = "default_fraction")]
+    pub fraction: f64,
+}
+
+/// Values of `adversary.attack`.
+pub const ATTACKS: &[&str] = &["none", "intercept_resend", "pns", "beam_splitting"];
+
+fn default_attack() -> String {
+    "none".into()
+}
+fn default_fraction() -> f64 {
+    1.0
 }
 
 /// Values of `compensation.policy`.

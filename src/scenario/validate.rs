@@ -9,7 +9,7 @@
 //! escaped, so a message never writes raw escape sequences to a terminal).
 
 use super::spec::{
-    COMPENSATION_POLICIES, DEAD_TIME_MODES, MISALIGNMENT_MODELS, ScenarioSpec, SweepSpec,
+    ATTACKS, COMPENSATION_POLICIES, DEAD_TIME_MODES, MISALIGNMENT_MODELS, ScenarioSpec, SweepSpec,
 };
 
 /// Cascade variants the post-processing knows (Martinez-Mateo et al. 2015 naming).
@@ -464,6 +464,13 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
     if let Some(comp) = &spec.compensation {
         compensation_violations(&mut c, spec, comp);
     }
+    if let Some(adv) = &spec.adversary {
+        c.one_of("adversary.attack", &adv.attack, ATTACKS);
+        c.range("adversary.fraction", adv.fraction, 0.0, 1.0);
+        if let Err(e) = event_engine_attack(&sim.engine, &adv.attack, spec.source.single_photon) {
+            c.out.push(e);
+        }
+    }
 
     if let Some(sw) = &spec.sweep {
         c.out.extend(sweep_violations(sw, &SweepNames::TABLE));
@@ -474,6 +481,35 @@ pub fn violations(spec: &ScenarioSpec) -> Vec<String> {
         ));
     }
     c.out
+}
+
+/// Whether the engine choice `engine` can simulate `attack` exactly (the engine `auto`
+/// always can: it picks the pulse engine where the event engine cannot). The event engine
+/// jumps from click to click and never sees the photons of a pulse, so it cannot follow
+/// Eve's intercept-resend or photon-number-splitting measurements; beam splitting of a
+/// Poisson source is exact there (the photons Eve taps from the channel's loss are
+/// independent of those reaching Bob, see `physics::adversary`), of a single-photon source
+/// it is not (one photon goes either way). The message names the key and the way out.
+pub fn event_engine_attack(engine: &str, attack: &str, single_photon: bool) -> Result<(), String> {
+    let exact = match attack {
+        "none" => true,
+        "beam_splitting" => !single_photon,
+        _ => false,
+    };
+    if engine == "event" && !exact {
+        let why = if attack == "beam_splitting" {
+            "beam splitting of a single-photon source (one photon goes either to Bob or to Eve)"
+        } else {
+            "an attack that acts on the photons of every pulse"
+        };
+        return Err(format!(
+            "simulation.engine: the event engine cannot simulate adversary.attack = {} \
+             exactly ({why}); use engine = \"pulse\" or \"auto\" (auto picks the pulse \
+             engine)",
+            fmt_text(attack)
+        ));
+    }
+    Ok(())
 }
 
 /// Longest time a time key (`drift_step_s`, `window_s`, `interval_s`, `realign_s`) may
