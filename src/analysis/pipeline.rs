@@ -68,6 +68,9 @@ pub struct PipelineConfig {
     /// Ideal single-photon source: the key length comes from
     /// [`single_photon_key_length`] instead of the decoy-state bound.
     pub single_photon: bool,
+    /// The attack Eve mounts (`adversary.attack`), or none: then every block reports what
+    /// she knows ([`EveReport`]).
+    pub adversary: Option<String>,
 }
 
 impl PipelineConfig {
@@ -96,6 +99,11 @@ impl PipelineConfig {
             propagation_s: one_way,
             seed,
             single_photon: s.source.single_photon,
+            adversary: s
+                .adversary
+                .as_ref()
+                .filter(|a| a.attack != "none")
+                .map(|a| a.attack.clone()),
         })
     }
 }
@@ -162,6 +170,37 @@ pub struct BlockReport {
     pub per_intensity: Vec<SiftCounts>,
     /// Every intermediate bound of the finite-key analysis.
     pub finite_key: Option<FiniteKeyResult>,
+    /// What Eve knows of this block (under an attack only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eve: Option<EveReport>,
+}
+
+/// Longest block (sifted bits) for which Eve's knowledge of the final key is counted
+/// exactly.
+pub const EVE_COUNT_MAX_BITS: usize = 1 << 17;
+
+/// What Eve knows of a block's keys (DESIGN §7 `eve`), counted from the simulation, never
+/// assumed: her known sifted bits come from the engine's records, her knowledge of the
+/// final key from the rows she holds (`postprocess::leakage`).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct EveReport {
+    /// The attack (`adversary.attack`).
+    pub attack: String,
+    /// Sifted Z bits whose value Eve knows (after the basis announcement).
+    pub known_sifted_bits: u64,
+    /// Independent linear functions of the final key Eve can compute from her known bits,
+    /// every parity Cascade disclosed and the verification tag; `null` when the block is
+    /// longer than the exact count allows ([`EVE_COUNT_MAX_BITS`]).
+    pub known_final_key_bits: Option<u64>,
+    /// Final-key length l of the block.
+    pub final_key_bits: u64,
+    /// Key length the naive bound gives: every detection treated as a single-photon event
+    /// (the ideal-source bound, [`single_photon_key_length`], on the same counts and
+    /// leakage), i.e. the key a system without decoy states would have produced.
+    pub naive_secret_bits: u64,
+    /// Independent linear functions of that naive key Eve could compute, had the block
+    /// been hashed to `naive_secret_bits` (a Toeplitz seed of its own); `null` as above.
+    pub naive_known_final_key_bits: Option<u64>,
 }
 
 /// Seconds this host spent on one block, per stage (wall clock, DESIGN §7: every
@@ -259,6 +298,12 @@ pub fn process_block(
         timings: BlockTimings::default(),
         per_intensity: block.per_intensity.clone(),
         finite_key: None,
+        eve: cfg.adversary.as_ref().map(|attack| EveReport {
+            attack: attack.clone(),
+            known_sifted_bits: block.eve.count_ones() as u64,
+            known_final_key_bits: Some(0),
+            ..EveReport::default()
+        }),
     };
     let started = Instant::now();
     let finish = |mut r: BlockReport, keys: Option<BlockKeys>| {
@@ -340,6 +385,12 @@ pub fn process_block(
     } else {
         finite_key_length(&counts, ec.leaked_bits as f64, &cfg.security)
     };
+    if let Some(eve) = report.eve.as_mut() {
+        eve.naive_secret_bits =
+            single_photon_key_length(&counts, ec.leaked_bits as f64, &cfg.security, true)
+                .key_bits
+                .min(n as u64);
+    }
     report.timings.estimation_s = t.elapsed().as_secs_f64();
     let l = fk.key_bits.min(n as u64) as usize;
     let rejected = fk.rejected.clone();
@@ -361,6 +412,9 @@ pub fn process_block(
     match hashed {
         Ok((alice, bob)) => {
             report.secret_bits = l as u64;
+            if let Some(eve) = report.eve.as_mut() {
+                eve.final_key_bits = l as u64;
+            }
             report.final_keys_match = alice == bob;
             finish(report, Some(BlockKeys { alice, bob }))
         }

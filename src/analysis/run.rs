@@ -180,6 +180,78 @@ pub struct RunReport {
     /// (DESIGN §7 `time_series`); absent without windows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub time_series: Vec<TimeWindow>,
+    /// What Eve knows, summed over blocks (DESIGN §7 `eve`); present under an attack only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eve: Option<EveSummary>,
+    /// Key the naive bound (every detection a single photon) would have produced, summed
+    /// over blocks (DESIGN §7, "under attack"); present under an attack only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub naive_secret_bits: Option<u64>,
+}
+
+/// What Eve knows of the whole run: the blocks' [`EveReport`]s summed.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct EveSummary {
+    /// The attack.
+    pub attack: String,
+    /// Share of pulses attacked (`adversary.fraction`).
+    pub fraction: f64,
+    /// Sifted Z bits whose value Eve knows.
+    pub known_sifted_bits: u64,
+    /// Sifted Z bits in all.
+    pub sifted_bits: u64,
+    /// Independent linear functions of the final key Eve can compute, summed over blocks;
+    /// `null` when some block was too long for the exact count (`blocks_not_counted`).
+    pub known_final_key_bits: Option<u64>,
+    /// Final-key bits (the run's `secret_bits`).
+    pub final_key_bits: u64,
+    /// The naive bound's key (as `naive_secret_bits`).
+    pub naive_secret_bits: u64,
+    /// Eve's known functions of the naive key, summed; `null` as above.
+    pub naive_known_final_key_bits: Option<u64>,
+    /// Blocks whose final-key count was not computed (longer than `exact_limit_bits`).
+    pub blocks_not_counted: u64,
+    /// Longest block (sifted bits) for which the count runs
+    /// ([`super::pipeline::EVE_COUNT_MAX_BITS`]).
+    pub exact_limit_bits: u64,
+    /// The PNS attack's tuning (PNS only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pns: Option<crate::physics::PnsTuning>,
+}
+
+impl EveSummary {
+    /// The sum of `blocks`' reports under `model`'s adversary; `None` without one.
+    pub fn from_blocks(model: &LinkModel, blocks: &[BlockReport]) -> Option<EveSummary> {
+        let adv = model.adversary.as_ref()?;
+        let mut s = EveSummary {
+            attack: adv.attack.as_str().into(),
+            fraction: adv.fraction,
+            known_final_key_bits: Some(0),
+            naive_known_final_key_bits: Some(0),
+            exact_limit_bits: super::pipeline::EVE_COUNT_MAX_BITS as u64,
+            pns: adv.pns,
+            ..EveSummary::default()
+        };
+        let add = |total: &mut Option<u64>, x: Option<u64>| {
+            *total = total.zip(x).map(|(a, b)| a + b);
+        };
+        for b in blocks {
+            let Some(e) = &b.eve else { continue };
+            s.known_sifted_bits += e.known_sifted_bits;
+            s.sifted_bits += b.sifted_bits;
+            s.final_key_bits += e.final_key_bits;
+            s.naive_secret_bits += e.naive_secret_bits;
+            add(&mut s.known_final_key_bits, e.known_final_key_bits);
+            add(
+                &mut s.naive_known_final_key_bits,
+                e.naive_known_final_key_bits,
+            );
+            s.blocks_not_counted += u64::from(
+                e.known_final_key_bits.is_none() || e.naive_known_final_key_bits.is_none(),
+            );
+        }
+        Some(s)
+    }
 }
 
 /// A run's report and, if asked for, the final keys (all blocks concatenated).
@@ -425,6 +497,8 @@ pub fn simulate(
         availability: over_time.then_some(driven.report.availability),
         compensation: over_time.then_some(driven.report),
         time_series: driven.windows,
+        eve: None,
+        naive_secret_bits: None,
     })
 }
 
@@ -592,6 +666,8 @@ pub fn run(
             b
         })
         .collect();
+    report.eve = EveSummary::from_blocks(&LinkModel::from_scenario(scenario), &report.per_block);
+    report.naive_secret_bits = report.eve.as_ref().map(|e| e.naive_secret_bits);
     if !report.time_series.is_empty() {
         let late = assign_secret_bits(
             &mut report.time_series,
