@@ -173,5 +173,59 @@ fn crossover(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, scaling, crossover);
+/// The attacked pulse engine (photon by photon, `protocol::adversary`) at 50 km against
+/// the reference pulse engine and raw ChaCha8 in the same run: no attack (fraction 0),
+/// intercept-resend, PNS and beam splitting on every pulse, one chunk per iteration.
+fn adversary(c: &mut Criterion) {
+    use qkdsim::protocol::AdversaryEngine;
+    let mut group = c.benchmark_group("adversary_50km");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(CHUNK_PULSES));
+    group.bench_function("baseline_chacha8_u64", |b| {
+        let mut r = rng::stream(1, Purpose::Auxiliary, 0);
+        b.iter(|| {
+            let mut acc = 0u64;
+            for _ in 0..CHUNK_PULSES {
+                acc ^= r.next_u64();
+            }
+            black_box(acc)
+        })
+    });
+    let honest = PulseEngine::new(&model(50.0), 7);
+    group.bench_function("reference_pulse_engine", |b| {
+        let mut chunk = 0u64;
+        b.iter(|| {
+            chunk += 1;
+            let (out, _) = honest.simulate_chunk(chunk, 0, CHUNK_PULSES, DetectorState::default());
+            black_box(out.detections.len())
+        })
+    });
+    for (attack, fraction) in [
+        ("intercept_resend", 0.0),
+        ("intercept_resend", 1.0),
+        ("pns", 1.0),
+        ("beam_splitting", 1.0),
+    ] {
+        let text = format!(
+            "[link]\nlength_km = 50\n[detector]\nefficiency = 0.2\n\
+             dark_count_probability = 1e-6\n[adversary]\nattack = \"{attack}\"\n\
+             fraction = {fraction}\n"
+        );
+        let m = LinkModel::from_scenario(&Scenario::parse(&text, "bench").expect("valid"));
+        let engine = AdversaryEngine::new(&m, 7);
+        let id = format!("{attack}_f{fraction}");
+        group.bench_function(id, |b| {
+            let mut chunk = 0u64;
+            b.iter(|| {
+                chunk += 1;
+                let (out, _) =
+                    engine.simulate_chunk(chunk, 0, CHUNK_PULSES, DetectorState::default());
+                black_box(out.detections.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, scaling, crossover, adversary);
 criterion_main!(benches);

@@ -120,9 +120,13 @@ pub struct PnsTuning {
     pub matched: bool,
 }
 
-/// Largest photon number summed in the PNS tuning: P(n > 60) is below 1e-40 for every
-/// mean photon number the scenario allows up to 10 (Poisson tail).
-const MAX_PHOTONS: u32 = 60;
+/// Largest photon number worth summing or sampling for a pulse of mean photon number
+/// `mean`: mu + 20 sqrt(mu) + 64. By the Chernoff bound P(N >= mu + t) <= exp(-t^2 / (2 (mu
+/// + t / 3))) for a Poisson N, the tail beyond is below 1e-60 for every mean the scenario
+/// allows (up to 100).
+pub fn photon_number_cutoff(mean: f64) -> u32 {
+    (mean + 20.0 * mean.sqrt() + 64.0).ceil() as u32
+}
 
 /// Probability that one photon entering Bob's receiver in state `prep` is registered by a
 /// live detector when Bob measures in `bob` (receiver efficiency, split, relative
@@ -160,7 +164,7 @@ impl PnsTuning {
                 honest += w * (1.0 - photons.generating_function(1.0 - eta_ch * r));
                 single += w * photons.probability(1) * r;
                 multi += w
-                    * (2..=MAX_PHOTONS)
+                    * (2..=photon_number_cutoff(photons.mean()))
                         .map(|n| photons.probability(n) * (1.0 - (1.0 - r).powi(n as i32 - 1)))
                         .sum::<f64>();
             }

@@ -3,20 +3,25 @@
 //! what Eve learns recorded per detection ([`Detection::FLAG_EVE_KNOWS`]).
 //!
 //! Per pulse, from the chunk's own ChaCha8 stream (seed, `Purpose::Adversary`, chunk), in
-//! this order: the intensity class (one uniform against the cumulative p_k), the
+//! this order: the intensity class and the photon number together (one uniform against
+//! the cumulative joint law p_k P(n | k), its cells ordered by decreasing probability so
+//! the search is short; photon numbers up to `physics::adversary::photon_number_cutoff`,
+//! the tail beyond below 1e-60), the
 //! configuration (Alice's basis and bit, Bob's basis: one uniform against the cumulative
-//! weights), the photon number (inversion of the class's photon-number distribution: one
-//! uniform), whether Eve attacks this pulse (one uniform, only when 0 < fraction < 1),
-//! Eve's own draws (her basis and measurement outcomes for intercept-resend, her
-//! blocking decision for PNS), then one uniform per photon entering the fibre or Eve's
-//! lossless line, deciding between detector 0, detector 1, loss in Bob's receiver and
-//! loss in the fibre (thresholds s r_0, s (r_0 + r_1) and s, with s = eta_ch for the
-//! fibre and 1 for Eve's lossless line, r_j the registration probability of a photon
-//! entering Bob's receiver in its polarisation state, `physics::adversary`), then one
-//! uniform per live detector for its dark count, and a fair coin for the squashed bit of
-//! a double click. Photons are independent (beam-splitter model), so the law of every
-//! pulse is the physics model's law exactly, with the only rounding that of 53-bit
-//! uniforms.
+//! weights; drawn only when the pulse holds a photon or a detector clicks, since an empty
+//! pulse's configuration touches nothing else), whether Eve attacks this pulse (one
+//! uniform, only when 0 < fraction < 1 and the pulse holds a photon), Eve's own draws (her
+//! basis and measurement outcomes for intercept-resend, her blocking decision for PNS),
+//! then one uniform per photon entering the fibre or Eve's lossless line, deciding between
+//! detector 0, detector 1, loss in Bob's receiver and loss in the fibre (thresholds s r_0,
+//! s (r_0 + r_1) and s, with s = eta_ch for the fibre and 1 for Eve's lossless line, r_j
+//! the registration probability of a photon entering Bob's receiver in its polarisation
+//! state, `physics::adversary`), and a fair coin for the squashed bit of a double click.
+//! Dark counts, independent Bernoulli(d) per gate and detector, are drawn as geometric
+//! gaps (gate of the next dark count of each detector, floor(ln u / ln(1 - d)) gates
+//! on), one draw per dark count rather than per gate; a dark count at a blind gate is
+//! lost. Photons are independent (beam-splitter model), so the law of every pulse is the
+//! physics model's law exactly, with the only rounding that of 53-bit uniforms.
 //!
 //! Detector memory (dead time, afterpulses) is the reference pulse engine's, gate by
 //! gate ([`DetectorState`], the shared `after_click`), and the chunk scheme is the same
@@ -33,15 +38,10 @@ use super::engine::{
     run_stitched,
 };
 use super::random::U64Source;
-use crate::physics::adversary::registration_probability;
-use crate::physics::{Adversary, Attack, Basis, LinkModel, PhotonStatistics, Preparation};
+use crate::physics::adversary::{photon_number_cutoff, registration_probability};
+use crate::physics::{Adversary, Attack, Basis, LinkModel, Preparation};
 use crate::rng::{self, Purpose};
 use std::sync::atomic::AtomicBool;
-
-/// Longest photon-number table per class: P(n >= 64) < 1e-60 for every mean photon number
-/// a scenario allows (at most 10); a uniform beyond the table's last cumulative value
-/// takes its last entry.
-const MAX_PHOTONS: usize = 64;
 
 /// The attacked pulse engine for one link (with its adversary) and seed.
 #[derive(Debug, Clone)]
@@ -49,10 +49,11 @@ pub struct AdversaryEngine {
     model: LinkModel,
     adversary: Adversary,
     pub(crate) seed: u64,
-    class_cum: Vec<f64>,
+    /// Cumulative joint law of (class, photon number), most probable cell first.
+    joint_cum: Vec<f64>,
+    /// The (class, photon number) of each cell of `joint_cum`.
+    joint_cell: Vec<(usize, u32)>,
     config_cum: [f64; 8],
-    /// Per class, the cumulative photon-number distribution.
-    photon_cum: Vec<Vec<f64>>,
     /// Per (preparation index, Bob's basis index): r_0 and r_0 + r_1.
     registration: [[[f64; 2]; 2]; 4],
     eta_ch: f64,
@@ -65,15 +66,25 @@ impl AdversaryEngine {
             .adversary
             .clone()
             .expect("the adversary engine runs only on a link with an adversary");
+        let mut cells: Vec<(f64, usize, u32)> = Vec::new();
+        for (k, c) in model.intensities.iter().enumerate() {
+            for n in 0..=photon_number_cutoff(c.photons.mean()) {
+                let p = c.probability * c.photons.probability(n);
+                if p > 0.0 {
+                    cells.push((p, k, n));
+                }
+            }
+        }
+        cells.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
         let mut acc = 0.0;
-        let class_cum = model
-            .intensities
+        let joint_cum = cells
             .iter()
             .map(|c| {
-                acc += c.probability;
+                acc += c.0;
                 acc
             })
             .collect();
+        let joint_cell = cells.iter().map(|c| (c.1, c.2)).collect();
         let mut config_cum = [0.0; 8];
         let mut acc = 0.0;
         for (c, cum) in config_cum.iter_mut().enumerate() {
@@ -81,19 +92,6 @@ impl AdversaryEngine {
             acc += model.configuration_probability(prep, bob);
             *cum = acc;
         }
-        let photon_cum = model
-            .intensities
-            .iter()
-            .map(|c| {
-                let mut acc = 0.0;
-                (0..MAX_PHOTONS as u32)
-                    .map(|n| {
-                        acc += c.photons.probability(n);
-                        acc
-                    })
-                    .collect()
-            })
-            .collect();
         let mut registration = [[[0.0; 2]; 2]; 4];
         for prep in Preparation::ALL {
             for bob in Basis::BOTH {
@@ -105,9 +103,9 @@ impl AdversaryEngine {
             model: model.clone(),
             adversary,
             seed,
-            class_cum,
+            joint_cum,
+            joint_cell,
             config_cum,
-            photon_cum,
             registration,
             eta_ch: model.channel.transmittance(),
         }
@@ -156,23 +154,42 @@ impl AdversaryEngine {
         let dark = det.dark_count_probability;
         let memoryless = det.memoryless();
         let fraction = self.adversary.fraction;
-        for t in first_pulse..first_pulse + n_pulses {
+        let end = first_pulse + n_pulses;
+        // Gate of the next dark count of each detector (geometric gaps; `end` = none).
+        let ln_no_dark = (-dark).ln_1p();
+        let dark_gap = |src: &mut U64Source| -> u64 {
+            if dark <= 0.0 {
+                return u64::MAX;
+            }
+            let g = (src.uniform_open0().ln() / ln_no_dark).floor();
+            if g < 1e18 { g as u64 } else { u64::MAX / 2 }
+        };
+        let mut next_dark = [
+            first_pulse.saturating_add(dark_gap(&mut src)),
+            first_pulse.saturating_add(dark_gap(&mut src)),
+        ];
+        for t in first_pulse..end {
             let (live, forced) = if memoryless {
                 ([true; 2], [false; 2])
             } else {
                 state.enter_gate(t)
             };
-            let k = Self::pick(&self.class_cum, src.uniform());
+            let (k, n) = self.joint_cell[Self::pick(&self.joint_cum, src.uniform())];
             counts[k] += 1;
+            let mut dark_clicks = [false; 2];
+            for j in 0..2 {
+                if next_dark[j] == t {
+                    dark_clicks[j] = live[j];
+                    next_dark[j] = t.saturating_add(1).saturating_add(dark_gap(&mut src));
+                }
+            }
+            if n == 0 && !(dark_clicks[0] || dark_clicks[1] || forced[0] || forced[1]) {
+                continue;
+            }
             let c = Self::pick(&self.config_cum, src.uniform());
             let (prep, bob) = config_parts(c);
-            let n = match self.model.intensities[k].photons {
-                PhotonStatistics::SinglePhoton => 1,
-                PhotonStatistics::Poisson { .. } => {
-                    Self::pick(&self.photon_cum[k], src.uniform()) as u32
-                }
-            };
-            let attacked = fraction >= 1.0 || (fraction > 0.0 && src.uniform() < fraction);
+            let attacked =
+                n > 0 && (fraction >= 1.0 || (fraction > 0.0 && src.uniform() < fraction));
             let light = if attacked {
                 self.attack(prep, n, &mut src)
             } else {
@@ -198,8 +215,7 @@ impl AdversaryEngine {
             let mut clicks = [false; 2];
             for j in 0..2 {
                 if live[j] {
-                    let dark_click = dark > 0.0 && src.uniform() < dark;
-                    clicks[j] = registered[j] || dark_click || forced[j];
+                    clicks[j] = registered[j] || dark_clicks[j] || forced[j];
                 }
             }
             if !(clicks[0] || clicks[1]) {
