@@ -121,9 +121,9 @@ pub struct PnsTuning {
 }
 
 /// Largest photon number worth summing or sampling for a pulse of mean photon number
-/// `mean`: mu + 20 sqrt(mu) + 64. By the Chernoff bound P(N >= mu + t) <= exp(-t^2 / (2 (mu
-/// + t / 3))) for a Poisson N, the tail beyond is below 1e-60 for every mean the scenario
-/// allows (up to 100).
+/// `mean`: mu + 20 sqrt(mu) + 64. By the Chernoff bound
+/// P(N >= mu + t) <= exp(-t^2 / (2 mu + 2 t / 3)) for a Poisson N, the tail beyond is
+/// below 1e-60 for every mean the scenario allows (up to 100).
 pub fn photon_number_cutoff(mean: f64) -> u32 {
     (mean + 20.0 * mean.sqrt() + 64.0).ceil() as u32
 }
