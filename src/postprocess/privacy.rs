@@ -521,6 +521,90 @@ pub fn toeplitz_seed(n: usize, l: usize, rng: &mut impl rand::Rng) -> BitVec {
     BitVec::from_words(words, len)
 }
 
+/// The rows of the `l x n` Toeplitz matrix of a seed, as [`ToeplitzHasher::hash`] applies
+/// it: output bit `i` of a key is the parity of the key AND [`ToeplitzRows::row`] `i`. For
+/// the eavesdropper's accounting (`postprocess::leakage`), which needs the final key's bits
+/// as linear functions of the reconciled key.
+///
+/// With the seed `s` reversed, `r[m] = s[n + l - 2 - m]`, the convention of the module docs
+/// `T[i][j] = s[i - j + n - 1]` reads `T[i][j] = r[l - 1 - i + j]`: row `i` is the slice of
+/// `n` bits of `r` starting at `l - 1 - i`, so every row is a shifted word copy.
+#[derive(Debug, Clone)]
+pub struct ToeplitzRows {
+    reversed: BitVec,
+    n: usize,
+    l: usize,
+}
+
+impl ToeplitzRows {
+    /// The matrix hashing `n` input bits to `l` output bits with `seed`
+    /// (`seed.len()` must be `n + l - 1`, as for [`ToeplitzHasher::hash`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the seed length is wrong.
+    pub fn new(seed: &BitVec, n: usize, l: usize) -> Result<ToeplitzRows> {
+        check_seed_len(n, seed.len(), l)?;
+        let len = seed.len();
+        let mut reversed = BitVec::zeros(len);
+        for m in 0..len {
+            if seed.get(len - 1 - m) {
+                reversed.set(m, true);
+            }
+        }
+        Ok(ToeplitzRows { reversed, n, l })
+    }
+
+    /// Input bits n (the columns).
+    pub fn input_bits(&self) -> usize {
+        self.n
+    }
+
+    /// Output bits l (the rows).
+    pub fn output_bits(&self) -> usize {
+        self.l
+    }
+
+    /// Row `i` as `n` bits: bit `j` is `T[i][j]`.
+    ///
+    /// # Panics
+    /// If `i >= self.output_bits()`.
+    pub fn row(&self, i: usize) -> BitVec {
+        let mut words = vec![0; self.n.div_ceil(64)];
+        self.row_words_into(i, &mut words);
+        BitVec::from_words(words, self.n)
+    }
+
+    /// Row `i` written into `out` (at least `ceil(n / 64)` words; bits past `n` are cleared,
+    /// words past the row are left alone).
+    ///
+    /// # Panics
+    /// If `i >= self.output_bits()` or `out` is too short.
+    pub fn row_words_into(&self, i: usize, out: &mut [u64]) {
+        assert!(i < self.l, "Toeplitz row {i} of {}", self.l);
+        let words = self.n.div_ceil(64);
+        assert!(
+            out.len() >= words,
+            "row buffer of {} words, {words} needed",
+            out.len()
+        );
+        let src = self.reversed.words();
+        let start = self.l - 1 - i;
+        let (q, s) = (start / 64, start % 64);
+        for (k, o) in out[..words].iter_mut().enumerate() {
+            let lo = src.get(q + k).copied().unwrap_or(0) >> s;
+            let hi = if s == 0 {
+                0
+            } else {
+                src.get(q + k + 1).copied().unwrap_or(0) << (64 - s)
+            };
+            *o = lo | hi;
+        }
+        if !self.n.is_multiple_of(64) {
+            out[words - 1] &= (1u64 << (self.n % 64)) - 1;
+        }
+    }
+}
+
 /// The plain `O(n * l)` Toeplitz product, bit by bit from the definition
 /// `y[i] = XOR_j s[i - j + n - 1] & x[j]`. For tests; same contract as
 /// [`ToeplitzHasher::hash`] except that a wrong seed length panics.
@@ -1719,6 +1803,45 @@ mod tests {
             }
         }
         assert_eq!(best_piece_count(10_000_000, 1_250_000), 3);
+    }
+
+    #[test]
+    fn toeplitz_rows_dotted_with_keys_give_the_hash() {
+        // Plain bit dot products of the rows with random keys against the transform-based
+        // hash, on sizes around word and piece boundaries.
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(21);
+        let mut hasher = ToeplitzHasher::new();
+        for (n, l) in [
+            (1, 1),
+            (2, 1),
+            (64, 64),
+            (65, 3),
+            (100, 99),
+            (1000, 1),
+            (1000, 257),
+            (4096, 512),
+            (5000, 4000),
+        ] {
+            let seed = random_bits(n + l - 1, &mut rng);
+            let rows = ToeplitzRows::new(&seed, n, l).unwrap();
+            assert_eq!((rows.input_bits(), rows.output_bits()), (n, l));
+            for _ in 0..3 {
+                let key = random_bits(n, &mut rng);
+                let hash = hasher.hash(&key, &seed, l).unwrap();
+                for i in 0..l {
+                    let row = rows.row(i);
+                    assert_eq!(row.len(), n);
+                    let dot = row
+                        .words()
+                        .iter()
+                        .zip(key.words())
+                        .fold(0, |a, (r, k)| a ^ (r & k).count_ones())
+                        & 1;
+                    assert_eq!(dot == 1, hash.get(i), "n {n} l {l} row {i}");
+                }
+            }
+        }
+        assert!(ToeplitzRows::new(&BitVec::zeros(5), 3, 2).is_err());
     }
 
     #[test]

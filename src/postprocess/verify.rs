@@ -7,7 +7,9 @@
 //! exactly 2^-t over the choice of matrix (Carter and Wegman 1979; Krawczyk, CRYPTO 1994).
 //! With t = ceil(log2(1/eps_cor)) a wrong key passes with probability at most eps_cor (t up
 //! to 1074 bits, for the smallest positive f64), which is the correctness parameter of the finite-key analysis (Lim et al., PRA 89 022307, 2014).
-//! The t tag bits are disclosed and count as leakage.
+//! The t tag bits are disclosed and count as leakage. [`verify_disclosing`] returns the
+//! seed with the outcome, and [`ToeplitzSeed::row`] gives each tag bit as a linear function
+//! of Alice's key (for `postprocess::leakage`).
 //!
 //! Must never depend on `physics`, `protocol`, `report` or the Cascade internals: it sees two
 //! keys, eps_cor and a generator for the public seed.
@@ -83,22 +85,48 @@ pub fn try_verify<R: Rng + ?Sized>(
     verify(alice, bob, epsilon_cor, rng)
 }
 
+/// [`verify`] that also returns the public seed of the tag Alice sent, so the tag's t bits
+/// can be accounted as linear functions of her key: bit i is the parity of her key over
+/// [`ToeplitzSeed::row`] `i`. Same outcome and same draws from `rng` as [`verify`].
+pub fn verify_disclosing<R: Rng + ?Sized>(
+    alice: &BitVec,
+    bob: &BitVec,
+    epsilon_cor: f64,
+    rng: &mut R,
+) -> Result<(VerifyOutcome, ToeplitzSeed)> {
+    let t = tag_length(epsilon_cor)?;
+    let (outcome, seed) = verify_with_tag_bits_and_seed(alice, bob, t, rng);
+    Ok((outcome, seed))
+}
+
 fn verify_with_tag_bits<R: Rng + ?Sized>(
     alice: &BitVec,
     bob: &BitVec,
     tag_bits: u32,
     rng: &mut R,
 ) -> VerifyOutcome {
+    verify_with_tag_bits_and_seed(alice, bob, tag_bits, rng).0
+}
+
+fn verify_with_tag_bits_and_seed<R: Rng + ?Sized>(
+    alice: &BitVec,
+    bob: &BitVec,
+    tag_bits: u32,
+    rng: &mut R,
+) -> (VerifyOutcome, ToeplitzSeed) {
     let n = alice.len().max(bob.len());
     let seed = ToeplitzSeed::random(n, tag_bits, rng);
     // Alice computes and sends her tag; Bob computes his and compares.
     let alice_tag = seed.tag(alice);
     let bob_tag = seed.tag(bob);
     let keys_match = alice.len() == bob.len() && alice_tag == bob_tag;
-    VerifyOutcome {
-        tag_bits,
-        keys_match,
-    }
+    (
+        VerifyOutcome {
+            tag_bits,
+            keys_match,
+        },
+        seed,
+    )
 }
 
 /// The public seed of a t x n Toeplitz matrix: row i is seed bits i..i+n.
@@ -106,6 +134,8 @@ fn verify_with_tag_bits<R: Rng + ?Sized>(
 pub struct ToeplitzSeed {
     words: Vec<u64>,
     tag_bits: u32,
+    /// Key length n the seed was drawn for.
+    key_bits: usize,
 }
 
 impl ToeplitzSeed {
@@ -116,7 +146,52 @@ impl ToeplitzSeed {
         let mut words: Vec<u64> = (0..bits.div_ceil(64) + 1).map(|_| rng.next_u64()).collect();
         let last = words.len() - 1;
         words[last] = 0;
-        ToeplitzSeed { words, tag_bits }
+        ToeplitzSeed {
+            words,
+            tag_bits,
+            key_bits: n,
+        }
+    }
+
+    /// Tag length t.
+    pub fn tag_bits(&self) -> u32 {
+        self.tag_bits
+    }
+
+    /// Key length n the seed was drawn for.
+    pub fn key_bits(&self) -> usize {
+        self.key_bits
+    }
+
+    /// Row `i` of the t x n matrix over the n key bits: bit j is seed bit i + j, so that tag
+    /// bit i of a key is the parity of the key AND this row ([`Self::tag`]).
+    ///
+    /// # Panics
+    /// If `i >= self.tag_bits()`.
+    pub fn row(&self, i: usize) -> BitVec {
+        assert!(
+            i < self.tag_bits as usize,
+            "tag row {i} of {}",
+            self.tag_bits
+        );
+        let (q, s) = (i / 64, i % 64);
+        let words = (0..self.key_bits.div_ceil(64))
+            .map(|w| {
+                let lo = self.words[w + q] >> s;
+                let hi = if s == 0 {
+                    0
+                } else {
+                    self.words[w + q + 1] << (64 - s)
+                };
+                lo | hi
+            })
+            .collect();
+        BitVec::from_words(words, self.key_bits)
+    }
+
+    /// All t rows ([`Self::row`]).
+    pub fn rows(&self) -> Vec<BitVec> {
+        (0..self.tag_bits as usize).map(|i| self.row(i)).collect()
     }
 
     /// The tag of `key`: bit i is the parity of `key AND row i`, a popcount over whole words.
@@ -228,6 +303,43 @@ mod tests {
         for i in 0..70 {
             let expect = (0..n).filter(|&j| key.get(j) && seed_bit(i + j)).count() % 2 == 1;
             assert_eq!(tag.get(i), expect, "row {i}");
+        }
+    }
+
+    #[test]
+    fn tag_rows_give_the_tag_alice_sent() {
+        for (n, eps) in [
+            (1usize, 0.3),
+            (63, 1e-3),
+            (64, 1e-9),
+            (1000, 1e-15),
+            (4097, 1e-300),
+        ] {
+            let mut rng = stream(n as u64, Purpose::Auxiliary, 0);
+            let alice = crate::postprocess::cascade::random_key(n, &mut rng);
+            let mut bob = alice.clone();
+            bob.flip(n / 2);
+            let plain =
+                verify(&alice, &bob, eps, &mut stream(9, Purpose::Verification, 1)).unwrap();
+            let (outcome, seed) =
+                verify_disclosing(&alice, &bob, eps, &mut stream(9, Purpose::Verification, 1))
+                    .unwrap();
+            assert_eq!(plain, outcome);
+            assert_eq!(seed.tag_bits(), outcome.tag_bits);
+            assert_eq!(seed.key_bits(), n);
+            let tag = seed.tag(&alice);
+            let rows = seed.rows();
+            assert_eq!(rows.len(), tag.len());
+            for (i, row) in rows.iter().enumerate() {
+                assert_eq!(row.len(), n);
+                let dot = row
+                    .words()
+                    .iter()
+                    .zip(alice.words())
+                    .fold(0, |a, (r, k)| a ^ (r & k).count_ones())
+                    & 1;
+                assert_eq!(dot == 1, tag.get(i), "n {n} row {i}");
+            }
         }
     }
 

@@ -53,6 +53,7 @@
 use crate::bits::BitVec;
 use crate::error::{Error, Result};
 
+use super::disclosure::DisclosedParities;
 use super::shuffle::Shuffle;
 
 /// The side that answers Bob's parity queries: Alice in a reconciliation, or anything that
@@ -155,6 +156,8 @@ pub struct Channel<'r, R: Responder + ?Sized> {
     /// Per round number, which directions carry a message (`FROM_BOB | FROM_ALICE` bits).
     rounds: Vec<u8>,
     log: Option<Vec<Message>>,
+    /// Every disclosed parity as a range of a pass's shuffled key, when recording is on.
+    disclosed: Option<DisclosedParities>,
     /// The first error a responder reported (or a reply of the wrong length); Bob is then
     /// handed zeros, and the reconciliation reports this error at the end.
     failure: Option<Error>,
@@ -168,8 +171,21 @@ impl<'r, R: Responder + ?Sized> Channel<'r, R> {
             stats: ChannelStats::default(),
             rounds: Vec::new(),
             log: keep_log.then(Vec::new),
+            disclosed: None,
             failure: None,
         }
+    }
+
+    /// From now on, records every parity bit handed to Bob as the range of a pass's shuffled
+    /// key of `key_bits` bits it covers (see [`DisclosedParities`]). Recording changes
+    /// nothing Bob sees or the channel counts. Call before the first pass.
+    pub(crate) fn record_disclosures(&mut self, key_bits: usize) {
+        self.disclosed = Some(DisclosedParities::new(key_bits));
+    }
+
+    /// Takes the record of disclosed parities (None when recording was off).
+    pub(crate) fn take_disclosures(&mut self) -> Option<DisclosedParities> {
+        self.disclosed.take()
     }
 
     /// The counters so far.
@@ -279,6 +295,13 @@ impl<'r, R: Responder + ?Sized> Channel<'r, R> {
                 BitVec::zeros(asked_blocks)
             }
         };
+        if let Some(d) = &mut self.disclosed {
+            d.start_pass(pass, shuffle);
+            let n = shuffle.len();
+            for b in 0..asked_blocks {
+                d.push(pass, b * block_size, ((b + 1) * block_size).min(n));
+            }
+        }
         if asked_blocks > 0 {
             self.record_reply(&reply);
         }
@@ -311,6 +334,9 @@ impl<'r, R: Responder + ?Sized> Channel<'r, R> {
         self.stats.sequential_messages += 1;
         self.stats.sequential_round_trips += 1;
         self.stats.disclosed_bits += 1;
+        if let Some(d) = &mut self.disclosed {
+            d.push(pass, start, end);
+        }
         if let Some(log) = &mut self.log {
             log.push(Message::Parities {
                 values: BitVec::from_bools(&[parity]),

@@ -30,18 +30,25 @@
 //! implementation searches the odd blocks of a pass and of the cascade effect side by side,
 //! first come first served, and asks every top-level parity.
 //!
+//! [`reconcile_disclosing`] also records every disclosed parity as a linear function of
+//! Alice's key ([`DisclosedParities`]: the range of a pass's shuffled key and the pass's
+//! public shuffle, hence the set of original positions), in channel order, for the
+//! eavesdropper's accounting in `postprocess::leakage`; the outcome is the same as without.
+//!
 //! Must never depend on `physics`, `protocol`, `estimation`, `analysis` or `report`: it sees
 //! two keys, a QBER *estimate* (never the true error count) and a random generator.
 
 mod alice;
 mod bob;
 mod channel;
+mod disclosure;
 mod experiment;
 mod parity;
 mod shuffle;
 mod variant;
 
 pub use channel::{Channel, ChannelStats, Message, Responder};
+pub use disclosure::{DisclosedParities, ParityRange};
 pub use experiment::{
     ErrorModel, ExperimentConfig, ExperimentSummary, ExperimentTimings, RunResult, plant_errors,
     random_key, run_experiment, run_experiment_until, run_one,
@@ -156,6 +163,58 @@ pub fn reconcile_as_bob<G: Rng + ?Sized, R: Responder + ?Sized>(
     responder: &mut R,
     options: ReconcileOptions,
 ) -> Result<ReconcileOutcome> {
+    run_bob(bob, qber_estimate, variant, rng, responder, options, false).map(|(o, _)| o)
+}
+
+/// [`reconcile_with`] that also records every parity bit Alice disclosed as a linear
+/// function of her key ([`DisclosedParities`]: per bit, the range of a pass's shuffled key
+/// and the pass's public shuffle, so the original key positions it covers), in the order the
+/// bits crossed the channel: entry `i` is the `i`-th value of the message log's
+/// [`Message::Parities`], and there are `leaked_bits` entries. The outcome is identical to
+/// [`reconcile_with`]'s with the same arguments (recording only watches the channel).
+///
+/// The record costs 12 bytes per disclosed bit; turning it into positions costs a source
+/// table of 4 bytes per key bit per pass ([`DisclosedParities::for_each_positions`]).
+pub fn reconcile_disclosing<R: Rng + ?Sized>(
+    alice: &BitVec,
+    bob: &BitVec,
+    qber_estimate: f64,
+    variant: CascadeVariant,
+    rng: &mut R,
+    options: ReconcileOptions,
+) -> Result<(ReconcileOutcome, DisclosedParities)> {
+    if alice.len() != bob.len() {
+        return Err(Error::InvalidArgument(format!(
+            "Cascade needs keys of equal length; Alice has {} bits, Bob {}",
+            alice.len(),
+            bob.len()
+        )));
+    }
+    let mut alice_party = Alice::new(alice);
+    let (outcome, disclosed) = run_bob(
+        bob,
+        qber_estimate,
+        variant,
+        rng,
+        &mut alice_party,
+        options,
+        true,
+    )?;
+    let disclosed = disclosed.unwrap_or_else(|| DisclosedParities::new(bob.len()));
+    Ok((outcome, disclosed))
+}
+
+/// Bob's side of Cascade ([`reconcile_as_bob`]); with `record`, the channel also records
+/// the disclosed parities.
+fn run_bob<G: Rng + ?Sized, R: Responder + ?Sized>(
+    bob: &BitVec,
+    qber_estimate: f64,
+    variant: CascadeVariant,
+    rng: &mut G,
+    responder: &mut R,
+    options: ReconcileOptions,
+    record: bool,
+) -> Result<(ReconcileOutcome, Option<DisclosedParities>)> {
     let n = bob.len();
     if n > MAX_KEY_BITS {
         return Err(Error::InvalidArgument(format!(
@@ -163,8 +222,12 @@ pub fn reconcile_as_bob<G: Rng + ?Sized, R: Responder + ?Sized>(
         )));
     }
     let mut channel = Channel::new(responder, options.keep_log);
+    if record {
+        channel.record_disclosures(n);
+    }
     if n == 0 {
-        return Ok(ReconcileOutcome {
+        let disclosed = channel.take_disclosures();
+        let outcome = ReconcileOutcome {
             corrected: bob.clone(),
             leaked_bits: 0,
             messages: 0,
@@ -174,7 +237,8 @@ pub fn reconcile_as_bob<G: Rng + ?Sized, R: Responder + ?Sized>(
             passes: 0,
             corrections: 0,
             log: channel.take_log(),
-        });
+        };
+        return Ok((outcome, disclosed));
     }
     let schedule = variant.schedule(qber_estimate, n);
     let mut bob_party = Bob::new(bob, schedule.sub_block_reuse);
@@ -203,7 +267,8 @@ pub fn reconcile_as_bob<G: Rng + ?Sized, R: Responder + ?Sized>(
     let stats = channel.stats();
     let passes = bob_party.passes() as u32;
     let corrections = bob_party.flips();
-    Ok(ReconcileOutcome {
+    let disclosed = channel.take_disclosures();
+    let outcome = ReconcileOutcome {
         corrected: bob_party.into_key(),
         leaked_bits: stats.disclosed_bits,
         messages: stats.messages,
@@ -213,7 +278,8 @@ pub fn reconcile_as_bob<G: Rng + ?Sized, R: Responder + ?Sized>(
         passes,
         corrections,
         log: channel.take_log(),
-    })
+    };
+    Ok((outcome, disclosed))
 }
 
 /// The binary entropy h(p) in bits, shared with the security analysis.
@@ -295,6 +361,96 @@ mod tests {
             let out = reconcile(&alice, &bob, 0.02, v, &mut r);
             assert_eq!(out.corrected, alice, "{v}");
             assert_eq!(out.corrections, planted, "{v}");
+        }
+    }
+
+    /// Runs Cascade with and without recording on the same inputs; checks the outcomes are
+    /// identical, the record has one entry per leaked bit, and every recorded set's parity
+    /// over Alice's key is the value the channel log shows Alice sent.
+    fn check_recording(n: usize, q: f64, variant: CascadeVariant, seed: u64) {
+        let mut rng = stream(seed, Purpose::Auxiliary, n as u64);
+        let alice = random_key(n, &mut rng);
+        let mut bob = alice.clone();
+        plant_errors(&mut bob, q, ErrorModel::Binomial, &mut rng);
+        let options = ReconcileOptions { keep_log: true };
+        let plain = reconcile_with(
+            &alice,
+            &bob,
+            q,
+            variant,
+            &mut stream(seed, Purpose::Reconciliation, 0),
+            options,
+        )
+        .unwrap();
+        let (recorded, disclosed) = reconcile_disclosing(
+            &alice,
+            &bob,
+            q,
+            variant,
+            &mut stream(seed, Purpose::Reconciliation, 0),
+            options,
+        )
+        .unwrap();
+        assert_eq!(plain, recorded, "n {n} {variant}");
+        assert_eq!(disclosed.key_bits(), n);
+        assert_eq!(disclosed.len() as u64, plain.leaked_bits, "n {n} {variant}");
+        // The values Alice sent, in channel order, from the log.
+        let mut sent = Vec::new();
+        for m in plain.log.as_ref().unwrap() {
+            if let Message::Parities { values } = m {
+                sent.extend((0..values.len()).map(|i| values.get(i)));
+            }
+        }
+        assert_eq!(sent.len(), disclosed.len());
+        let mut visited = 0;
+        disclosed.for_each_positions(|i, positions| {
+            let parity = positions
+                .iter()
+                .fold(false, |p, &x| p ^ alice.get(x as usize));
+            assert_eq!(parity, sent[i], "n {n} {variant} bit {i}");
+            let mut sorted = positions.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), positions.len(), "positions repeat");
+            if i % 97 == 0 {
+                assert_eq!(disclosed.positions(i), sorted);
+                let row = disclosed.row(i);
+                assert_eq!(row.count_ones(), sorted.len());
+                assert!(sorted.iter().all(|&x| row.get(x as usize)));
+            }
+            visited += 1;
+        });
+        assert_eq!(visited, disclosed.len());
+    }
+
+    #[test]
+    fn recorded_parities_are_the_disclosed_values_for_every_variant() {
+        for v in CascadeVariant::ALL {
+            for (n, q) in [
+                (0, 0.02),
+                (1, 0.3),
+                (2, 0.1),
+                (77, 0.05),
+                (1000, 0.02),
+                (4097, 0.08),
+            ] {
+                check_recording(n, q, v, 3);
+            }
+            check_recording(20_000, 0.01, v, 4);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+        /// Random keys, sizes and QBERs: the record matches the log bit for bit.
+        #[test]
+        fn recorded_parities_match_the_log(
+            n in 1usize..3000,
+            q in 0.0f64..0.15,
+            seed in proptest::prelude::any::<u64>(),
+            v in 0usize..CascadeVariant::ALL.len(),
+        ) {
+            check_recording(n, q.max(0.001), CascadeVariant::ALL[v], seed);
         }
     }
 
