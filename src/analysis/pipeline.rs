@@ -34,9 +34,12 @@ use crate::estimation::{
     BasisCounts, FiniteKeyResult, IntensityCounts, SecurityParameters, finite_key_length,
     single_photon_key_length,
 };
-use crate::postprocess::cascade::{CascadeVariant, efficiency, reconcile};
+use crate::postprocess::cascade::{
+    CascadeVariant, ReconcileOptions, efficiency, reconcile, reconcile_disclosing,
+};
+use crate::postprocess::leakage::known_final_key_functions;
 use crate::postprocess::privacy::{ToeplitzHasher, toeplitz_seed};
-use crate::postprocess::verify::verify;
+use crate::postprocess::verify::{verify, verify_disclosing};
 use crate::protocol::{SiftCounts, SiftedBlock};
 use crate::rng::{self, Purpose};
 use crate::scenario::Scenario;
@@ -217,6 +220,9 @@ pub struct BlockTimings {
     pub privacy_amplification_s: f64,
     /// The whole block.
     pub total_s: f64,
+    /// Counting Eve's knowledge of the final and the naive key (under an attack only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eve_s: Option<f64>,
 }
 
 /// Final keys of one block.
@@ -302,6 +308,7 @@ pub fn process_block(
             attack: attack.clone(),
             known_sifted_bits: block.eve.count_ones() as u64,
             known_final_key_bits: Some(0),
+            naive_known_final_key_bits: Some(0),
             ..EveReport::default()
         }),
     };
@@ -328,13 +335,33 @@ pub fn process_block(
     // Error correction on the real bits.
     let t = Instant::now();
     let mut rng_ec = rng::stream(cfg.seed, Purpose::Reconciliation, block.index);
-    let ec = reconcile(
-        &block.alice,
-        &block.bob,
-        qber_estimate,
-        cfg.variant,
-        &mut rng_ec,
-    );
+    // Under an attack Cascade also records every parity Alice disclosed, as the key
+    // positions it covers (the same outcome and draws).
+    let (ec, disclosed) = if cfg.adversary.is_some() {
+        match reconcile_disclosing(
+            &block.alice,
+            &block.bob,
+            qber_estimate,
+            cfg.variant,
+            &mut rng_ec,
+            ReconcileOptions::default(),
+        ) {
+            Ok((ec, d)) => (ec, Some(d)),
+            Err(e) => {
+                report.aborted = Some(format!("error correction: {e}"));
+                return finish(report, None);
+            }
+        }
+    } else {
+        let ec = reconcile(
+            &block.alice,
+            &block.bob,
+            qber_estimate,
+            cfg.variant,
+            &mut rng_ec,
+        );
+        (ec, None)
+    };
     report.timings.reconciliation_s = t.elapsed().as_secs_f64();
     report.leaked_bits = ec.leaked_bits;
     report.channel_uses = ec.channel_uses;
@@ -346,12 +373,24 @@ pub fn process_block(
     // Verification.
     let t = Instant::now();
     let mut rng_ver = rng::stream(cfg.seed, Purpose::Verification, block.index);
-    let ver = match verify(
-        &block.alice,
-        &ec.corrected,
-        cfg.security.epsilon_cor,
-        &mut rng_ver,
-    ) {
+    let verified = if disclosed.is_some() {
+        verify_disclosing(
+            &block.alice,
+            &ec.corrected,
+            cfg.security.epsilon_cor,
+            &mut rng_ver,
+        )
+        .map(|(v, seed)| (v, Some(seed)))
+    } else {
+        verify(
+            &block.alice,
+            &ec.corrected,
+            cfg.security.epsilon_cor,
+            &mut rng_ver,
+        )
+        .map(|v| (v, None))
+    };
+    let (ver, tag_seed) = match verified {
         Ok(v) => v,
         Err(e) => {
             report.aborted = Some(format!("verification: {e}"));
@@ -392,6 +431,34 @@ pub fn process_block(
                 .min(n as u64);
     }
     report.timings.estimation_s = t.elapsed().as_secs_f64();
+    // What Eve can compute of a final key of `len` bits hashed with `seed`: the exact count
+    // from her known bits, the disclosed parities and the tag; `None` above the size the
+    // exact count allows (or, never expected, inputs of different lengths).
+    let eve_started = Instant::now();
+    let eve_count = |seed: &BitVec, len: usize| -> Option<u64> {
+        let d = disclosed.as_ref()?;
+        known_final_key_functions(&block.eve, d, tag_seed.as_ref(), seed, len)
+            .ok()
+            .flatten()
+            .map(|k| k.known)
+    };
+    if let Some(eve) = report.eve.as_mut()
+        && eve.naive_secret_bits > 0
+    {
+        // The naive key, had it been made: its own Toeplitz seed (stream (seed,
+        // Adversary, 2^63 + block)), so nothing of the real run changes.
+        let mut rng_naive = rng::stream(
+            cfg.seed,
+            Purpose::Adversary,
+            (1u64 << 63).wrapping_add(block.index),
+        );
+        let len = eve.naive_secret_bits as usize;
+        let naive_seed = toeplitz_seed(n, len, &mut rng_naive);
+        eve.naive_known_final_key_bits = eve_count(&naive_seed, len);
+    }
+    if report.eve.is_some() {
+        report.timings.eve_s = Some(eve_started.elapsed().as_secs_f64());
+    }
     let l = fk.key_bits.min(n as u64) as usize;
     let rejected = fk.rejected.clone();
     report.finite_key = Some(fk);
@@ -413,7 +480,11 @@ pub fn process_block(
         Ok((alice, bob)) => {
             report.secret_bits = l as u64;
             if let Some(eve) = report.eve.as_mut() {
+                let t = Instant::now();
                 eve.final_key_bits = l as u64;
+                eve.known_final_key_bits = eve_count(&seed, l);
+                let naive_s = report.timings.eve_s.unwrap_or(0.0);
+                report.timings.eve_s = Some(naive_s + t.elapsed().as_secs_f64());
             }
             report.final_keys_match = alice == bob;
             finish(report, Some(BlockKeys { alice, bob }))
