@@ -179,8 +179,8 @@ pub struct BlockReport {
 }
 
 /// Longest block (sifted bits) for which Eve's knowledge of the final key is counted
-/// exactly.
-pub const EVE_COUNT_MAX_BITS: usize = 1 << 17;
+/// exactly ([`crate::postprocess::leakage::MAX_EXACT_BITS`]).
+pub const EVE_COUNT_MAX_BITS: usize = crate::postprocess::leakage::MAX_EXACT_BITS;
 
 /// What Eve knows of a block's keys (DESIGN §7 `eve`), counted from the simulation, never
 /// assumed: her known sifted bits come from the engine's records, her knowledge of the
