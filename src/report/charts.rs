@@ -265,7 +265,16 @@ where
     };
     let (x0, x1) = fold(&xs);
     let (y0, y1) = fold(&ys);
-    let (x0, x1) = x_range.unwrap_or_else(|| padded(x0, x1, spec.x_log));
+    let (x0, x1) = x_range.unwrap_or_else(|| {
+        if spec.x_ticks.is_empty() || spec.x_log {
+            padded(x0, x1, spec.x_log)
+        } else {
+            // Categories one unit apart: half a unit of room beside the outer ones.
+            let ticks: Vec<f64> = spec.x_ticks.iter().map(|&(x, _)| x).collect();
+            let (lo, hi) = fold(&ticks);
+            (lo.min(x0) - 0.5, hi.max(x1) + 0.5)
+        }
+    });
     let (mut y0, mut y1) = padded(y0, y1, spec.y_log);
     if !spec.y_log && ys.iter().all(|&y| y >= 0.0) && !ys.is_empty() {
         y0 = 0.0;

@@ -255,7 +255,7 @@ pub fn eve_keys_chart(r: &RunReport) -> Option<ChartSpec> {
     let groups = [
         ("decoy-state key", e.final_key_bits, e.known_final_key_bits),
         (
-            "naive key (no decoy states)",
+            "naive key",
             e.naive_secret_bits,
             e.naive_known_final_key_bits,
         ),
@@ -268,22 +268,19 @@ pub fn eve_keys_chart(r: &RunReport) -> Option<ChartSpec> {
             (
                 i as f64,
                 format!(
-                    "{name}: {key} bits, Eve {}",
+                    "{name}: {key} bits, Eve: {}",
                     known.map_or("not counted".to_string(), |k| k.to_string())
                 ),
             )
         })
         .collect();
     Some(ChartSpec {
-        title: super::figures::title(
-            &r.scenario,
-            &format!(
-                "what Eve can compute ({}, {} of pulses)",
-                attack_text(&e.attack),
-                percent(Some(e.fraction), 0)
-            ),
+        title: super::figures::title(&r.scenario, "what Eve can compute"),
+        x_label: format!(
+            "key (whole run); Eve: {} on {} of pulses",
+            attack_text(&e.attack),
+            percent(Some(e.fraction), 0)
         ),
-        x_label: "key (whole run)".into(),
         y_label: "bits".into(),
         x_log: false,
         y_log: false,
@@ -607,16 +604,16 @@ mod tests {
         assert_eq!(spec.series[1].points[1].1, 550.0);
         let svg = crate::report::charts::render_svg(&spec).unwrap();
         assert!(
-            svg.contains("naive key (no decoy states): 600 bits, Eve 550"),
+            svg.contains("naive key: 600 bits, Eve: 550"),
             "labels"
         );
-        assert!(svg.contains("decoy-state key: 0 bits, Eve 0"));
+        assert!(svg.contains("decoy-state key: 0 bits, Eve: 0"));
         // Blue bars of the key and vermillion of Eve's bits are drawn.
         assert!(svg.contains("#0072B2") && svg.contains("#D55E00"));
         let spec = eve_keys_chart(&attacked(false)).unwrap();
         assert!(spec.series[1].points.is_empty());
         let svg = crate::report::charts::render_svg(&spec).unwrap();
-        assert!(svg.contains("600 bits, Eve not counted"));
+        assert!(svg.contains("600 bits, Eve: not counted"));
         let charts = run_eve_charts(&r);
         assert_eq!(charts[0].stem, "eve_keys");
         assert!(charts[0].png().unwrap().starts_with(b"\x89PNG"));
