@@ -165,6 +165,24 @@ pub fn eve_section(s: &mut String, r: &RunReport, charts: &[NamedChart]) {
     }
 }
 
+/// Legend suffix of the closed-form lines in charts of a run under attack.
+pub const THEORY_WITHOUT_EVE: &str = ", honest link without Eve";
+
+/// Names every theory and bound line of `charts` as the honest link's (the closed forms
+/// do not model the attack), so a reader does not take the gap to the simulated points
+/// for a model error.
+pub fn mark_theory_without_eve(charts: &mut [NamedChart]) {
+    for c in charts {
+        for spec in std::iter::once(&mut c.spec).chain(c.panels.iter_mut()) {
+            for s in &mut spec.series {
+                if s.name.contains("theory") || s.name.contains("PLOB") {
+                    s.name.push_str(THEORY_WITHOUT_EVE);
+                }
+            }
+        }
+    }
+}
+
 /// A number or the empty field.
 fn opt(v: Option<u64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()

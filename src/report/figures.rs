@@ -489,6 +489,9 @@ pub fn sweep_charts(report: &SweepReport) -> Vec<NamedChart> {
             panels: Vec::new(),
         },
     ];
+    if report.points.iter().any(|p| p.run.eve.is_some()) {
+        super::eve::mark_theory_without_eve(&mut charts);
+    }
     charts.extend(super::eve::sweep_eve_charts(report));
     charts
 }
@@ -509,6 +512,9 @@ pub fn run_charts(report: &RunReport) -> Vec<NamedChart> {
         ),
     ];
     charts.extend(time_series_charts(report));
+    if report.eve.is_some() {
+        super::eve::mark_theory_without_eve(&mut charts);
+    }
     charts.extend(super::eve::run_eve_charts(report));
     charts
 }
