@@ -621,10 +621,7 @@ mod tests {
         assert_eq!(spec.series[0].points[1].1, 600.0);
         assert_eq!(spec.series[1].points[1].1, 550.0);
         let svg = crate::report::charts::render_svg(&spec).unwrap();
-        assert!(
-            svg.contains("naive key: 600 bits, Eve: 550"),
-            "labels"
-        );
+        assert!(svg.contains("naive key: 600 bits, Eve: 550"), "labels");
         assert!(svg.contains("decoy-state key: 0 bits, Eve: 0"));
         // Blue bars of the key and vermillion of Eve's bits are drawn.
         assert!(svg.contains("#0072B2") && svg.contains("#D55E00"));
