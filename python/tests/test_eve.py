@@ -17,7 +17,8 @@ ADVERSARY = '\n[adversary]\nattack = "{attack}"\nfraction = {fraction}\n'
 def _with_adversary(data, attack: str, fraction, engine: str = "auto") -> str:
     # lab.toml ends with its [simulation] table.
     text = (data / "lab.toml").read_text()
-    assert text.rstrip().splitlines()[-2] == "[simulation]"
+    headers = [l for l in text.splitlines() if l.startswith("[")]
+    assert headers[-1] == "[simulation]", headers
     text = text.rstrip() + f'\nengine = "{engine}"\n'
     return text + ADVERSARY.format(attack=attack, fraction=fraction)
 
