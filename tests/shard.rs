@@ -218,9 +218,15 @@ fn merge_shards(dir: &Path, parts: &str, out: &str) -> Output {
 }
 
 fn check_shard_counts(extra: &[&str], counts: &[u64]) {
+    check_shard_counts_of(SCENARIO, extra, counts);
+}
+
+/// Shards of the sweep of `scenario` (written as `s.toml`) merge to its unsharded output;
+/// returns the directory holding `single/`, the unsharded output.
+fn check_shard_counts_of(scenario: &str, extra: &[&str], counts: &[u64]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    scenario_file(d, "s.toml", SCENARIO);
+    scenario_file(d, "s.toml", scenario);
     // One thread here, the default (one per core) in the shards: no difference either.
     let single = ok(qkdsim_in(
         d,
@@ -239,12 +245,47 @@ fn check_shard_counts(extra: &[&str], counts: &[u64]) {
         assert_eq!(m.stdout, single.stdout, "N = {n}");
         assert_same_output(&d.join("single"), &d.join(&merged));
     }
+    dir
 }
 
 #[test]
 fn one_axis_shards_merge_to_the_unsharded_sweep() {
     // 5 points: one shard, fewer shards than points, as many, and more (empty shards).
     check_shard_counts(&[], &[1, 2, 3, 5, 7]);
+}
+
+#[test]
+fn eavesdropper_sweep_shards_merge_with_their_eve_records() {
+    // Intercept-resend on 0, 15 and 30 % of pulses: every point's `eve` record travels
+    // through the part files and comes back equal.
+    let text = SCENARIO.replace(
+        "[sweep]\nparam = \"link.length_km\"\nfrom = 0.0\nto = 60.0\nsteps = 5\n",
+        "[adversary]\nattack = \"intercept_resend\"\nfraction = 0.0\n\n\
+         [sweep]\nparam = \"adversary.fraction\"\nfrom = 0.0\nto = 0.3\nsteps = 3\n",
+    );
+    assert_ne!(text, SCENARIO);
+    let dir = check_shard_counts_of(&text, &[], &[1, 2, 3]);
+    let single = dir.path().join("single");
+    let json = json_without_timings(&single.join("results.json"));
+    let points = json["points"].as_array().unwrap();
+    assert_eq!(points.len(), 3);
+    for (p, f) in points.iter().zip([0.0, 0.15, 0.3]) {
+        assert_eq!(p["value"].as_f64(), Some(f));
+        assert_eq!(p["eve"]["attack"], "intercept_resend");
+        assert_eq!(p["eve"]["fraction"].as_f64(), Some(f));
+        assert!(p["naive_secret_bits"].is_u64(), "{p}");
+    }
+    // Eve knows nothing without attacking, and some sifted bits at 30 %.
+    assert_eq!(points[0]["eve"]["known_sifted_bits"], 0);
+    assert!(points[2]["eve"]["known_sifted_bits"].as_u64().unwrap() > 0);
+    assert!(single.join("eve_vs_adversary_fraction.svg").is_file());
+    let csv = std::fs::read_to_string(single.join("results.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains("eve_known_sifted_bits")
+    );
 }
 
 #[test]

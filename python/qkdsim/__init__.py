@@ -185,6 +185,24 @@ class RunResult(_Document):
         ``message``, ``reference``)."""
         return list(self._doc["security_warnings"])
 
+    @property
+    def eve(self) -> Optional[Dict[str, Any]]:
+        """What the simulated eavesdropper knows (``[adversary]`` in the scenario), as the
+        ``eve`` object of ``run --json``: ``attack``, ``fraction``, ``known_sifted_bits``,
+        ``sifted_bits``, ``known_final_key_bits`` (``None`` when not counted),
+        ``final_key_bits``, ``naive_secret_bits``, ``naive_known_final_key_bits``,
+        ``blocks_not_counted``, ``exact_limit_bits`` and, for PNS, ``pns``; ``None``
+        without an adversary."""
+        e = self._doc.get("eve")
+        return None if e is None else json.loads(json.dumps(e))
+
+    @property
+    def naive_secret_bits(self) -> Optional[int]:
+        """Key the naive bound (every detection a single photon, no decoy states) would
+        have produced; ``None`` without an adversary."""
+        v = self._doc.get("naive_secret_bits")
+        return None if v is None else int(v)
+
     def _key(self, i: int) -> Optional[np.ndarray]:
         if self._keys is None:
             return None

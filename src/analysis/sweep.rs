@@ -355,7 +355,9 @@ pub struct SweepPoint {
     /// Value of the second swept key (two-dimensional sweeps only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value2: Option<f64>,
-    /// The run at this value (its fields appear at the top level of the point in JSON).
+    /// The run at this value (its fields appear at the top level of the point in JSON;
+    /// under an attack they include the point's `eve` and `naive_secret_bits`, so part
+    /// files and merged sweeps carry them like every other field).
     #[serde(flatten)]
     pub run: RunReport,
     /// Error bars.

@@ -36,7 +36,8 @@ pub struct RunArgs {
     pub json: bool,
     /// Write results.json, results.csv, charts (block_qber, block_key as PNG and SVG) and
     /// report.md into this directory; with a time series also time_series.csv and the
-    /// charts qber_over_time and key_over_time. The directory is written whole or not at all: it must
+    /// charts qber_over_time and key_over_time; under an attack (`[adversary]`) the chart
+    /// eve_keys. The directory is written whole or not at all: it must
     /// be new, empty, or written by an earlier qkdsim run, and is then replaced as a whole.
     #[arg(long)]
     pub out: Option<PathBuf>,

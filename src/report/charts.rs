@@ -39,7 +39,15 @@ pub enum SeriesStyle {
     /// Shaded spans of x over the whole height of the plot, drawn behind what follows:
     /// each point is (start, end), e.g. the periods a link spent realigning.
     Bands,
+    /// Filled bars from the x axis (zero on a linear y axis) up to each point's y, centred
+    /// on its x, [`BAR_HALF_WIDTH`] wide on each side: grouped bars over the named
+    /// categories of [`ChartSpec::x_ticks`]. Linear axes only.
+    Bars,
 }
+
+/// Half the width of a [`SeriesStyle::Bars`] bar, in x-axis units (categories one unit
+/// apart leave room for two bars side by side).
+pub const BAR_HALF_WIDTH: f64 = 0.17;
 
 /// One named data series.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +78,9 @@ pub struct ChartSpec {
     pub x_log: bool,
     /// Logarithmic y axis.
     pub y_log: bool,
+    /// Named x positions (categories, e.g. of a bar chart): when given, the x axis shows
+    /// only these labels, at these positions; empty: numeric ticks.
+    pub x_ticks: Vec<(f64, String)>,
     /// The series, drawn in order.
     pub series: Vec<Series>,
 }
@@ -173,6 +184,12 @@ fn x_values(spec: &ChartSpec) -> Vec<f64> {
                     .flat_map(|&(a, b)| [a, b])
                     .filter_map(|x| to_axis(x, spec.x_log)),
             ),
+            SeriesStyle::Bars => xs.extend(
+                s.points
+                    .iter()
+                    .flat_map(|&(x, _)| [x - BAR_HALF_WIDTH, x + BAR_HALF_WIDTH])
+                    .filter_map(|x| to_axis(x, spec.x_log)),
+            ),
             _ => xs.extend(
                 s.points
                     .iter()
@@ -218,7 +235,12 @@ where
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| {
         Error::InvalidArgument(format!("cannot draw chart \"{}\": {e}", spec.title))
     };
-    let xs = x_values(spec);
+    let mut xs = x_values(spec);
+    xs.extend(
+        spec.x_ticks
+            .iter()
+            .filter_map(|&(x, _)| to_axis(x, spec.x_log)),
+    );
     let mut ys = Vec::new();
     for s in &spec.series {
         if matches!(s.style, SeriesStyle::FloorMarkers | SeriesStyle::Bands) {
@@ -243,7 +265,16 @@ where
     };
     let (x0, x1) = fold(&xs);
     let (y0, y1) = fold(&ys);
-    let (x0, x1) = x_range.unwrap_or_else(|| padded(x0, x1, spec.x_log));
+    let (x0, x1) = x_range.unwrap_or_else(|| {
+        if spec.x_ticks.is_empty() || spec.x_log {
+            padded(x0, x1, spec.x_log)
+        } else {
+            // Categories one unit apart: half a unit of room beside the outer ones.
+            let ticks: Vec<f64> = spec.x_ticks.iter().map(|&(x, _)| x).collect();
+            let (lo, hi) = fold(&ticks);
+            (lo.min(x0) - 0.5, hi.max(x1) + 0.5)
+        }
+    });
     let (mut y0, mut y1) = padded(y0, y1, spec.y_log);
     if !spec.y_log && ys.iter().all(|&y| y >= 0.0) && !ys.is_empty() {
         y0 = 0.0;
@@ -285,15 +316,35 @@ where
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(err)?;
     let (xl, yl) = (spec.x_log, spec.y_log);
+    let ticks = &spec.x_ticks;
+    // Named ticks: one label per category; plotters' key points of a range one unit per
+    // category land on the whole numbers, and any other tick stays unlabelled.
+    let category = |v: f64| {
+        ticks
+            .iter()
+            .find(|(x, _)| (x - v).abs() < 1e-6)
+            .map(|(_, name)| name.clone())
+            .unwrap_or_default()
+    };
     chart
         .configure_mesh()
         .x_desc(&spec.x_label)
         .y_desc(&spec.y_label)
         .axis_desc_style(("sans-serif", 34))
         .label_style(("sans-serif", 28))
-        .x_labels(labels(x0, x1, xl))
+        .x_labels(if ticks.is_empty() {
+            labels(x0, x1, xl)
+        } else {
+            ticks.len()
+        })
         .y_labels(labels(y0, y1, yl))
-        .x_label_formatter(&|v| tick_label(*v, xl))
+        .x_label_formatter(&|v| {
+            if ticks.is_empty() {
+                tick_label(*v, xl)
+            } else {
+                category(*v)
+            }
+        })
         .y_label_formatter(&|v| tick_label(*v, yl))
         .light_line_style(RGBColor(235, 235, 235))
         .bold_line_style(RGBColor(200, 200, 200))
@@ -364,6 +415,26 @@ where
                             [(x, y - 12), (x + 40, y + 12)],
                             legend_color.mix(0.22).filled(),
                         )
+                    });
+            }
+            SeriesStyle::Bars => {
+                let base = if yl { y0 } else { 0f64.max(y0) };
+                let rects: Vec<_> = s
+                    .points
+                    .iter()
+                    .filter_map(|&(x, y)| {
+                        let a = to_axis(x - BAR_HALF_WIDTH, xl)?;
+                        let b = to_axis(x + BAR_HALF_WIDTH, xl)?;
+                        let top = to_axis(y, yl)?;
+                        Some(Rectangle::new([(a, base), (b, top)], color.filled()))
+                    })
+                    .collect();
+                chart
+                    .draw_series(rects)
+                    .map_err(err)?
+                    .label(&s.name)
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 12), (x + 40, y + 12)], legend_color.filled())
                     });
             }
             SeriesStyle::LinePoints => {
@@ -470,10 +541,20 @@ fn emptiest_corner(
             .filter_map(|&(px, py)| Some((to_axis(px, spec.x_log)?, to_axis(py, spec.y_log)?)))
             .collect();
         let mut samples = on_axes.clone();
-        for pair in on_axes.windows(2) {
-            let ((ax, ay), (bx, by)) = (pair[0], pair[1]);
-            for t in [0.25, 0.5, 0.75] {
-                samples.push((ax + (bx - ax) * t, ay + (by - ay) * t));
+        if s.style == SeriesStyle::Bars {
+            // A bar occupies its whole height, from the axis up: both lower corners and,
+            // when tall, the upper one above it.
+            for &(px, py) in &on_axes {
+                for t in [0.1, 0.3, 0.5, 0.7, 0.9] {
+                    samples.push((px, y.0 + (py - y.0) * t));
+                }
+            }
+        } else {
+            for pair in on_axes.windows(2) {
+                let ((ax, ay), (bx, by)) = (pair[0], pair[1]);
+                for t in [0.25, 0.5, 0.75] {
+                    samples.push((ax + (bx - ax) * t, ay + (by - ay) * t));
+                }
             }
         }
         for (px, py) in samples {
@@ -620,6 +701,7 @@ mod tests {
             y_label: "secret key rate (bit/s)".into(),
             x_log: false,
             y_log: true,
+            x_ticks: Vec::new(),
             series: vec![
                 Series {
                     name: "theory".into(),
@@ -688,6 +770,7 @@ mod tests {
             y_label: "QBER (%)".into(),
             x_log: false,
             y_log: false,
+            x_ticks: Vec::new(),
             series,
         }
     }

@@ -2,7 +2,10 @@
 //! record (DESIGN §5), units in the column names (`_s`, `_bps`, `_per_pulse`, `_bits`;
 //! rates and probabilities without a suffix are fractions). A run over link time (drift,
 //! compensation or windows) adds its `compensation` figures as columns, and its time series
-//! goes to a file of its own, one row per window ([`time_series_csv`]).
+//! goes to a file of its own, one row per window ([`time_series_csv`]). A run under an
+//! attack adds its `eve` figures (`eve_*`, `naive_secret_bits`; [`super::eve::eve_columns`]).
+//! The run record has no per-block rows in CSV; per-block `eve` objects are in
+//! `results.json`.
 
 use crate::analysis::run::RunReport;
 use crate::analysis::sweep::SweepReport;
@@ -123,6 +126,11 @@ pub fn run_columns(r: &RunReport) -> Vec<(String, String)> {
 /// one row per grid point), then the point's error bars, then [`run_columns`].
 pub fn sweep_csv(report: &SweepReport) -> Result<String> {
     let over_time = report.points.iter().any(|p| p.run.compensation.is_some());
+    let eve = report.points.iter().any(|p| p.run.eve.is_some());
+    let pns = report
+        .points
+        .iter()
+        .any(|p| p.run.eve.as_ref().is_some_and(|e| e.pns.is_some()));
     let rows: Vec<Vec<(String, String)>> = report
         .points
         .iter()
@@ -148,6 +156,10 @@ pub fn sweep_csv(report: &SweepReport) -> Result<String> {
             // to a drifting one.
             if over_time {
                 row.extend(time_columns(&p.run));
+            }
+            // Likewise under an attack (a point without one gets empty fields).
+            if eve {
+                row.extend(super::eve::eve_columns(&p.run, pns));
             }
             row
         })
@@ -200,11 +212,15 @@ pub fn rows_csv(rows: &[Vec<(String, String)>]) -> Result<String> {
 }
 
 /// The `results.csv` of a single run ([`run_columns`], then [`time_columns`] for a run
-/// over link time; a static run's columns are exactly [`run_columns`]).
+/// over link time, then [`super::eve::eve_columns`] under an attack; a static run without
+/// an adversary has exactly [`run_columns`]).
 pub fn run_csv(r: &RunReport) -> Result<String> {
     let mut row = run_columns(r);
     if r.compensation.is_some() {
         row.extend(time_columns(r));
+    }
+    if let Some(e) = &r.eve {
+        row.extend(super::eve::eve_columns(r, e.pns.is_some()));
     }
     rows_csv(&[row])
 }

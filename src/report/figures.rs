@@ -86,6 +86,7 @@ pub fn param_label(param: &str) -> String {
         ("simulation.pulses", "pulses sent"),
         ("source.rep_rate_hz", "pulse rate (Hz)"),
         ("receiver.transmittance", "receiver transmittance"),
+        ("adversary.fraction", "share of pulses Eve attacks"),
     ];
     if let Some((_, label)) = known.iter().find(|(k, _)| *k == param) {
         return label.to_string();
@@ -119,7 +120,7 @@ pub fn param_label(param: &str) -> String {
     }
 }
 
-fn title(scenario: &str, what: &str) -> String {
+pub(crate) fn title(scenario: &str, what: &str) -> String {
     if scenario.is_empty() {
         what.to_string()
     } else {
@@ -161,6 +162,7 @@ pub fn key_rate_chart(report: &SweepReport) -> ChartSpec {
         y_label: "secret key rate (bit/s)".into(),
         x_log: x_is_log(report),
         y_log: true,
+        x_ticks: Vec::new(),
         series: vec![
             Series {
                 name: "PLOB bound (repeaterless)".into(),
@@ -257,6 +259,7 @@ pub fn qber_chart(report: &SweepReport) -> ChartSpec {
         y_label: "QBER (%)".into(),
         x_log: x_is_log(report),
         y_log: false,
+        x_ticks: Vec::new(),
         series: vec![
             Series {
                 name: "Z basis, theory (dead time, afterpulsing)".into(),
@@ -336,6 +339,7 @@ pub fn funnel_chart(report: &SweepReport) -> ChartSpec {
         y_label: "bits per pulse sent".into(),
         x_log: x_is_log(report),
         y_log: true,
+        x_ticks: Vec::new(),
         series,
     }
 }
@@ -364,6 +368,7 @@ pub fn block_qber_chart(report: &RunReport) -> ChartSpec {
         y_label: "QBER (%)".into(),
         x_log: false,
         y_log: false,
+        x_ticks: Vec::new(),
         series: vec![
             Series {
                 name: "Z basis (key bits)".into(),
@@ -424,6 +429,7 @@ pub fn block_key_chart(report: &RunReport) -> ChartSpec {
         y_label: "secret key (bits)".into(),
         x_log: false,
         y_log: false,
+        x_ticks: Vec::new(),
         series: vec![
             Series {
                 name: "finite-key theory rate, f_ec assumed".into(),
@@ -460,9 +466,10 @@ pub fn block_key_chart(report: &RunReport) -> ChartSpec {
     spec
 }
 
-/// The charts of `sweep --out`.
+/// The charts of `sweep --out`; with an adversary also `eve_vs_<param>`
+/// ([`super::eve::sweep_eve_charts`]).
 pub fn sweep_charts(report: &SweepReport) -> Vec<NamedChart> {
-    vec![
+    let mut charts = vec![
         NamedChart {
             stem: "key_rate".into(),
             caption: "Secret key rate versus the swept parameter: simulation with one standard error over blocks, theory and the PLOB bound.".into(),
@@ -481,11 +488,16 @@ pub fn sweep_charts(report: &SweepReport) -> Vec<NamedChart> {
             spec: funnel_chart(report),
             panels: Vec::new(),
         },
-    ]
+    ];
+    if report.points.iter().any(|p| p.run.eve.is_some()) {
+        super::eve::mark_theory_without_eve(&mut charts);
+    }
+    charts.extend(super::eve::sweep_eve_charts(report));
+    charts
 }
 
-/// The charts of `run --out`: per block, and per window when the run has a time series
-/// ([`time_series_charts`]).
+/// The charts of `run --out`: per block, per window when the run has a time series
+/// ([`time_series_charts`]), and `eve_keys` under an attack ([`super::eve::run_eve_charts`]).
 pub fn run_charts(report: &RunReport) -> Vec<NamedChart> {
     let mut charts = vec![
         NamedChart::new(
@@ -500,6 +512,10 @@ pub fn run_charts(report: &RunReport) -> Vec<NamedChart> {
         ),
     ];
     charts.extend(time_series_charts(report));
+    if report.eve.is_some() {
+        super::eve::mark_theory_without_eve(&mut charts);
+    }
+    charts.extend(super::eve::run_eve_charts(report));
     charts
 }
 
@@ -664,6 +680,7 @@ pub fn qber_over_time_chart(report: &RunReport) -> ChartSpec {
         y_label: "QBER (%)".into(),
         x_log: false,
         y_log: false,
+        x_ticks: Vec::new(),
         series: vec![
             realigning_bands(&bins, unit),
             Series {
@@ -728,6 +745,7 @@ pub fn key_over_time_panels(report: &RunReport) -> (ChartSpec, ChartSpec) {
         y_label: "secret key rate (bit/s)".into(),
         x_log: false,
         y_log: false,
+        x_ticks: Vec::new(),
         series: vec![
             realigning_bands(&bins, unit),
             Series {
@@ -758,6 +776,7 @@ pub fn key_over_time_panels(report: &RunReport) -> (ChartSpec, ChartSpec) {
         y_label: "accumulated secret key (bits)".into(),
         x_log: false,
         y_log: false,
+        x_ticks: Vec::new(),
         series: vec![
             realigning_bands(&bins, unit),
             Series {

@@ -272,6 +272,7 @@ pub fn sweep_markdown(
         );
     }
     let _ = writeln!(s);
+    super::eve::sweep_eve_section(&mut s, report);
     charts_section(&mut s, charts);
     let _ = writeln!(s, "## Scenario parameters\n");
     let _ = writeln!(
@@ -380,9 +381,13 @@ pub fn run_markdown(
         );
     }
     let _ = writeln!(s);
-    let (over_time, per_block): (Vec<NamedChart>, Vec<NamedChart>) = charts
+    let (eve_charts, charts): (Vec<NamedChart>, Vec<NamedChart>) = charts
         .iter()
         .cloned()
+        .partition(|c| c.stem == super::eve::EVE_KEYS_STEM);
+    super::eve::eve_section(&mut s, report, &eve_charts);
+    let (over_time, per_block): (Vec<NamedChart>, Vec<NamedChart>) = charts
+        .into_iter()
         .partition(|c| super::figures::TIME_SERIES_STEMS.contains(&c.stem.as_str()));
     link_over_time_section(&mut s, report, scenario, &over_time);
     charts_section(&mut s, &per_block);

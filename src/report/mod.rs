@@ -6,6 +6,7 @@
 
 pub mod charts;
 pub mod csv;
+pub mod eve;
 pub mod figures;
 pub mod grid;
 pub mod heatmap;

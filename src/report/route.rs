@@ -661,6 +661,7 @@ pub fn stores_chart(report: &RouteReport) -> ChartSpec {
         y_label: "key in store (bits)".into(),
         x_log: false,
         y_log: false,
+        x_ticks: Vec::new(),
         series,
     }
 }

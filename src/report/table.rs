@@ -154,6 +154,7 @@ pub fn run_table(r: &RunReport) -> String {
         r.epsilon_total, r.blocks
     );
     security_warning_lines(&mut s, &r.security_warnings);
+    super::eve::eve_lines(&mut s, r);
     link_over_time_lines(&mut s, r);
     let _ = writeln!(
         s,
@@ -438,6 +439,7 @@ pub fn sweep_table(r: &SweepReport) -> String {
             km(m.theory_asymptotic_km)
         );
     }
+    super::eve::sweep_eve_lines(&mut s, r);
     security_warning_lines(&mut s, &r.security_warnings);
     s
 }
