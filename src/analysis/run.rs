@@ -189,7 +189,7 @@ pub struct RunReport {
     pub naive_secret_bits: Option<u64>,
 }
 
-/// What Eve knows of the whole run: the blocks' [`EveReport`]s summed.
+/// What Eve knows of the whole run: the blocks' [`super::pipeline::EveReport`]s summed.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct EveSummary {
     /// The attack.
