@@ -418,16 +418,77 @@ impl Gf2Matrix {
     ///
     /// The candidates are zero before the current column at every step; `extra` rows need
     /// not be, they are only reduced at the pivot columns.
+    ///
+    /// Without `extra` rows and with many more columns than candidates, the elimination is
+    /// first run on a slab of the first `candidates + SLAB_SLACK` columns only (rounded up to
+    /// a block), recording each panel's coefficients. If every candidate found a pivot there,
+    /// the rank is known and the columns past the slab are never touched (a matrix of full
+    /// row rank needs little more than as many columns as rows to show it); otherwise the
+    /// recorded panels are applied to the rest of the columns, in order, and the elimination
+    /// goes on from the slab's end. The work saved is most of it for a wide matrix of full
+    /// row rank, such as the reduced final-key rows of the eavesdropper's count.
     fn eliminate(&mut self, cand: &mut Vec<u32>, extra: &[u32]) -> usize {
+        const SLAB_SLACK: usize = 1024;
+        let block_cols = 64 * BLOCK_WORDS;
+        let slab_end = (cand.len() + SLAB_SLACK).next_multiple_of(block_cols);
+        if !extra.is_empty() || slab_end >= self.cols {
+            return self.eliminate_columns(cand, extra, 0, self.cols, None);
+        }
+        let mut log = Vec::new();
+        let rank = self.eliminate_columns(cand, extra, 0, slab_end, Some(&mut log));
+        if cand.is_empty() {
+            return rank;
+        }
+        let mut tables = Vec::new();
+        for panel in &log {
+            self.update(
+                slab_end / block_cols,
+                self.blocks,
+                &panel.pivots,
+                &panel.targets,
+                &panel.coefs,
+                &mut tables,
+            );
+        }
+        drop(log);
+        rank + self.eliminate_columns(cand, extra, slab_end, self.cols, None)
+    }
+
+    /// [`Self::eliminate`] on columns `start..end` only (`end` a multiple of the block width
+    /// or the number of columns), the candidates being zero before `start`. With `log`, each
+    /// panel's pivots, targets and coefficients are recorded for [`Self::update`] on the
+    /// columns past `end`; candidates with nothing left before `end` then stay candidates.
+    fn eliminate_columns(
+        &mut self,
+        cand: &mut Vec<u32>,
+        extra: &[u32],
+        start: usize,
+        end: usize,
+        mut log: Option<&mut Vec<Panel>>,
+    ) -> usize {
         let pext8 = pext8_table();
+        let block_cols = 64 * BLOCK_WORDS;
+        let end_block = if end == self.cols {
+            self.blocks
+        } else {
+            end / block_cols
+        };
         let mut rank = 0;
-        let mut c = 0;
+        let mut c = start;
         let mut tables: Vec<Segment> = Vec::new();
-        while !cand.is_empty() && c < self.cols {
-            let span = (self.cols - c).min(WINDOW_WORDS * 64);
-            // 1. Pivot search on copies of the candidates' windows.
+        while !cand.is_empty() && c < end {
+            let span = (end - c).min(WINDOW_WORDS * 64);
+            // 1. Pivot search on copies of the candidates' windows (bits past `end` cleared:
+            //    in a slab they are not up to date).
             let mut ids: Vec<u32> = cand.clone();
-            let mut wins: Vec<Window> = ids.iter().map(|&i| self.window(i as usize, c)).collect();
+            let mut wins: Vec<Window> = ids
+                .iter()
+                .map(|&i| {
+                    let mut w = self.window(i as usize, c);
+                    clear_from(&mut w, span);
+                    w
+                })
+                .collect();
             let any = wins.iter().fold([0u64; WINDOW_WORDS], |mut a, w| {
                 for k in 0..WINDOW_WORDS {
                     a[k] |= w[k];
@@ -435,17 +496,27 @@ impl Gf2Matrix {
                 a
             });
             if any.iter().all(|&w| w == 0) {
-                // Nothing in this window: jump to the next column where a candidate has a
-                // 1, and drop the candidates that are zero for good.
+                // Nothing in this window: jump to the next column before `end` where a
+                // candidate has a 1; on the whole width, drop the candidates that are zero
+                // for good.
                 let from = c + span;
-                let mut next = usize::MAX;
-                cand.retain(|&i| match self.first_one_from(i as usize, from) {
-                    Some(j) => {
-                        next = next.min(j);
-                        true
+                let mut next = end;
+                if log.is_some() {
+                    for &i in cand.iter() {
+                        if let Some(j) = self.first_one_from(i as usize, from).filter(|&j| j < end)
+                        {
+                            next = next.min(j);
+                        }
                     }
-                    None => false,
-                });
+                } else {
+                    cand.retain(|&i| match self.first_one_from(i as usize, from) {
+                        Some(j) => {
+                            next = next.min(j);
+                            true
+                        }
+                        None => false,
+                    });
+                }
                 c = next;
                 continue;
             }
@@ -496,18 +567,26 @@ impl Gf2Matrix {
                     out
                 })
                 .collect();
-            let b0 = c / 64 / BLOCK_WORDS;
-            self.update(b0, &pivots, &targets, &coefs, &mut tables);
+            let b0 = c / block_cols;
+            self.update(b0, end_block, &pivots, &targets, &coefs, &mut tables);
+            if let Some(log) = log.as_deref_mut() {
+                log.push(Panel {
+                    pivots,
+                    targets,
+                    coefs,
+                });
+            }
             c = c_end;
         }
         rank
     }
 
     /// Row `targets[t]` ^= the XOR of the pivot rows selected by the bits of `coefs[t]`
-    /// (bit `u` selects `pivots[u]`), on blocks `b0..`, by tables of 8 rows.
+    /// (bit `u` selects `pivots[u]`), on blocks `b0..b1`, by tables of 8 rows.
     fn update(
         &mut self,
         b0: usize,
+        b1: usize,
         pivots: &[usize],
         targets: &[u32],
         coefs: &[CoefBytes],
@@ -552,7 +631,7 @@ impl Gf2Matrix {
                 }
             }
         };
-        let data = &mut self.data[b0 * block_len..];
+        let data = &mut self.data[b0 * block_len..b1 * block_len];
         if data.len() <= block_len || rayon::current_num_threads() == 1 {
             for block in data.chunks_mut(block_len) {
                 work(block, tables);
@@ -560,6 +639,24 @@ impl Gf2Matrix {
         } else {
             data.par_chunks_mut(block_len)
                 .for_each_init(Vec::new, |table, block| work(block, table));
+        }
+    }
+}
+
+/// One panel of an elimination, as [`Gf2Matrix::update`] applies it.
+struct Panel {
+    pivots: Vec<usize>,
+    targets: Vec<u32>,
+    coefs: Vec<CoefBytes>,
+}
+
+/// Clears the bits of `w` from bit `from` on.
+fn clear_from(w: &mut Window, from: usize) {
+    for (k, x) in w.iter_mut().enumerate() {
+        if from <= k * 64 {
+            *x = 0;
+        } else if from < (k + 1) * 64 {
+            *x &= (1u64 << (from - k * 64)) - 1;
         }
     }
 }
@@ -1157,6 +1254,20 @@ mod tests {
             .map(|_| random_row(5000, 0.0008, &mut rng))
             .collect();
         check(&rows, 5000, 200);
+        // Wide matrices (the slab of `eliminate`): full row rank inside the slab; rows whose
+        // ones lie only past the slab; low rank, so that the slab's panels are replayed.
+        let rows: Vec<BitVec> = (0..500).map(|_| random_row(4000, 0.5, &mut rng)).collect();
+        check(&rows, 4000, 0);
+        let mut rows: Vec<BitVec> = (0..300).map(|_| random_row(5000, 0.5, &mut rng)).collect();
+        for r in rows.iter_mut().take(40) {
+            for j in 0..4500 {
+                r.set(j, false);
+            }
+        }
+        rows.swap(3, 250);
+        check(&rows, 5000, 0);
+        check(&low_rank(200, 3100, 150, 0.5, &mut rng), 3100, 0);
+        check(&low_rank(200, 3100, 199, 0.002, &mut rng), 3100, 0);
     }
 
     #[test]
@@ -1316,6 +1427,25 @@ mod tests {
             let a = sparse_rows(na, cols, w, &mut rng);
             let b: Vec<BitVec> = (0..nb).map(|_| random_row(cols, 0.5, &mut rng)).collect();
             check_sparse(&a, &b, cols);
+        }
+
+        /// Matrices much wider than tall, where the slab applies.
+        #[test]
+        fn wide_rank_matches_the_reference(
+            r in 1usize..120,
+            c in 1100usize..2600,
+            k in 0usize..120,
+            density in prop_oneof![Just(0.5), 0.0005f64..0.05],
+            seed in any::<u64>(),
+        ) {
+            let mut rng = stream(seed, Purpose::Auxiliary, 5);
+            let rows = if k < r {
+                low_rank(r, c, k, density, &mut rng)
+            } else {
+                (0..r).map(|_| random_row(c, density, &mut rng)).collect()
+            };
+            let m = Gf2Matrix::from_rows(c, &rows);
+            prop_assert_eq!(m.rank(), reference_rank(&rows, c));
         }
 
         #[test]
