@@ -40,10 +40,16 @@
 //!
 //! The unit rows of `E` eliminate their columns: with `U` the positions Eve does not know,
 //! `rank([P; E]) = |K| + rank(P_U)` and `rank([T; P; E]) = |K| + rank([T_U; P_U])`, where
-//! `X_U` keeps the columns in `U`. So only the `(|P| + l) x |U|` matrix `[P_U; T_U]` is built
-//! (a [`Gf2Matrix`]) and both ranks come from one elimination
-//! ([`Gf2Matrix::into_stacked_ranks`]: pivots from `P_U` first, then `T_U` reduced modulo
-//! `P_U`). The cost grows like `(|P| + l) x |U| x rank / 512` word operations, which bounds
+//! `X_U` keeps the columns in `U`. Both ranks of `[P_U; T_U]` come from one elimination,
+//! pivots from `P_U` first, then `T_U` reduced modulo `P_U`
+//! ([`stacked_ranks_sparse`]): Cascade's parities are mostly sparse (blocks of a few
+//! dozen bits and their halves) and are eliminated as sparse rows, while `T_U` is held by
+//! columns, which for a Toeplitz matrix are slices of the seed
+//! ([`ToeplitzRows::column_words_into`]), so a sparse pivot row reduces all `l` rows of `T`
+//! at once by one column XOR per one of its bits; what remains (the reduced `T_U`, the
+//! long parities of late passes, the tag) is eliminated densely by the Method of Four
+//! Russians ([`super::gf2::Gf2Matrix`]). The dense part, about `l x (|U| - rank(P_U))`,
+//! dominates: its cost grows like `l^2 (|U| - rank(P_U)) / 512` word operations, which bounds
 //! the block size: [`MAX_EXACT_BITS`].
 //!
 //! Must never depend on `physics`, `protocol`, `analysis` or `report`: it sees bit masks,
@@ -52,6 +58,7 @@
 //! [`cascade::reconcile_disclosing`]: super::cascade::reconcile_disclosing
 //! [`verify::verify_disclosing`]: super::verify::verify_disclosing
 //! [`privacy::ToeplitzRows`]: super::privacy::ToeplitzRows
+//! [`ToeplitzRows::column_words_into`]: super::privacy::ToeplitzRows::column_words_into
 
 use rayon::prelude::*;
 
@@ -59,7 +66,7 @@ use crate::bits::BitVec;
 use crate::error::{Error, Result};
 
 use super::cascade::DisclosedParities;
-use super::gf2::{Gf2Matrix, pext8_table};
+use super::gf2::stacked_ranks_sparse;
 use super::privacy::ToeplitzRows;
 use super::verify::ToeplitzSeed;
 
@@ -135,25 +142,24 @@ pub fn known_final_key_functions(
         .map(|p| cascade.shuffle(p).source_table())
         .collect();
     let ranges = cascade.ranges();
-    let tag_rows = tag.map_or(0, |t| t.tag_bits() as usize);
-    let p_rows = ranges.len() + tag_rows;
-    let words = n.div_ceil(64);
-    let m = Gf2Matrix::from_row_fn(p_rows + final_key_bits, columns.unknown, |i, out| {
-        if i < ranges.len() {
-            let r = ranges[i];
-            for &x in &tables[r.pass as usize][r.start as usize..r.end as usize] {
-                columns.set_sparse(x as usize, out);
-            }
-        } else if i < p_rows {
-            let row = tag.map(|t| t.row(i - ranges.len())).unwrap_or_default();
-            columns.compress(row.words(), out);
-        } else {
-            let mut row = vec![0u64; words];
-            pa.row_words_into(i - p_rows, &mut row);
-            columns.compress(&row, out);
-        }
-    });
-    Ok(Some(count(&columns, m, p_rows, final_key_bits)))
+    let mut p_rows: Vec<Vec<u32>> = ranges
+        .par_iter()
+        .map(|r| columns.sparse(&tables[r.pass as usize][r.start as usize..r.end as usize]))
+        .collect();
+    drop(tables);
+    if let Some(tag) = tag {
+        p_rows.extend((0..tag.tag_bits() as usize).map(|i| columns.dense(&tag.row(i))));
+    }
+    let l = final_key_bits;
+    let lw = l.div_ceil(64);
+    let mut t_columns = vec![0u64; columns.unknown * lw];
+    if lw > 0 {
+        t_columns
+            .par_chunks_mut(lw)
+            .zip(columns.positions.par_iter())
+            .for_each(|(out, &x)| pa.column_words_into(x as usize, out));
+    }
+    Ok(Some(count(&columns, p_rows, l, t_columns)))
 }
 
 /// The count from explicit rows over n = `known.len()` bits: `disclosed` are the rows of
@@ -174,21 +180,28 @@ pub fn known_functions_from_rows(
         )));
     }
     let columns = Columns::new(known);
-    let p_rows = disclosed.len();
-    let m = Gf2Matrix::from_row_fn(p_rows + final_rows.len(), columns.unknown, |i, out| {
-        let row = if i < p_rows {
-            &disclosed[i]
-        } else {
-            &final_rows[i - p_rows]
-        };
-        columns.compress(row.words(), out);
-    });
-    Ok(count(&columns, m, p_rows, final_rows.len()))
+    let p_rows: Vec<Vec<u32>> = disclosed.iter().map(|r| columns.dense(r)).collect();
+    let l = final_rows.len();
+    let lw = l.div_ceil(64);
+    let mut t_columns = vec![0u64; columns.unknown * lw];
+    for (i, row) in final_rows.iter().enumerate() {
+        for c in columns.dense(row) {
+            t_columns[c as usize * lw + i / 64] |= 1 << (i % 64);
+        }
+    }
+    Ok(count(&columns, p_rows, l, t_columns))
 }
 
-/// Both ranks of `[P_U; T_U]` (`P_U` the first `p_rows` rows) and the count.
-fn count(columns: &Columns, m: Gf2Matrix, p_rows: usize, l: usize) -> KnownFunctions {
-    let (rank_p, rank_all) = m.into_stacked_ranks(p_rows);
+/// Both ranks of `[P_U; T_U]` (`P_U` given by sparse rows over the unknown columns, `T_U` by
+/// its columns) and the count.
+fn count(
+    columns: &Columns,
+    p_rows: Vec<Vec<u32>>,
+    l: usize,
+    t_columns: Vec<u64>,
+) -> KnownFunctions {
+    let disclosed_rows = p_rows.len() as u64;
+    let (rank_p, rank_all) = stacked_ranks_sparse(columns.unknown, p_rows, l, t_columns);
     let k = columns.known as u64;
     let unknown = (rank_all - rank_p) as u64;
     KnownFunctions {
@@ -197,19 +210,16 @@ fn count(columns: &Columns, m: Gf2Matrix, p_rows: usize, l: usize) -> KnownFunct
         final_key_bits: l as u64,
         rank_disclosed: k + rank_p as u64,
         known_key_bits: k,
-        disclosed_rows: p_rows as u64,
+        disclosed_rows,
     }
 }
 
-/// The columns Eve does not know, numbered in order: a map from key positions to matrix
-/// columns, and a packing of dense rows onto them.
+/// The columns Eve does not know, numbered in order.
 struct Columns {
     /// Matrix column of each key position, `u32::MAX` for a known one.
     column_of: Vec<u32>,
-    /// The mask of unknown positions, word by word.
-    mask: Vec<u64>,
-    /// Matrix column of the first unknown position of each word.
-    word_offset: Vec<u32>,
+    /// Key position of each matrix column.
+    positions: Vec<u32>,
     known: usize,
     unknown: usize,
 }
@@ -218,78 +228,45 @@ impl Columns {
     fn new(known: &BitVec) -> Columns {
         let n = known.len();
         let mut column_of = vec![u32::MAX; n];
-        let mut next = 0u32;
+        let mut positions = Vec::with_capacity(n - known.count_ones());
         for (x, c) in column_of.iter_mut().enumerate() {
             if !known.get(x) {
-                *c = next;
-                next += 1;
+                *c = positions.len() as u32;
+                positions.push(x as u32);
             }
-        }
-        let words = n.div_ceil(64);
-        let mut mask = vec![0u64; words];
-        let mut word_offset = vec![0u32; words];
-        let mut offset = 0u32;
-        for w in 0..words {
-            let valid = if (w + 1) * 64 <= n {
-                !0
-            } else {
-                (1u64 << (n % 64)) - 1
-            };
-            mask[w] = !known.words()[w] & valid;
-            word_offset[w] = offset;
-            offset += mask[w].count_ones();
         }
         Columns {
             column_of,
-            mask,
-            word_offset,
-            known: n - next as usize,
-            unknown: next as usize,
+            known: n - positions.len(),
+            unknown: positions.len(),
+            positions,
         }
     }
 
-    /// Toggles the column of key position `x` in `out` (nothing for a known position): a
-    /// position listed twice cancels, as in a parity.
-    #[inline]
-    fn set_sparse(&self, x: usize, out: &mut [u64]) {
-        let c = self.column_of[x];
-        if c != u32::MAX {
-            out[c as usize / 64] ^= 1 << (c % 64);
-        }
+    /// The matrix columns of the unknown ones among key positions `xs`.
+    fn sparse(&self, xs: &[u32]) -> Vec<u32> {
+        xs.iter()
+            .map(|&x| self.column_of[x as usize])
+            .filter(|&c| c != u32::MAX)
+            .collect()
     }
 
-    /// Packs the unknown positions of the dense row `row` (n bits) into `out`.
-    fn compress(&self, row: &[u64], out: &mut [u64]) {
-        let table = pext8_table();
-        for (w, (&x, &m)) in row.iter().zip(&self.mask).enumerate() {
-            let (bits, count) = pext64(x, m, table);
-            if count == 0 || bits == 0 {
-                continue;
-            }
-            let at = self.word_offset[w] as usize;
-            let (q, s) = (at / 64, at % 64);
-            out[q] |= bits << s;
-            if s != 0 && s + count as usize > 64 {
-                out[q + 1] |= bits >> (64 - s);
+    /// The matrix columns of the unknown positions where `row` (n bits) has a 1.
+    fn dense(&self, row: &BitVec) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (w, &word) in row.words().iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let x = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let c = self.column_of[x];
+                if c != u32::MAX {
+                    out.push(c);
+                }
             }
         }
+        out
     }
-}
-
-/// `x`'s bits at the set bits of `m`, packed to the low end, and their number.
-#[inline]
-fn pext64(x: u64, m: u64, table: &[u8]) -> (u64, u32) {
-    let mut out = 0u64;
-    let mut count = 0;
-    for b in 0..8 {
-        let mb = (m >> (8 * b)) as u8;
-        if mb != 0 {
-            let xb = (x >> (8 * b)) as u8;
-            out |= u64::from(table[(mb as usize) << 8 | xb as usize]) << count;
-            count += mb.count_ones();
-        }
-    }
-    (out, count)
 }
 
 #[cfg(test)]
@@ -299,6 +276,7 @@ mod tests {
         CascadeVariant, ErrorModel, ReconcileOptions, plant_errors, random_key,
         reconcile_disclosing,
     };
+    use crate::postprocess::gf2::Gf2Matrix;
     use crate::postprocess::privacy::toeplitz_seed;
     use crate::postprocess::verify::verify_disclosing;
     use crate::rng::{Purpose, stream};
@@ -507,6 +485,16 @@ mod tests {
         let t: Vec<BitVec> = (0..l).map(|i| rows.row(i)).collect();
         let slow = known_functions_from_rows(&known, &p, &t).unwrap();
         assert_eq!(fast.disclosed_rows, ec.leaked_bits + 40);
+        // And the plain dense elimination of [P_U; T_U], no sparse stage.
+        let unknown: Vec<usize> = (0..n).filter(|&x| !known.get(x)).collect();
+        let restrict =
+            |r: &BitVec| BitVec::from_bools(&unknown.iter().map(|&x| r.get(x)).collect::<Vec<_>>());
+        let stacked: Vec<BitVec> = p.iter().chain(&t).map(restrict).collect();
+        let (rank_p, rank_all) =
+            Gf2Matrix::from_rows(unknown.len(), &stacked).stacked_ranks(p.len());
+        let k = known.count_ones() as u64;
+        assert_eq!(fast.rank_disclosed, k + rank_p as u64);
+        assert_eq!(fast.unknown, (rank_all - rank_p) as u64);
         (fast, slow)
     }
 

@@ -531,6 +531,7 @@ pub fn toeplitz_seed(n: usize, l: usize, rng: &mut impl rand::Rng) -> BitVec {
 /// `n` bits of `r` starting at `l - 1 - i`, so every row is a shifted word copy.
 #[derive(Debug, Clone)]
 pub struct ToeplitzRows {
+    seed: BitVec,
     reversed: BitVec,
     n: usize,
     l: usize,
@@ -551,7 +552,12 @@ impl ToeplitzRows {
                 reversed.set(m, true);
             }
         }
-        Ok(ToeplitzRows { reversed, n, l })
+        Ok(ToeplitzRows {
+            seed: seed.clone(),
+            reversed,
+            n,
+            l,
+        })
     }
 
     /// Input bits n (the columns).
@@ -574,6 +580,17 @@ impl ToeplitzRows {
         BitVec::from_words(words, self.n)
     }
 
+    /// Column `j` written into `out` (at least `ceil(l / 64)` words): bit `i` is `T[i][j] =
+    /// s[i + n - 1 - j]`, so a column is the `l` seed bits from `n - 1 - j` on. Bits past `l`
+    /// are cleared, words past the column left alone.
+    ///
+    /// # Panics
+    /// If `j >= self.input_bits()` or `out` is too short.
+    pub fn column_words_into(&self, j: usize, out: &mut [u64]) {
+        assert!(j < self.n, "Toeplitz column {j} of {}", self.n);
+        copy_bits(self.seed.words(), self.n - 1 - j, self.l, out);
+    }
+
     /// Row `i` written into `out` (at least `ceil(n / 64)` words; bits past `n` are cleared,
     /// words past the row are left alone).
     ///
@@ -581,27 +598,34 @@ impl ToeplitzRows {
     /// If `i >= self.output_bits()` or `out` is too short.
     pub fn row_words_into(&self, i: usize, out: &mut [u64]) {
         assert!(i < self.l, "Toeplitz row {i} of {}", self.l);
-        let words = self.n.div_ceil(64);
-        assert!(
-            out.len() >= words,
-            "row buffer of {} words, {words} needed",
-            out.len()
-        );
-        let src = self.reversed.words();
-        let start = self.l - 1 - i;
-        let (q, s) = (start / 64, start % 64);
-        for (k, o) in out[..words].iter_mut().enumerate() {
-            let lo = src.get(q + k).copied().unwrap_or(0) >> s;
-            let hi = if s == 0 {
-                0
-            } else {
-                src.get(q + k + 1).copied().unwrap_or(0) << (64 - s)
-            };
-            *o = lo | hi;
-        }
-        if !self.n.is_multiple_of(64) {
-            out[words - 1] &= (1u64 << (self.n % 64)) - 1;
-        }
+        copy_bits(self.reversed.words(), self.l - 1 - i, self.n, out);
+    }
+}
+
+/// Bits `start..start + len` of the bit string `src` (words, LSB first) into the first
+/// `ceil(len / 64)` words of `out`, bits past `len` cleared.
+///
+/// # Panics
+/// If `out` is too short.
+fn copy_bits(src: &[u64], start: usize, len: usize, out: &mut [u64]) {
+    let words = len.div_ceil(64);
+    assert!(
+        out.len() >= words,
+        "buffer of {} words, {words} needed",
+        out.len()
+    );
+    let (q, s) = (start / 64, start % 64);
+    for (k, o) in out[..words].iter_mut().enumerate() {
+        let lo = src.get(q + k).copied().unwrap_or(0) >> s;
+        let hi = if s == 0 {
+            0
+        } else {
+            src.get(q + k + 1).copied().unwrap_or(0) << (64 - s)
+        };
+        *o = lo | hi;
+    }
+    if !len.is_multiple_of(64) {
+        out[words - 1] &= (1u64 << (len % 64)) - 1;
     }
 }
 
@@ -1825,6 +1849,22 @@ mod tests {
             let seed = random_bits(n + l - 1, &mut rng);
             let rows = ToeplitzRows::new(&seed, n, l).unwrap();
             assert_eq!((rows.input_bits(), rows.output_bits()), (n, l));
+            let row_bits: Vec<BitVec> = (0..l).map(|i| rows.row(i)).collect();
+            for j in [0, n / 3, n - 1] {
+                let mut column = vec![!0u64; l.div_ceil(64) + 1];
+                rows.column_words_into(j, &mut column);
+                for (i, row) in row_bits.iter().enumerate() {
+                    assert_eq!(
+                        column[i / 64] >> (i % 64) & 1 == 1,
+                        row.get(j),
+                        "column {j}"
+                    );
+                }
+                assert_eq!(column[l.div_ceil(64)], !0, "word past the column");
+                if l % 64 != 0 {
+                    assert_eq!(column[l / 64] >> (l % 64), 0, "bits past the column");
+                }
+            }
             for _ in 0..3 {
                 let key = random_bits(n, &mut rng);
                 let hash = hasher.hash(&key, &seed, l).unwrap();
