@@ -47,6 +47,10 @@
 //! 64 to 512 pivots per panel and 4 to 32 words per block were within 20 % of each other on
 //! the bench's matrix, the chosen pair among the fastest.
 //!
+//! Wide eliminations without rows that are only reduced start on a slab of the first
+//! `rows + 1024` columns and touch the columns past it only if some row found no pivot in
+//! the slab (see `Gf2Matrix::eliminate`): a matrix of full row rank shows it there.
+//!
 //! # Sparse rows first
 //!
 //! [`stacked_ranks_sparse`] takes the first rows as sparse lists and the others by columns,

@@ -30,7 +30,7 @@
 //! P; E])`, the dimension of `rowspace(T) ∩ R`. When it does not, the `l - rank(T)` functions
 //! with `c^T T = 0` are constant zero and counted as known: they carry no secret.
 //!
-//! `unknown` is the count issue 16 calls "she knows rank([T;P;E]) − rank([P;E]) independent
+//! `unknown` is the count issue 16 calls "she knows `rank([T;P;E]) − rank([P;E])` independent
 //! linear functions": that expression is in fact the number of final-key dimensions she does
 //! **not** know. Sanity cases (tested): with `K` = every position, `rank([P; E]) =
 //! rank([T; P; E]) = n`, so `unknown = 0` and `known = l`; with `K` and `P` empty,
@@ -71,10 +71,21 @@ use super::privacy::ToeplitzRows;
 use super::verify::ToeplitzSeed;
 
 /// Largest block (sifted key bits n) for which [`known_final_key_functions`] computes the
-/// exact count; above it the function returns `Ok(None)` and the caller reports the count as
-/// not computed. The cost of the count grows like n^3 (both the number of rows and the
-/// number of columns of the matrix are proportional to n); at this size it is measured by
-/// `benches/leakage.rs` (see `BENCHMARKS.md` and the report of the bench).
+/// exact count. Above it the function checks its inputs, returns `Ok(None)` without doing
+/// the work, and the caller reports the count as not computed (`null`, with the reason).
+///
+/// Chosen from measurements (`benches/leakage.rs`; one core of the shared 2-core x86-64
+/// development machine, November 2026), at n = 100 000:
+///
+/// | case | time | peak memory |
+/// |---|---|---|
+/// | the issue's size: \|K\| = 0.4 n, \|P\| ≈ 0.2 n (Cascade `yanetal`, Q = 3 %), l = 0.2 n | 1.8-2.5 s | 0.3 GB |
+/// | nothing known (\|K\| = 0), l = 0.2 n | 2.2 s | 0.5 GB |
+/// | nothing known, l = n / 2 (the hardest shape at this size) | 18-21 s | 1.2 GB |
+///
+/// The dense part dominates and costs about `l^2 (n - |K| - rank(P_U)) / 512` word
+/// operations, cubic in n at fixed proportions: at 2^17 bits the hardest shape took 42 s and
+/// 2.1 GB, more than a run should spend on one block's audit.
 pub const MAX_EXACT_BITS: usize = 100_000;
 
 /// The count of final-key functions known to the eavesdropper (module documentation).
@@ -131,10 +142,18 @@ pub fn known_final_key_functions(
             tag.key_bits()
         )));
     }
-    let pa = ToeplitzRows::new(pa_seed, n, final_key_bits)?;
+    let seed_bits = (n + final_key_bits).saturating_sub(1);
+    if pa_seed.len() != seed_bits {
+        return Err(Error::InvalidArgument(format!(
+            "eavesdropper's knowledge: the privacy amplification seed has {} bits, but {n} \
+             input bits hashed to {final_key_bits} need n + l - 1 = {seed_bits}",
+            pa_seed.len()
+        )));
+    }
     if n > MAX_EXACT_BITS {
         return Ok(None);
     }
+    let pa = ToeplitzRows::new(pa_seed, n, final_key_bits)?;
     let columns = Columns::new(known);
     // Each pass's source table, to turn a shuffled range into original positions.
     let tables: Vec<Vec<u32>> = (0..cascade.passes())
@@ -496,6 +515,39 @@ mod tests {
         assert_eq!(fast.rank_disclosed, k + rank_p as u64);
         assert_eq!(fast.unknown, (rank_all - rank_p) as u64);
         (fast, slow)
+    }
+
+    #[test]
+    fn the_count_does_not_depend_on_the_thread_count() {
+        let n = 20_000;
+        let mut rng = stream(8, Purpose::Auxiliary, 3);
+        let alice = random_key(n, &mut rng);
+        let mut bob = alice.clone();
+        plant_errors(&mut bob, 0.03, ErrorModel::Exact, &mut rng);
+        let (_, disclosed) = reconcile_disclosing(
+            &alice,
+            &bob,
+            0.03,
+            CascadeVariant::Option8,
+            &mut rng,
+            ReconcileOptions::default(),
+        )
+        .unwrap();
+        let pa = toeplitz_seed(n, 6000, &mut rng);
+        let known = random_row(n, 0.3, &mut rng);
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| known_final_key_functions(&known, &disclosed, None, &pa, 6000))
+                .unwrap()
+                .unwrap()
+        };
+        let one = run(1);
+        assert_eq!(run(2), one);
+        assert_eq!(run(4), one);
+        assert_eq!(one.known + one.unknown, 6000);
     }
 
     #[test]
