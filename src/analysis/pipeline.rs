@@ -39,7 +39,7 @@ use crate::postprocess::cascade::{
 };
 use crate::postprocess::leakage::known_final_key_functions;
 use crate::postprocess::privacy::{ToeplitzHasher, toeplitz_seed};
-use crate::postprocess::verify::{verify, verify_disclosing};
+use crate::postprocess::verify::verify_disclosing;
 use crate::protocol::{SiftCounts, SiftedBlock};
 use crate::rng::{self, Purpose};
 use crate::scenario::Scenario;
@@ -373,24 +373,14 @@ pub fn process_block(
     // Verification.
     let t = Instant::now();
     let mut rng_ver = rng::stream(cfg.seed, Purpose::Verification, block.index);
-    let verified = if disclosed.is_some() {
-        verify_disclosing(
-            &block.alice,
-            &ec.corrected,
-            cfg.security.epsilon_cor,
-            &mut rng_ver,
-        )
-        .map(|(v, seed)| (v, Some(seed)))
-    } else {
-        verify(
-            &block.alice,
-            &ec.corrected,
-            cfg.security.epsilon_cor,
-            &mut rng_ver,
-        )
-        .map(|v| (v, None))
-    };
-    let (ver, tag_seed) = match verified {
+    // The tag's public seed is kept for Eve's count (same outcome and draws as `verify`).
+    let verified = verify_disclosing(
+        &block.alice,
+        &ec.corrected,
+        cfg.security.epsilon_cor,
+        &mut rng_ver,
+    );
+    let (ver, tag_seed) = match verified.map(|(v, seed)| (v, disclosed.is_some().then_some(seed))) {
         Ok(v) => v,
         Err(e) => {
             report.aborted = Some(format!("verification: {e}"));
