@@ -37,6 +37,10 @@ pub enum Purpose {
     /// tap on the event engine's chunk `index`; `2^63 + index` the hypothetical
     /// privacy amplification of block `index` under the naive bound.
     Adversary = 10,
+    /// Event-engine chunk `2^63 + index` whose carried detector state was blind at its
+    /// start: the split of its click-free pulses, or its fresh simulation from that state
+    /// (`protocol::event`, `EventEngine::resume_chunk`).
+    EngineCarry = 11,
 }
 
 /// The ChaCha8 stream for (`seed`, `purpose`, `index`).

@@ -733,10 +733,12 @@ pub(crate) fn run_stitched(
     stop: Option<&AtomicBool>,
     sink: impl FnMut(ChunkOutput),
 ) -> EngineStats {
+    let simulate = |t: &ChunkTask, state| simulate(t.chunk, t.first_pulse, t.pulses, state);
     run_tasks(
         chunk_tasks(0, 0, total_pulses, chunk_pulses),
         batch_per_thread,
-        |t, state| simulate(t.chunk, t.first_pulse, t.pulses, state),
+        &simulate,
+        |t, _quiet, carry| (simulate(t, carry.clone()), true),
         DetectorState::default(),
         progress,
         stop,
@@ -779,10 +781,22 @@ pub(crate) fn chunk_tasks(
 /// chunks: they are never all held), from the detector state `carry`; returns the statistics and the state after
 /// the last chunk. `progress` receives the end pulse of the last chunk taken. Once `stop`
 /// is set no further batch starts (cancellation).
+///
+/// A chunk whose carried state is not quiet at its first pulse goes to `resume(task,
+/// quiet, carry)` with its output from the quiet state; `resume` returns the chunk's true
+/// output and end state, and whether it simulated the chunk again (counted in
+/// `rerun_chunks`). Simulating again from `carry` with the same stream is always exact;
+/// an engine may reuse the quiet output where the law allows it (the event engine's
+/// blind-start coupling, `event::EventEngine::resume_chunk`).
 pub(crate) fn run_tasks(
     mut tasks: impl Iterator<Item = ChunkTask>,
     batch_per_thread: u64,
     simulate: impl Fn(&ChunkTask, DetectorState) -> (ChunkOutput, DetectorState) + Sync,
+    resume: impl Fn(
+        &ChunkTask,
+        (ChunkOutput, DetectorState),
+        &DetectorState,
+    ) -> ((ChunkOutput, DetectorState), bool),
     mut carry: DetectorState,
     progress: &(dyn Fn(u64) + Sync),
     stop: Option<&AtomicBool>,
@@ -806,8 +820,9 @@ pub(crate) fn run_tasks(
             .collect();
         for (t, (mut out, mut end_state)) in group.iter().zip(results) {
             if !carry.is_quiet_at(t.first_pulse) {
-                stats.rerun_chunks += 1;
-                (out, end_state) = simulate(t, carry.clone());
+                let again;
+                ((out, end_state), again) = resume(t, (out, end_state), &carry);
+                stats.rerun_chunks += again as u64;
             }
             carry = end_state;
             sink(out);
