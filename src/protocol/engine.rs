@@ -737,7 +737,7 @@ pub(crate) fn run_stitched(
     run_tasks(
         chunk_tasks(0, 0, total_pulses, chunk_pulses),
         batch_per_thread,
-        &simulate,
+        simulate,
         |t, _quiet, carry| (simulate(t, carry.clone()), true),
         DetectorState::default(),
         progress,
