@@ -45,6 +45,7 @@
 use crate::error::{Error, Result};
 use crate::physics::LinkModel;
 use crate::protocol::event::{Engine, Segment};
+use crate::protocol::sifting::ChunkSift;
 use crate::protocol::{ChunkOutput, DetectorState, EngineStats};
 use crate::rng::{self, Purpose};
 use crate::scenario::Scenario;
@@ -337,6 +338,8 @@ pub fn drive(
         counts.clear();
     };
 
+    // Each chunk sifted on its own on the engine's parallel tasks (`ChunkSift`).
+    let presift = |c: &mut ChunkOutput| c.sift = Some(ChunkSift::of(c));
     let stopped = || cancel.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
     while pos < total && !stopped() {
         // The next point where something is decided: a window end (threshold), a
@@ -405,7 +408,7 @@ pub fn drive(
                 })
                 .collect();
             let (st, end_state) =
-                Engine::run_segments(&segments, carry, progress, cancel, |chunk| {
+                Engine::run_segments(&segments, carry, progress, cancel, &presift, |chunk| {
                     if let Some(w) = plan.window_pulses {
                         for d in &chunk.detections {
                             if !d.sifted() {

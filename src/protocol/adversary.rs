@@ -245,6 +245,7 @@ impl AdversaryEngine {
             pulses: n_pulses,
             pulses_per_intensity: counts,
             detections,
+            sift: None,
         };
         (out, state)
     }

@@ -93,4 +93,8 @@ pub struct ChunkOutput {
     pub pulses_per_intensity: Vec<u64>,
     /// Every pulse with at least one click, ascending in `pulse`.
     pub detections: Vec<Detection>,
+    /// The detections sifted on their own, when the run computed that in parallel
+    /// ([`super::sifting::ChunkSift`]); `None` leaves all sifting to the sequential
+    /// [`super::sifting::Sifter`].
+    pub sift: Option<super::sifting::ChunkSift>,
 }

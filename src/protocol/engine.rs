@@ -496,6 +496,7 @@ impl PulseEngine {
             pulses: n_pulses,
             pulses_per_intensity: counts[..self.n_intensities].to_vec(),
             detections,
+            sift: None,
         };
         (out, state)
     }
@@ -739,6 +740,7 @@ pub(crate) fn run_stitched(
         batch_per_thread,
         simulate,
         |t, _quiet, carry| (simulate(t, carry.clone()), true),
+        &|_| {},
         DetectorState::default(),
         progress,
         stop,
@@ -787,7 +789,10 @@ pub(crate) fn chunk_tasks(
 /// output and end state, and whether it simulated the chunk again (counted in
 /// `rerun_chunks`). Simulating again from `carry` with the same stream is always exact;
 /// an engine may reuse the quiet output where the law allows it (the event engine's
-/// blind-start coupling, `event::EventEngine::resume_chunk`).
+/// blind-start coupling, `event::EventEngine::resume_chunk`, which keeps the quiet
+/// output's detections). `prepare` runs on every chunk's output in the parallel phase and
+/// again on a chunk simulated again (the run's sifting of each chunk on its own, see
+/// `sifting::ChunkSift`); it must depend on the detections only.
 pub(crate) fn run_tasks(
     mut tasks: impl Iterator<Item = ChunkTask>,
     batch_per_thread: u64,
@@ -797,6 +802,7 @@ pub(crate) fn run_tasks(
         (ChunkOutput, DetectorState),
         &DetectorState,
     ) -> ((ChunkOutput, DetectorState), bool),
+    prepare: &(dyn Fn(&mut ChunkOutput) + Sync),
     mut carry: DetectorState,
     progress: &(dyn Fn(u64) + Sync),
     stop: Option<&AtomicBool>,
@@ -816,13 +822,20 @@ pub(crate) fn run_tasks(
         stats.chunks += group.len() as u64;
         let results: Vec<(ChunkOutput, DetectorState)> = group
             .par_iter()
-            .map(|t| simulate(t, DetectorState::default()))
+            .map(|t| {
+                let (mut out, state) = simulate(t, DetectorState::default());
+                prepare(&mut out);
+                (out, state)
+            })
             .collect();
         for (t, (mut out, mut end_state)) in group.iter().zip(results) {
             if !carry.is_quiet_at(t.first_pulse) {
                 let again;
                 ((out, end_state), again) = resume(t, (out, end_state), &carry);
                 stats.rerun_chunks += again as u64;
+                if again {
+                    prepare(&mut out);
+                }
             }
             carry = end_state;
             sink(out);
@@ -1121,6 +1134,7 @@ mod tests {
             pulses: n_pulses,
             pulses_per_intensity: counts[..e.n_intensities].to_vec(),
             detections,
+            sift: None,
         };
         (out, state)
     }

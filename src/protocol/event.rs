@@ -389,6 +389,7 @@ impl Engine {
         carry: DetectorState,
         progress: &(dyn Fn(u64) + Sync),
         stop: Option<&AtomicBool>,
+        prepare: &(dyn Fn(&mut ChunkOutput) + Sync),
         sink: impl FnMut(ChunkOutput),
     ) -> (EngineStats, DetectorState) {
         let tasks = segments
@@ -417,6 +418,7 @@ impl Engine {
                 Engine::Event(e) => e.resume_chunk(t, quiet, carry),
                 _ => (simulate(t, carry.clone()), true),
             },
+            prepare,
             carry,
             progress,
             stop,
@@ -665,6 +667,7 @@ impl EventEngine {
             2,
             |t, state| self.simulate_chunk(t.chunk, t.first_pulse, t.pulses, state),
             |t, quiet, carry| self.resume_chunk(t, quiet, carry),
+            &|_| {},
             DetectorState::default(),
             progress,
             stop,
@@ -776,6 +779,7 @@ impl EventEngine {
             pulses: n_pulses,
             pulses_per_intensity: counts[..nk].to_vec(),
             detections,
+            sift: None,
         }
     }
 

@@ -18,4 +18,4 @@ pub use adversary::AdversaryEngine;
 pub use detection::{ChunkOutput, Detection};
 pub use engine::{CHUNK_PULSES, DetectorState, EngineStats, PulseEngine};
 pub use event::{Engine, EngineKind, EventEngine, choose_engine};
-pub use sifting::{SiftCounts, SiftedBlock, Sifter};
+pub use sifting::{ChunkSift, SiftCounts, SiftedBlock, Sifter};
