@@ -1,7 +1,18 @@
 //! The event engine's fast loop for receivers whose two detectors are live or blind
 //! together: no detector memory at all, a *common* dead time, and afterpulsing with a
 //! common dead time (or with none). One 64-bit ChaCha8 word per click decides both the
-//! gap to the click and the click's whole outcome; a dead time is crossed in one jump.
+//! gap to the click and the click's whole outcome, half a word when the gap shortcut
+//! applies; a dead time is crossed in one jump.
+//!
+//! # Half a word per click
+//! When the per-link gap shortcut exists (click probability c >~ 1e-3, below), a click
+//! takes 32 bits, each word split into two halves used by consecutive clicks: the low 16
+//! bits are the top 16 of the gap's 52-bit field, the high 16 select one of 65,536
+//! outcome cells. A decided gap cell needs nothing more; an undecided one (a few per
+//! cent) takes the field's other 36 bits from the top of a fresh word, and a straddling
+//! outcome cell takes 48 more bits likewise. Every bit read is a fresh fair bit used once,
+//! so the gap's 52-bit field and the outcome's 64-bit point have exactly the laws of the
+//! one-word layout below; only which stream bits feed them changes.
 //!
 //! # One word per click, split exactly
 //! While the receiver is live and no trapped carrier is due, pulses are i.i.d. and pulse t
@@ -65,7 +76,8 @@ const CELL_BITS: u32 = 12;
 /// Low bits of a click's word that make the gap's uniform.
 const GAP_BITS: u32 = 64 - CELL_BITS;
 const GAP_MASK: u64 = (1 << GAP_BITS) - 1;
-const CELLS: usize = 1 << CELL_BITS;
+/// Outcome cell bits when a click takes half a word (the other 16 are the gap's cell).
+const HALF_CELL_BITS: u32 = 16;
 /// A lookup entry that straddles a boundary; the low bits hold the first sub-interval.
 const AMBIGUOUS: u16 = 0x8000;
 /// Code bits: detector 0 / 1 traps a carrier at this click.
@@ -90,7 +102,9 @@ fn flags(prep: Preparation, bob: Basis, clicks: [bool; 2], bob_bit: bool, ap: bo
 }
 
 /// The conditional law of a click's outcome (both detectors live) as sub-intervals of
-/// [0, 2^64) with a 4096-cell lookup table.
+/// [0, 2^64) with a lookup table over the top [`ClickLaw::cell_bits`] bits (12: 4096
+/// cells beside a 52-bit gap in one word; 16: 65,536 cells from half a word, when the
+/// gap comes from the gap shortcut).
 #[derive(Debug, Clone)]
 pub(crate) struct ClickLaw {
     /// Exclusive upper ends of the sub-intervals (the last one open).
@@ -98,14 +112,22 @@ pub(crate) struct ClickLaw {
     /// Outcome code per sub-interval: detection flags in bits 0..8, intensity in 8..11,
     /// [`TRAP0`], [`TRAP1`].
     codes: Vec<u16>,
-    lut: Box<[u16; CELLS]>,
+    /// Per cell: the code, or [`AMBIGUOUS`] | the first sub-interval meeting the cell.
+    lut: Box<[u16]>,
+    /// Bits of a cell index: the cell of point x is x >> (64 - cell_bits).
+    cell_bits: u32,
 }
 
 impl ClickLaw {
     /// From the pulse engine's both-live cumulative weights `cond[k]` (per intensity, over
     /// configuration * 3 + pattern of w_c P(s | k, c)), the intensity probabilities and
     /// the trapping probability.
-    pub(crate) fn new(cond: &[[f64; 24]], probability: &[f64], p_ap: f64) -> ClickLaw {
+    pub(crate) fn new(
+        cond: &[[f64; 24]],
+        probability: &[f64],
+        p_ap: f64,
+        cell_bits: u32,
+    ) -> ClickLaw {
         // (weight, code) of every outcome, in order.
         let mut parts: Vec<(f64, u16)> = Vec::new();
         // Per detector: the (factor, trapped) options, a single (1, no) unless it clicked
@@ -156,15 +178,13 @@ impl ClickLaw {
             ends[i] = ends[i].max(ends[i - 1]);
         }
         assert!(ends.len() < AMBIGUOUS as usize, "too many outcomes");
-        let mut lut: Box<[u16; CELLS]> = vec![0u16; CELLS]
-            .into_boxed_slice()
-            .try_into()
-            .expect("CELLS entries");
+        let mut lut = vec![0u16; 1 << cell_bits].into_boxed_slice();
         let last = ends.len() - 1;
         let mut j = 0;
+        let low_mask = u64::MAX >> cell_bits;
         for (cell, entry) in lut.iter_mut().enumerate() {
-            let lo = (cell as u64) << GAP_BITS;
-            let hi = lo | GAP_MASK;
+            let lo = (cell as u64) << (64 - cell_bits);
+            let hi = lo | low_mask;
             while j < last && ends[j] <= lo {
                 j += 1;
             }
@@ -174,13 +194,19 @@ impl ClickLaw {
                 AMBIGUOUS | j as u16
             };
         }
-        ClickLaw { ends, codes, lut }
+        ClickLaw {
+            ends,
+            codes,
+            lut,
+            cell_bits,
+        }
     }
 
-    /// The outcome code of a click whose word is `w`.
+    /// The outcome code of a click whose cell is the top `cell_bits` bits of `w` (the
+    /// bits below are not read).
     #[inline(always)]
     fn outcome(&self, w: u64, src: &mut U64Source) -> u16 {
-        let entry = self.lut[(w >> GAP_BITS) as usize];
+        let entry = self.lut[(w >> (64 - self.cell_bits)) as usize];
         if entry & AMBIGUOUS == 0 {
             entry
         } else {
@@ -188,12 +214,12 @@ impl ClickLaw {
         }
     }
 
-    /// A straddling cell: the point (cell, next 52 bits) of [0, 2^64), located by a
-    /// linear search from the first sub-interval meeting the cell.
+    /// A straddling cell: the point (cell, next 64 - cell_bits bits) of [0, 2^64),
+    /// located by a linear search from the first sub-interval meeting the cell.
     #[cold]
     #[inline(never)]
     fn refine(&self, w: u64, entry: u16, src: &mut U64Source) -> u16 {
-        let point = (w & !GAP_MASK) | (src.next_u64() >> CELL_BITS);
+        let point = (w & !(u64::MAX >> self.cell_bits)) | (src.next_u64() >> self.cell_bits);
         self.code_of(point, (entry & !AMBIGUOUS) as usize)
     }
 
@@ -249,11 +275,6 @@ impl CommonLoop {
         previous: Option<&CommonLoop>,
     ) -> Self {
         let probability: Vec<f64> = model.intensities.iter().map(|i| i.probability).collect();
-        let law = ClickLaw::new(
-            &pulse.masks[3].cond,
-            &probability,
-            model.detectors.afterpulse_probability,
-        );
         let c = click_probability.clamp(0.0, 1.0);
         let nk = probability.len();
         let mut intensity_start = [u64::MAX; MAX_INTENSITIES];
@@ -299,6 +320,16 @@ impl CommonLoop {
             }
             _ => (own_scale, gap_cells(own_scale).map(std::sync::Arc::from)),
         };
+        let law = ClickLaw::new(
+            &pulse.masks[3].cond,
+            &probability,
+            model.detectors.afterpulse_probability,
+            if gap_cells.is_some() {
+                HALF_CELL_BITS
+            } else {
+                CELL_BITS
+            },
+        );
         CommonLoop {
             law,
             log_scale,
@@ -341,20 +372,39 @@ impl CommonLoop {
             }
             next_release = drop_released_before(state, t);
         }
+        // Whether a carrier may be pending (the lists are only looked at then).
+        let mut carriers = next_release != u64::MAX;
         let (mut live, mut blind) = (0u64, 0u64);
+        // The unused upper half of the last word split for a click (`HALF_VALID` set).
+        let mut half = 0u64;
         loop {
             let limit = if MEMORY { next_release.min(end) } else { end };
-            let w = src.next_u64();
-            let decided = match &self.gap_cells {
+            let (gap, w) = match &self.gap_cells {
                 Some(cells) => {
-                    cells[((w >> (GAP_BITS - GAP_CELL_BITS)) as usize) & (GAP_CELLS - 1)]
+                    // Half a word per click: 16 bits for the gap's cell, 16 for the
+                    // outcome's; the gap's other 36 bits only when the cell is undecided.
+                    let h = if half & HALF_VALID != 0 {
+                        std::mem::take(&mut half)
+                    } else {
+                        let w = src.next_u64();
+                        half = (w >> 32) | HALF_VALID;
+                        w
+                    };
+                    let cell = (h & (GAP_CELLS as u64 - 1)) as usize;
+                    let decided = cells[cell];
+                    let gap = if decided != UNDECIDED {
+                        decided as u64
+                    } else {
+                        let w52 = (cell as u64) << (GAP_BITS - GAP_CELL_BITS)
+                            | src.next_u64() >> (64 - (GAP_BITS - GAP_CELL_BITS));
+                        gap_of(log, w52, scale)
+                    };
+                    (gap, (h >> GAP_CELL_BITS) << (64 - HALF_CELL_BITS))
                 }
-                None => UNDECIDED,
-            };
-            let gap = if decided != UNDECIDED {
-                decided as u64
-            } else {
-                gap_of(log, w, scale)
+                None => {
+                    let w = src.next_u64();
+                    (gap_of(log, w, scale), w)
+                }
             };
             let remaining = limit - t;
             if gap >= remaining {
@@ -365,6 +415,7 @@ impl CommonLoop {
                 }
                 // A carrier is released at gate t while the receiver is live.
                 self.forced_gate(t, src, state, counts, detections);
+                carriers = true;
                 t += 1;
             } else {
                 live += gap;
@@ -383,6 +434,7 @@ impl CommonLoop {
                 }
                 if code & (TRAP0 | TRAP1) != 0 {
                     self.trap(at, code, src, state);
+                    carriers = true;
                 }
             }
             // Dead time of the click at t - 1: gates t ..= t + D - 1 are blind.
@@ -390,7 +442,10 @@ impl CommonLoop {
             let blind_end = live_from.min(end);
             blind += blind_end - t;
             t = blind_end;
-            next_release = drop_released_before(state, live_from);
+            if carriers {
+                next_release = drop_released_before(state, live_from);
+                carriers = next_release != u64::MAX;
+            }
             if t >= end {
                 break;
             }
@@ -468,6 +523,10 @@ impl CommonLoop {
         }
     }
 }
+
+/// Marks the stashed half word of [`CommonLoop::run`] as unused (bit 32 and up are free
+/// once the half is shifted down).
+const HALF_VALID: u64 = 1 << 32;
 
 /// A [`CommonLoop::gap_cells`] entry whose cell holds more than one gap value.
 const UNDECIDED: u32 = u32::MAX;
@@ -617,7 +676,12 @@ mod tests {
             let m = model(body);
             let e = PulseEngine::new(&m, 1);
             let p: Vec<f64> = m.intensities.iter().map(|i| i.probability).collect();
-            let law = ClickLaw::new(&e.masks[3].cond, &p, m.detectors.afterpulse_probability);
+            let law = ClickLaw::new(
+                &e.masks[3].cond,
+                &p,
+                m.detectors.afterpulse_probability,
+                CELL_BITS,
+            );
             let mut got = std::collections::HashMap::<u16, f64>::new();
             let mut prev = 0u64;
             for (i, (&end, &code)) in law.ends.iter().zip(&law.codes).enumerate() {
@@ -689,24 +753,31 @@ mod tests {
         );
         let e = PulseEngine::new(&m, 1);
         let p: Vec<f64> = m.intensities.iter().map(|i| i.probability).collect();
-        let law = ClickLaw::new(&e.masks[3].cond, &p, 0.02);
-        let mut ambiguous = 0;
-        for cell in 0..CELLS as u64 {
-            let lo = cell << GAP_BITS;
-            let hi = lo | GAP_MASK;
-            let entry = law.lut[cell as usize];
-            if entry & AMBIGUOUS == 0 {
-                assert_eq!(law.code_of(lo, 0), entry);
-                assert_eq!(law.code_of(hi, 0), entry);
-            } else {
-                ambiguous += 1;
-                assert_ne!(law.code_of(lo, 0), law.code_of(hi, 0));
-                for point in [lo, lo + GAP_MASK / 3, hi] {
-                    let from = (entry & !AMBIGUOUS) as usize;
-                    assert_eq!(law.code_of(point, from), law.code_of(point, 0));
+        for bits in [CELL_BITS, HALF_CELL_BITS] {
+            let law = ClickLaw::new(&e.masks[3].cond, &p, 0.02, bits);
+            let cells = 1u64 << bits;
+            let low = u64::MAX >> bits;
+            let mut ambiguous = 0;
+            for cell in 0..cells {
+                let lo = cell << (64 - bits);
+                let hi = lo | low;
+                let entry = law.lut[cell as usize];
+                if entry & AMBIGUOUS == 0 {
+                    assert_eq!(law.code_of(lo, 0), entry);
+                    assert_eq!(law.code_of(hi, 0), entry);
+                } else {
+                    ambiguous += 1;
+                    assert_ne!(law.code_of(lo, 0), law.code_of(hi, 0));
+                    for point in [lo, lo + low / 3, hi] {
+                        let from = (entry & !AMBIGUOUS) as usize;
+                        assert_eq!(law.code_of(point, from), law.code_of(point, 0));
+                    }
                 }
             }
+            assert!(
+                ambiguous < cells / 10,
+                "{ambiguous} straddling cells of {cells}"
+            );
         }
-        assert!(ambiguous < CELLS / 10, "{ambiguous} straddling cells");
     }
 }
