@@ -118,57 +118,49 @@ pub struct ChunkSift {
     bits: usize,
 }
 
-/// Interleaved histograms while counting one chunk: consecutive detections often fall in
-/// the same cell, and separate copies keep their increments from waiting on each other.
-const LANES: usize = 4;
-
 impl ChunkSift {
     /// Sifts `chunk`'s detections (its `pulses_per_intensity` gives the number of
     /// intensity classes).
     pub fn of(chunk: &ChunkOutput) -> ChunkSift {
-        let cells = chunk.pulses_per_intensity.len() * FLAG_VALUES;
-        let mut lanes = vec![0u64; LANES * cells];
-        let words = chunk.detections.len().div_ceil(64);
+        let mut histogram = vec![0u64; chunk.pulses_per_intensity.len() * FLAG_VALUES];
+        // Pass 1: histogram, and the kept detections' three bits compacted one byte each
+        // (bit 0 Alice, 1 Bob, 2 Eve): every byte is written, the position only moves on
+        // for a kept one, so there is no branch and no variable shift per detection.
+        let n = chunk.detections.len();
+        let mut codes = vec![0u8; n + 64];
+        let mut j = 0usize;
+        for d in &chunk.detections {
+            let f = d.flags;
+            histogram[d.intensity as usize * FLAG_VALUES + (f as usize & (FLAG_VALUES - 1))] += 1;
+            codes[j] = ((f >> 1) & 1) | ((f >> 2) & 2) | ((f >> 5) & 4);
+            j += (f & (Detection::FLAG_ALICE_X | Detection::FLAG_BOB_X) == 0) as usize;
+        }
+        let bits = j;
+        codes[bits..].fill(0);
+        // Pass 2: 8 bytes at a time, the low bit of each byte gathered into 8 bits by
+        // one multiplication (as the pulse engine's `pack_flags`).
+        let words = bits.div_ceil(64);
         let (mut alice, mut bob, mut eve) = (
             Vec::with_capacity(words),
             Vec::with_capacity(words),
             Vec::with_capacity(words),
         );
-        let (mut a, mut b, mut e, mut tail) = (0u64, 0u64, 0u64, 0u32);
-        let mut bits = 0usize;
-        for group in chunk.detections.chunks(LANES) {
-            for (lane, d) in group.iter().enumerate() {
-                let flags = d.flags as usize & (FLAG_VALUES - 1);
-                lanes[lane * cells + d.intensity as usize * FLAG_VALUES + flags] += 1;
-                let keep = (flags & (Detection::FLAG_ALICE_X | Detection::FLAG_BOB_X) as usize == 0)
-                    as u64;
-                a |= ((flags as u64 >> 1) & keep) << tail;
-                b |= ((flags as u64 >> 3) & keep) << tail;
-                e |= ((d.flags as u64 >> 7) & keep) << tail;
-                tail += keep as u32;
-                bits += keep as usize;
-                if tail == 64 {
-                    alice.push(a);
-                    bob.push(b);
-                    eve.push(e);
-                    (a, b, e, tail) = (0, 0, 0, 0);
-                }
+        const LOW: u64 = 0x0101_0101_0101_0101;
+        const GATHER: u64 = 0x0102_0408_1020_4080;
+        for word in codes[..words * 64].chunks_exact(64) {
+            let (mut a, mut b, mut e) = (0u64, 0u64, 0u64);
+            for (g, bytes) in word.chunks_exact(8).enumerate() {
+                let x = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+                a |= ((x & LOW).wrapping_mul(GATHER) >> 56) << (8 * g);
+                b |= (((x >> 1) & LOW).wrapping_mul(GATHER) >> 56) << (8 * g);
+                e |= (((x >> 2) & LOW).wrapping_mul(GATHER) >> 56) << (8 * g);
             }
-        }
-        if tail > 0 {
             alice.push(a);
             bob.push(b);
             eve.push(e);
         }
-        let (first, rest) = lanes.split_at_mut(cells);
-        for lane in rest.chunks_exact(cells) {
-            for (h, &n) in first.iter_mut().zip(lane) {
-                *h += n;
-            }
-        }
-        lanes.truncate(cells);
         ChunkSift {
-            histogram: lanes,
+            histogram,
             alice,
             bob,
             eve,
