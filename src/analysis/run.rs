@@ -131,7 +131,9 @@ pub struct RunReport {
     pub qber_x: Option<f64>,
     /// Post-processing blocks formed (the last one may be partial).
     pub blocks: u64,
-    /// Engine chunks, and how many were re-run from the previous chunk's detector state.
+    /// Engine chunks, and how many were simulated again from the previous chunk's
+    /// detector state (a chunk starting in a common dead time that the event engine's
+    /// blind-start coupling settles without a second simulation is not counted).
     pub engine_chunks: u64,
     /// See `engine_chunks`.
     pub engine_rerun_chunks: u64,
