@@ -93,7 +93,7 @@
 //! quiet), so results depend on (scenario, seed) only, never on the number of threads;
 //! except that a chunk starting inside a common dead time keeps its quiet run when that
 //! run has no click before the dead time ends (exact by the geometric law's lack of
-//! memory, see [`EventEngine::resume_chunk`]), so few chunks are simulated twice.
+//! memory, see `EventEngine::resume_chunk`), so few chunks are simulated twice.
 //! Chunks are longer: [`CHUNK_PULSES`] times the largest power of two (at most 2^12) that
 //! keeps the expected number of clicks per chunk at or below [`TARGET_CLICKS_PER_CHUNK`],
 //! a function of the link model alone.
