@@ -471,13 +471,23 @@ impl Shuffle {
         if count == 0 {
             return out;
         }
-        let total = key.words().iter().fold(0, |x, &w| x ^ w).count_ones() & 1 == 1;
         let needs_rows = (1..=count).any(|i| i * block_size < n);
         if needs_rows {
             self.row_prefix_xor(key, scratch);
         }
         let (a, b) = (self.a as usize, self.b as usize);
         let w = b.div_ceil(64);
+        // The whole key's parity: that of the XOR of all its rows, when they are at hand.
+        let total = if needs_rows {
+            &scratch.grid[a * w..(a + 1) * w]
+        } else {
+            key.words()
+        }
+        .iter()
+        .fold(0, |x, &v| x ^ v)
+        .count_ones()
+            & 1
+            == 1;
         let ShuffleScratch {
             grid: prefix,
             round1,
@@ -553,21 +563,20 @@ impl Shuffle {
         } else {
             (1u64 << (b % 64)) - 1
         };
-        let ShuffleScratch { src, grid, row, .. } = scratch;
+        let ShuffleScratch { src, grid, .. } = scratch;
         src.clear();
         src.push(0);
         src.extend_from_slice(key.words());
         src.resize((a * b).div_ceil(64) + 3, 0);
         grid.clear();
         grid.resize((a + 1) * w, 0);
-        row.clear();
-        row.resize(w, 0);
         for l in 0..a {
             let s = Self::round(self.keys[0], l as u32, self.b) as usize;
-            rotate_row(src, 64 + l * b, b, s, row, tail_mask);
             let (done, next) = grid.split_at_mut((l + 1) * w);
-            for ((x, &p), &v) in next[..w].iter_mut().zip(&done[l * w..]).zip(row.iter()) {
-                *x = p ^ v;
+            let next = &mut next[..w];
+            rotate_row(src, 64 + l * b, b, s, next, tail_mask);
+            for (x, &p) in next.iter_mut().zip(&done[l * w..]) {
+                *x ^= p;
             }
         }
     }
