@@ -336,15 +336,11 @@ impl Shuffle {
         } = scratch;
         // Every buffer starts with one zero word, so a row's bits start at bit 64 or later
         // and a window may reach back a few bits before them; the end is padded so every
-        // window stays inside.
-        src.clear();
-        src.push(0);
-        src.extend_from_slice(key.words());
-        src.resize(cells.div_ceil(64) + 3, 0);
-        grid.clear();
-        grid.resize(a * w + 2, 0);
-        spare.clear();
-        spare.resize(a * w + 2, 0);
+        // window stays inside. Buffers keep their length from pass to pass: the rows are
+        // overwritten whole below and the padding is never written (see `fit`).
+        load_key(src, key, cells);
+        fit(grid, a * w + 2);
+        fit(spare, a * w + 2);
         // Round 0: row l (key bits l b .. l b + b) rotates by f0(l).
         for (l, dst) in grid[1..1 + a * w].chunks_exact_mut(w).enumerate() {
             let s = Self::round(self.keys[0], l as u32, self.b) as usize;
@@ -479,7 +475,7 @@ impl Shuffle {
         let w = b.div_ceil(64);
         // The whole key's parity: that of the XOR of all its rows, when they are at hand.
         let total = if needs_rows {
-            &scratch.grid[a * w..(a + 1) * w]
+            &scratch.prefix[a * w..(a + 1) * w]
         } else {
             key.words()
         }
@@ -489,7 +485,7 @@ impl Shuffle {
             & 1
             == 1;
         let ShuffleScratch {
-            grid: prefix,
+            prefix,
             round1,
             walked,
             ..
@@ -553,7 +549,7 @@ impl Shuffle {
         out
     }
 
-    /// Fills `scratch.grid` with the running XOR of the rows after round 0: a + 1 rows of
+    /// Fills `scratch.prefix` with the running XOR of the rows after round 0: a + 1 rows of
     /// ceil(b / 64) words, row l the XOR of rotated rows 0..l (row 0 all zero).
     fn row_prefix_xor(&self, key: &BitVec, scratch: &mut ShuffleScratch) {
         let (a, b) = (self.a as usize, self.b as usize);
@@ -563,13 +559,11 @@ impl Shuffle {
         } else {
             (1u64 << (b % 64)) - 1
         };
-        let ShuffleScratch { src, grid, .. } = scratch;
-        src.clear();
-        src.push(0);
-        src.extend_from_slice(key.words());
-        src.resize((a * b).div_ceil(64) + 3, 0);
-        grid.clear();
-        grid.resize((a + 1) * w, 0);
+        let ShuffleScratch { src, prefix, .. } = scratch;
+        load_key(src, key, a * b);
+        // Row 0 stays zero; rows 1..=a are overwritten whole.
+        fit(prefix, (a + 1) * w);
+        let grid = prefix;
         for l in 0..a {
             let s = Self::round(self.keys[0], l as u32, self.b) as usize;
             let (done, next) = grid.split_at_mut((l + 1) * w);
@@ -591,10 +585,34 @@ pub struct ShuffleScratch {
     columns: Vec<u8>,
     masks: Vec<u64>,
     row: Vec<u64>,
+    /// Running XOR of the grid's rows ([`Shuffle::block_parities`]).
+    prefix: Vec<u64>,
     /// f1 of every column ([`Shuffle::block_parities`]).
     round1: Vec<u32>,
     /// Positions filled by the cycle walk and their bits ([`Shuffle::block_parities`]).
     walked: Vec<(u32, bool)>,
+}
+
+/// Makes `v` `len` words long. A buffer of the right length is kept as it is, not zeroed:
+/// the shuffle's buffers are only ever written in words that every use overwrites whole, so
+/// their other words (leading and trailing padding) are still the zeros of their first
+/// sizing.
+fn fit(v: &mut Vec<u64>, len: usize) {
+    if v.len() != len {
+        v.clear();
+        v.resize(len, 0);
+    }
+}
+
+/// `src` = one zero word, the key's words, zeros up to `cells` bits and three words more
+/// (what the row windows of a grid of `cells` cells read).
+fn load_key(src: &mut Vec<u64>, key: &BitVec, cells: usize) {
+    let words = key.words();
+    fit(src, cells.div_ceil(64) + 3);
+    src[1..1 + words.len()].copy_from_slice(words);
+    // A longer key of the same grid size may have left a word here; fewer than a + 192
+    // bits follow the key (cells - n < a).
+    src[1 + words.len()..].fill(0);
 }
 
 /// The 64 bits of `src` from bit `off` (word `off / 64 + 1` must exist).
@@ -951,6 +969,31 @@ mod tests {
                 let s = Shuffle::random(n, &mut rng);
                 check_block_parities(&s, &key, &mut scratch);
             }
+        }
+    }
+
+    #[test]
+    fn one_scratch_serves_keys_of_any_length_in_any_order() {
+        // The buffers keep their length between calls and are not zeroed again: keys that
+        // shrink (a longer key's words left behind in a buffer of the same size), grow and
+        // alternate, with the shuffled key and the block parities interleaved, must all
+        // come out as the table gather says.
+        let mut rng = stream(14, Purpose::Auxiliary, 0);
+        let mut scratch = ShuffleScratch::default();
+        let mut sizes: Vec<usize> = (1..300).rev().collect();
+        sizes.extend([4097, 4096, 4033, 4032, 4097, 100, 4096, 65, 64, 63, 64, 65]);
+        for n in sizes {
+            let key = BitVec::from_words((0..n.div_ceil(64)).map(|_| !0).collect(), n);
+            let s = Shuffle::random(n, &mut rng);
+            let want = gather(&s.source_table(), &key);
+            assert_eq!(s.apply_with(&key, &mut scratch), want, "n = {n}");
+            let mut prefix = Vec::new();
+            let k = n.div_ceil(2);
+            assert_eq!(
+                s.block_parities(&key, k, n.div_ceil(k), &mut scratch),
+                super::super::parity::block_parities(&want, k, n.div_ceil(k), &mut prefix),
+                "n = {n}"
+            );
         }
     }
 
