@@ -7,7 +7,8 @@
 //!
 //! `QKDSIM_BENCH_QUICK=1` limits the sweep to the points with targets (yanetal at every n,
 //! original at n = 1e4, option8 at n = 1e5 and 1e6). The `shuffle` group times one party's
-//! shuffled key (`Shuffle::apply_with`) alone.
+//! shuffled key (`Shuffle::apply_with`) alone, and the parities of two blocks of n/2 bits
+//! computed without it (`Shuffle::block_parities`).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -85,6 +86,12 @@ fn bench_shuffle(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("apply", format!("n={n}")), |b| {
             b.iter(|| black_box(shuffle.apply_with(&key, &mut scratch)))
         });
+        // The top-level parities of a pass of two blocks of n/2 bits, without the shuffled
+        // key (what each party computes in the later passes of yanetal, option7, option8).
+        group.bench_function(
+            BenchmarkId::new("block_parities_half", format!("n={n}")),
+            |b| b.iter(|| black_box(shuffle.block_parities(&key, n.div_ceil(2), 2, &mut scratch))),
+        );
     }
     group.finish();
 }

@@ -1106,7 +1106,8 @@ fn butterflies_inverse_with(
     }
 }
 
-/// Carry-less multiply path. The only `unsafe` in the crate, of two kinds:
+/// Carry-less multiply path. The only `unsafe` in the crate besides the tag kernel of
+/// `postprocess::verify`, of two kinds:
 ///
 /// - calling a `#[target_feature]` function: every `pub` wrapper below starts with
 ///   `assert!` on the run-time detection of the features it enables, so a backend the CPU

@@ -11,6 +11,42 @@
 //! seed with the outcome, and [`ToeplitzSeed::row`] gives each tag bit as a linear function
 //! of Alice's key (for `postprocess::leakage`).
 //!
+//! # Computing the tag
+//!
+//! Write s_m for seed bit m and k_j for key bit j, so tag bit i is
+//! `tau_i = XOR over j < n of k_j s_(i+j)`. Cut the key into 64-bit words K_w (bit b of
+//! K_w is k_(64w+b)) and the tag into groups of 64 bits, g = i / 64. The part of tau_(64g+i)
+//! (0 <= i < 64 from now on) that word w contributes is `XOR over b < 64 of
+//! K_w[b] S[i + b]`, where S is the 128-bit seed window `S[m] = s_(64(w+g)+m)`, m < 128:
+//! seed words w + g and w + g + 1. That is a correlation, and a carry-less product computes
+//! it once one factor is reversed: with `R = reverse(K_w)` (`R[c] = K_w[63 - c]`) the
+//! product `P = S * R` over GF(2)\[z\] has coefficients
+//!
+//! ```text
+//! P[d] = XOR over m + c = d of S[m] R[c] = XOR over b of S[d - 63 + b] K_w[b]   (c = 63 - b)
+//! ```
+//!
+//! so `P[63 + i] = XOR over b < 64 of S[i + b] K_w[b]` for i = 0..63 (the indices i + b
+//! stay below 127 < 128, so no term is cut off): bits 63..126 of `S * R` are the 64 tag
+//! bits of group g from word w. With `S = L + z^64 H` (L, H seed words w + g and
+//! w + g + 1), `P = L R + z^64 H R`, and bits 63..126 of it are `(L R) >> 63` XOR
+//! `(H R) << 1`, cut to 64 bits. Everything is linear, so the products are first summed
+//! over the key: with `C_h = XOR over w of clmul(seed word w + h, reverse(K_w))` (128-bit
+//! sums), tag group g is `(C_g >> 63) XOR (C_(g+1) << 1)`, cut to 64 bits, and the tag's t
+//! bits are the first t bits of the groups. A tag of t <= 64 bits costs two 64 x 64-bit
+//! carry-less multiplications and one bit reversal per key word (one multiplication for
+//! t = 1), and every further 64 tag bits one more multiplication per word, instead of t
+//! masked popcounts. `C_groups` only feeds bits 1.. of the last group, so it is skipped for
+//! t = 64 m + 1. The tests check the result bit for bit against the row-by-row popcounts
+//! and [`ToeplitzSeed::row`].
+//!
+//! The multiplication is PCLMULQDQ when the CPU has it (run-time detection, as in
+//! `postprocess::privacy`), else a plain-Rust product four bits at a time
+//! ([`ToeplitzSeed::tag_portable`]). Calling the `#[target_feature]` kernel is this module's
+//! only `unsafe` (submodule `clmul`: the call is preceded by an `assert!` on the detection,
+//! and the kernel reads slices with bounds checks only); with `postprocess::privacy` it is
+//! the crate's only `unsafe`.
+//!
 //! Must never depend on `physics`, `protocol`, `report` or the Cascade internals: it sees two
 //! keys, eps_cor and a generator for the public seed.
 
@@ -194,28 +230,213 @@ impl ToeplitzSeed {
         (0..self.tag_bits as usize).map(|i| self.row(i)).collect()
     }
 
-    /// The tag of `key`: bit i is the parity of `key AND row i`, a popcount over whole words.
+    /// The tag of `key`: bit i is the parity of `key AND row i` (seed bits i..i+n), for
+    /// i < t, computed by carry-less multiplication (module docs, "Computing the tag"): with
+    /// PCLMULQDQ when the CPU has it (detected at run time), else by
+    /// [`Self::tag_portable`]. Both give exactly the bits of the row-by-row definition.
+    ///
+    /// `key` normally has [`Self::key_bits`] bits or fewer (missing bits count as zeros).
+    ///
+    /// # Panics
+    /// If `key` has more words than the seed covers (a key of at most n bits always fits;
+    /// a longer one panics exactly when the row-by-row computation would read past the
+    /// seed).
     pub fn tag(&self, key: &BitVec) -> BitVec {
-        let kw = key.words();
-        let mut tag = BitVec::with_capacity(self.tag_bits as usize);
-        for i in 0..self.tag_bits as usize {
-            let (q, s) = (i / 64, i % 64);
-            let mut acc = 0u64;
-            for (w, &k) in kw.iter().enumerate() {
-                let lo = self.words[w + q] >> s;
-                let hi = if s == 0 {
-                    0
-                } else {
-                    self.words[w + q + 1] << (64 - s)
-                };
-                acc ^= k & (lo | hi);
-            }
-            tag.push(acc.count_ones() & 1 == 1);
+        if clmul::available() {
+            self.tag_by(key, clmul::accumulate)
+        } else {
+            self.tag_portable(key)
         }
-        tag
+    }
+
+    /// [`Self::tag`] with a carry-less multiplication in plain Rust (four bits at a time
+    /// from a table of 16 multiples), on any CPU: the same bits, slower. Public so that the
+    /// tests and the bench can run it on a CPU that has PCLMULQDQ.
+    ///
+    /// # Panics
+    /// As [`Self::tag`].
+    pub fn tag_portable(&self, key: &BitVec) -> BitVec {
+        self.tag_by(key, accumulate_portable)
+    }
+
+    /// The tag from the correlation sums `C_h` (module docs) that `accumulate` computes.
+    fn tag_by(&self, key: &BitVec, accumulate: fn(&[u64], &[u64], &mut [u128])) -> BitVec {
+        let t = self.tag_bits as usize;
+        if t == 0 {
+            return BitVec::new();
+        }
+        let kw = key.words();
+        let groups = t.div_ceil(64);
+        // Group g needs C_g and C_(g+1); the last group needs C_groups only for its bits 1..,
+        // so not when t = 64 m + 1. The sums then read seed words up to w + needed - 1 for
+        // key word w, exactly the words the row-by-row definition reads (w + q and, unless
+        // bit i = 64 q starts a word, w + q + 1, for q = i / 64 < groups).
+        let needed = groups + usize::from(t % 64 != 1);
+        assert!(
+            kw.len() + needed - 1 <= self.words.len(),
+            "a key of {} bits is too long for a Toeplitz seed drawn for {} bits and a {t}-bit \
+             tag",
+            key.len(),
+            self.key_bits
+        );
+        let mut sums = vec![0u128; groups + 1];
+        accumulate(&self.words, kw, &mut sums[..needed]);
+        let words = (0..groups)
+            .map(|g| ((sums[g] >> 63) as u64) ^ ((sums[g + 1] as u64) << 1))
+            .collect();
+        BitVec::from_words(words, t)
     }
 }
 
+/// The correlation sums `sums[h] = XOR over key words w of clmul(seed[w + h],
+/// reverse(key[w]))` for h < `sums.len()`, with a carry-less product in plain Rust.
+/// `key.len() + sums.len() - 1 <= seed.len()` (asserted).
+fn accumulate_portable(seed: &[u64], key: &[u64], sums: &mut [u128]) {
+    check_lengths(seed, key, sums);
+    for_lane_groups(sums, |h0, out| match out.len() {
+        1 => sweep_portable::<1>(seed, key, h0, out),
+        2 => sweep_portable::<2>(seed, key, h0, out),
+        3 => sweep_portable::<3>(seed, key, h0, out),
+        _ => sweep_portable::<4>(seed, key, h0, out),
+    });
+}
+
+/// Asserts what the sweeps rely on: seed words `h .. h + key.len()` exist for every
+/// h < `sums.len()`.
+fn check_lengths(seed: &[u64], key: &[u64], sums: &[u128]) {
+    assert!(
+        !sums.is_empty() && key.len() + sums.len() - 1 <= seed.len(),
+        "{} key words and {} sums need more than {} seed words",
+        key.len(),
+        sums.len(),
+        seed.len()
+    );
+}
+
+/// Hands `sweep` the sums in groups of up to four, `(h0, &mut sums[h0..h0 + lanes])`: one
+/// sweep over the key per group, its sums in registers, so a tag of t <= 192 bits reads the
+/// key once.
+#[inline(always)]
+fn for_lane_groups(sums: &mut [u128], mut sweep: impl FnMut(usize, &mut [u128])) {
+    for (g, out) in sums.chunks_mut(4).enumerate() {
+        sweep(4 * g, out);
+    }
+}
+
+/// `out[j] = C_(h0 + j)` for j < L, in plain Rust.
+fn sweep_portable<const L: usize>(seed: &[u64], key: &[u64], h0: usize, out: &mut [u128]) {
+    let lanes: [&[u64]; L] = std::array::from_fn(|j| &seed[h0 + j..][..key.len()]);
+    let mut acc = [0u128; L];
+    for (w, &k) in key.iter().enumerate() {
+        let table = NibbleTable::new(k.reverse_bits());
+        for j in 0..L {
+            acc[j] ^= table.mul(lanes[j][w]);
+        }
+    }
+    out[..L].copy_from_slice(&acc);
+}
+
+/// The multiples v * x (carry-less, v < 16) of one 64-bit word x, each 67 bits at most: a
+/// product with x is then 16 table reads, four bits of the other factor at a time.
+struct NibbleTable([u128; 16]);
+
+impl NibbleTable {
+    #[inline(always)]
+    fn new(x: u64) -> NibbleTable {
+        let mut t = [0u128; 16];
+        for v in 1..16 {
+            t[v] = (t[v >> 1] << 1) ^ if v & 1 == 1 { u128::from(x) } else { 0 };
+        }
+        NibbleTable(t)
+    }
+
+    /// The carry-less product of x and `y`.
+    #[inline(always)]
+    fn mul(&self, y: u64) -> u128 {
+        (0..16).rev().fold(0u128, |acc, i| {
+            (acc << 4) ^ self.0[((y >> (4 * i)) & 15) as usize]
+        })
+    }
+}
+
+/// The PCLMULQDQ path of [`ToeplitzSeed::tag`] and the module's only `unsafe`: calling the
+/// `#[target_feature]` kernel. [`accumulate`] asserts the run-time detection of the
+/// features the kernel enables before calling it, so a CPU without them panics with a
+/// message instead of executing an illegal instruction (and [`ToeplitzSeed::tag`] only
+/// takes this path when [`available`] says so). The kernel has no raw memory access: it
+/// reads slices, with their bounds checks.
+#[allow(unsafe_code)]
+mod clmul {
+    #[cfg(target_arch = "x86_64")]
+    mod imp {
+        use std::arch::x86_64::{
+            _mm_clmulepi64_si128, _mm_cvtsi64_si128, _mm_cvtsi128_si64, _mm_setzero_si128,
+            _mm_unpackhi_epi64, _mm_xor_si128,
+        };
+
+        use super::super::{check_lengths, for_lane_groups};
+
+        /// Whether the CPU has PCLMULQDQ (cached by std).
+        pub fn available() -> bool {
+            std::arch::is_x86_feature_detected!("pclmulqdq")
+        }
+
+        /// `out[j] = C_(h0 + j)` for j < L, the sums kept in vector registers.
+        #[target_feature(enable = "pclmulqdq,sse2")]
+        fn sweep<const L: usize>(seed: &[u64], key: &[u64], h0: usize, out: &mut [u128]) {
+            let lanes: [&[u64]; L] = std::array::from_fn(|j| &seed[h0 + j..][..key.len()]);
+            let mut acc = [_mm_setzero_si128(); L];
+            for (w, &k) in key.iter().enumerate() {
+                let r = _mm_cvtsi64_si128(k.reverse_bits() as i64);
+                for j in 0..L {
+                    let s = _mm_cvtsi64_si128(lanes[j][w] as i64);
+                    acc[j] = _mm_xor_si128(acc[j], _mm_clmulepi64_si128(s, r, 0));
+                }
+            }
+            for j in 0..L {
+                let lo = _mm_cvtsi128_si64(acc[j]) as u64;
+                let hi = _mm_cvtsi128_si64(_mm_unpackhi_epi64(acc[j], acc[j])) as u64;
+                out[j] = (u128::from(hi) << 64) | u128::from(lo);
+            }
+        }
+
+        #[target_feature(enable = "pclmulqdq,sse2")]
+        fn accumulate_impl(seed: &[u64], key: &[u64], sums: &mut [u128]) {
+            check_lengths(seed, key, sums);
+            for_lane_groups(sums, |h0, out| match out.len() {
+                1 => sweep::<1>(seed, key, h0, out),
+                2 => sweep::<2>(seed, key, h0, out),
+                3 => sweep::<3>(seed, key, h0, out),
+                _ => sweep::<4>(seed, key, h0, out),
+            });
+        }
+
+        /// The sums of `super::super::accumulate_portable`, by PCLMULQDQ.
+        ///
+        /// # Panics
+        /// If the CPU lacks PCLMULQDQ, or the slice lengths do not fit (as the portable
+        /// version).
+        pub fn accumulate(seed: &[u64], key: &[u64], sums: &mut [u128]) {
+            assert!(available(), "PCLMULQDQ kernel called without CPU support");
+            // SAFETY: the CPU supports pclmulqdq and sse2 (asserted above; sse2 is part of
+            // x86-64); the kernel has no raw access (slices and bounds-checked indexing).
+            unsafe { accumulate_impl(seed, key, sums) }
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    mod imp {
+        pub fn available() -> bool {
+            false
+        }
+
+        pub fn accumulate(_: &[u64], _: &[u64], _: &mut [u128]) {
+            unreachable!("carry-less multiply kernel called without CPU support")
+        }
+    }
+
+    pub(super) use imp::{accumulate, available};
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +561,123 @@ mod tests {
                     & 1;
                 assert_eq!(dot == 1, tag.get(i), "n {n} row {i}");
             }
+        }
+    }
+
+    /// The tag as it was computed before the carry-less path, kept verbatim as the
+    /// reference: bit i is a masked popcount of the key against row i, word by word.
+    fn tag_by_rows(seed: &ToeplitzSeed, key: &BitVec) -> BitVec {
+        let kw = key.words();
+        let mut tag = BitVec::with_capacity(seed.tag_bits as usize);
+        for i in 0..seed.tag_bits as usize {
+            let (q, s) = (i / 64, i % 64);
+            let mut acc = 0u64;
+            for (w, &k) in kw.iter().enumerate() {
+                let lo = seed.words[w + q] >> s;
+                let hi = if s == 0 {
+                    0
+                } else {
+                    seed.words[w + q + 1] << (64 - s)
+                };
+                acc ^= k & (lo | hi);
+            }
+            tag.push(acc.count_ones() & 1 == 1);
+        }
+        tag
+    }
+
+    /// Checks both carry-less paths against the reference on a key of `len` bits for a
+    /// seed drawn for `n` bits and a `t`-bit tag.
+    fn check_paths(n: usize, t: u32, len: usize, seed: u64) {
+        let mut rng = stream(seed, Purpose::Verification, n as u64);
+        let toeplitz = ToeplitzSeed::random(n, t, &mut rng);
+        let key = crate::postprocess::cascade::random_key(len, &mut rng);
+        let want = tag_by_rows(&toeplitz, &key);
+        assert_eq!(toeplitz.tag(&key), want, "n {n} t {t} len {len}");
+        assert_eq!(toeplitz.tag_portable(&key), want, "n {n} t {t} len {len}");
+    }
+
+    #[test]
+    fn carry_less_tag_equals_the_row_popcounts_at_the_edges() {
+        // Tag lengths around every word edge (t = 64 m + 1 skips the last sum), keys shorter
+        // than the tag, lengths on and off word boundaries, the longest tag.
+        let ts = [
+            1u32, 2, 30, 50, 63, 64, 65, 127, 128, 129, 191, 192, 193, 256, 257, 1074,
+        ];
+        let ns = [0usize, 1, 2, 63, 64, 65, 127, 128, 129, 1000, 4097];
+        for &t in &ts {
+            for &n in &ns {
+                check_paths(n, t, n, u64::from(t));
+                check_paths(n, t, n / 2, u64::from(t) + 1);
+            }
+        }
+        check_paths(1_000_000, 50, 1_000_000, 9);
+        check_paths(100_003, 1074, 100_003, 10);
+        // A tag of no bits is empty.
+        let seed = ToeplitzSeed::random(100, 0, &mut stream(1, Purpose::Verification, 0));
+        assert!(seed.tag(&BitVec::zeros(100)).is_empty());
+        assert!(seed.tag_portable(&BitVec::zeros(100)).is_empty());
+    }
+
+    #[test]
+    fn keys_longer_than_the_seed_fit_or_panic_as_the_row_popcounts_did() {
+        // A key longer than n (not a use the crate makes) still gets the row-by-row result
+        // while its words fit the seed; one word more panics in both computations.
+        for (n, t) in [(100usize, 50u32), (64, 65), (64, 129), (200, 64)] {
+            let mut rng = stream(n as u64, Purpose::Verification, u64::from(t));
+            let seed = ToeplitzSeed::random(n, t, &mut rng);
+            let mut len = n;
+            loop {
+                let key = crate::postprocess::cascade::random_key(len, &mut rng);
+                let reference = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    tag_by_rows(&seed, &key)
+                }));
+                let fast =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| seed.tag(&key)));
+                let portable = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    seed.tag_portable(&key)
+                }));
+                match reference {
+                    Ok(want) => {
+                        assert_eq!(fast.expect("fits"), want, "n {n} t {t} len {len}");
+                        assert_eq!(portable.expect("fits"), want, "n {n} t {t} len {len}");
+                    }
+                    Err(_) => {
+                        assert!(fast.is_err() && portable.is_err(), "n {n} t {t} len {len}");
+                        break;
+                    }
+                }
+                len += 64;
+            }
+        }
+    }
+
+    #[test]
+    fn portable_product_is_the_carry_less_product() {
+        // Against the bit-by-bit definition, on random words and the extremes.
+        let mut rng = stream(12, Purpose::Auxiliary, 0);
+        let mut pairs = vec![(0u64, 0u64), (!0, !0), (1, !0), (1 << 63, 1 << 63)];
+        pairs.extend((0..2000).map(|_| (rng.next_u64(), rng.next_u64())));
+        for (x, y) in pairs {
+            let want = (0..64)
+                .filter(|b| (y >> b) & 1 == 1)
+                .fold(0u128, |p, b| p ^ (u128::from(x) << b));
+            assert_eq!(NibbleTable::new(x).mul(y), want, "{x:#x} * {y:#x}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+        /// Random seed lengths, tag lengths and key lengths up to the seed's: the PCLMULQDQ
+        /// and the portable tags equal the row-by-row popcounts.
+        #[test]
+        fn carry_less_tag_equals_the_row_popcounts(
+            n in 0usize..5000,
+            t in 1u32..1100,
+            shorter in 0usize..200,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            check_paths(n, t, n.saturating_sub(shorter), seed);
         }
     }
 

@@ -11,14 +11,16 @@ use crate::error::Result;
 
 use super::channel::Responder;
 use super::parity::{block_parities, parity};
-use super::shuffle::{Shuffle, ShuffleScratch};
+use super::shuffle::{FEW_BLOCKS, Shuffle, ShuffleScratch};
 
 /// Alice: answers parity queries about her key under the announced shuffles.
 #[derive(Debug)]
 pub(crate) struct Alice<'a> {
     key: &'a BitVec,
-    /// Her key in the shuffled order of each announced pass.
-    shuffled: Vec<BitVec>,
+    /// Each announced pass: its shuffle and her key in its shuffled order, built at the
+    /// first sub-block query when the pass has at most [`FEW_BLOCKS`] blocks (their
+    /// parities come from [`Shuffle::block_parities`]), else at once.
+    passes: Vec<(Shuffle, Option<BitVec>)>,
     /// Buffers for applying the shuffles.
     scratch: ShuffleScratch,
     /// Scratch of [`block_parities`].
@@ -29,7 +31,7 @@ impl<'a> Alice<'a> {
     pub(crate) fn new(key: &'a BitVec) -> Alice<'a> {
         Alice {
             key,
-            shuffled: Vec::new(),
+            passes: Vec::new(),
             scratch: ShuffleScratch::default(),
             prefix: Vec::new(),
         }
@@ -46,15 +48,24 @@ impl Responder for Alice<'_> {
         block_size: usize,
         asked_blocks: usize,
     ) -> Result<BitVec> {
+        if shuffle.len().div_ceil(block_size) <= FEW_BLOCKS {
+            let parities =
+                shuffle.block_parities(self.key, block_size, asked_blocks, &mut self.scratch);
+            self.passes.push((shuffle.clone(), None));
+            return Ok(parities);
+        }
         let shuffled = shuffle.apply_with(self.key, &mut self.scratch);
         let parities = block_parities(&shuffled, block_size, asked_blocks, &mut self.prefix);
-        self.shuffled.push(shuffled);
+        self.passes.push((shuffle.clone(), Some(shuffled)));
         Ok(parities)
     }
 
     /// Parity of shuffled positions `start..end` of pass `pass`.
     #[inline]
     fn sub_block_parity(&mut self, pass: u32, start: usize, end: usize) -> Result<bool> {
-        Ok(parity(&self.shuffled[pass as usize], start, end))
+        let (shuffle, shuffled) = &mut self.passes[pass as usize];
+        let shuffled =
+            shuffled.get_or_insert_with(|| shuffle.apply_with(self.key, &mut self.scratch));
+        Ok(parity(shuffled, start, end))
     }
 }

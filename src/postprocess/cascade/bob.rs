@@ -14,7 +14,7 @@ use crate::error::Error;
 
 use super::channel::{Channel, Responder};
 use super::parity::{block_parities, parity};
-use super::shuffle::{Divisor, Shuffle, ShuffleScratch};
+use super::shuffle::{Divisor, FEW_BLOCKS, Shuffle, ShuffleScratch};
 
 /// A block or sub-block whose parity on Alice's side Bob knows (asked or inferred).
 #[derive(Debug, Clone, Copy)]
@@ -46,8 +46,12 @@ struct Pass {
     shuffle: Shuffle,
     /// Division by the top-level block size.
     block_div: Divisor,
-    /// Bob's key in this pass's shuffled order, kept in step with his corrections.
-    key: BitVec,
+    /// Bob's key in this pass's shuffled order, kept in step with his corrections; built
+    /// only when a search in the pass first needs it if the pass has at most [`FEW_BLOCKS`]
+    /// top-level blocks (their parities come from [`Shuffle::block_parities`]). Building it
+    /// late from his key as it then stands gives the same bits as building it at the start
+    /// and flipping it with every correction since, because the shuffle is a permutation.
+    key: Option<BitVec>,
     /// Known ranges: top-level blocks at indices `0..n_blocks`, then split children in pairs.
     nodes: Vec<Node>,
 }
@@ -130,14 +134,26 @@ impl Bob {
         // one-way notice riding with the next round's queries (module `channel`).
         let round = channel.last_round() + 1;
         let known_at = if asked > 0 { round } else { round - 1 };
-        // Each side applies the public shuffle to its own key.
-        let bob_shuffled = shuffle.apply_with(&self.key, &mut self.scratch);
+        // Each side applies the public shuffle to its own key (a pass of few blocks only
+        // when a search needs it).
+        let (bob_shuffled, bob_parities) = if n_blocks <= FEW_BLOCKS {
+            let parities =
+                shuffle.block_parities(&self.key, block_size, n_blocks, &mut self.scratch);
+            (None, parities)
+        } else {
+            let shuffled = shuffle.apply_with(&self.key, &mut self.scratch);
+            let parities = block_parities(&shuffled, block_size, n_blocks, &mut self.prefix);
+            (Some(shuffled), parities)
+        };
         let reply = channel.start_pass(pass_idx, &shuffle, block_size, asked, round);
-        let bob_parities = block_parities(&bob_shuffled, block_size, n_blocks, &mut self.prefix);
         debug_assert!(self.started_next >= self.started.len() && self.pending.is_empty());
         self.started.clear();
         self.started_next = 0;
-        let mut nodes = Vec::with_capacity(n_blocks + 64);
+        // Room for the roots and a full search in every block (two nodes per level), so the
+        // arena rarely grows while Bob searches (growing copied it several times a pass, a few
+        // per cent of Cascade's time at 1e6 bits); a pass never holds more than 2 n nodes.
+        let levels = usize::BITS - (block_size - 1).leading_zeros();
+        let mut nodes = Vec::with_capacity(n_blocks + (2 * n_blocks * levels as usize).min(2 * n));
         let mut xor = false;
         let mut any_odd = false;
         for b in 0..n_blocks {
@@ -238,6 +254,10 @@ impl Bob {
         mut cur: usize,
         channel: &mut Channel<'_, R>,
     ) -> (usize, u32) {
+        let p = &mut self.passes[pass];
+        if p.key.is_none() {
+            p.key = Some(p.shuffle.apply_with(&self.key, &mut self.scratch));
+        }
         let mut round = 0;
         loop {
             let p = &self.passes[pass];
@@ -258,7 +278,8 @@ impl Bob {
             let alice_left =
                 channel.sub_block_parity(pass as u32, node.start as usize, mid as usize, round);
             let p = &mut self.passes[pass];
-            let bob_left = parity(&p.key, node.start as usize, mid as usize);
+            let key = p.key.as_ref().expect("built at the start of the search");
+            let bob_left = parity(key, node.start as usize, mid as usize);
             let left_odd = alice_left ^ bob_left;
             let left = p.nodes.len();
             p.nodes.push(Node {
@@ -291,7 +312,9 @@ impl Bob {
         self.flips += 1;
         for (pass_idx, pass) in self.passes.iter_mut().enumerate() {
             let position = pass.shuffle.position_of(x);
-            pass.key.flip(position);
+            if let Some(key) = &mut pass.key {
+                key.flip(position);
+            }
             let mut cur = pass.block_div.div(position as u32) as usize;
             let mut is_root = true;
             loop {

@@ -10,6 +10,12 @@ use rand::Rng;
 
 use crate::bits::BitVec;
 
+/// Passes with at most this many top-level blocks get their block parities from
+/// [`Shuffle::block_parities`], and each party builds its shuffled key only when a search in
+/// the pass needs it (Cascade's later passes, with blocks of n/2 bits, mostly find nothing).
+/// The choice changes no parity, query or outcome, only the work.
+pub(crate) const FEW_BLOCKS: usize = 8;
+
 /// Feistel rounds. Luby and Rackoff (SIAM J. Comput. 17, 1988) show three rounds of a
 /// random round function give a pseudo-random permutation; Cascade needs only statistical
 /// scattering, which the tests check.
@@ -326,18 +332,15 @@ impl Shuffle {
             columns,
             masks,
             row,
+            ..
         } = scratch;
         // Every buffer starts with one zero word, so a row's bits start at bit 64 or later
         // and a window may reach back a few bits before them; the end is padded so every
-        // window stays inside.
-        src.clear();
-        src.push(0);
-        src.extend_from_slice(key.words());
-        src.resize(cells.div_ceil(64) + 3, 0);
-        grid.clear();
-        grid.resize(a * w + 2, 0);
-        spare.clear();
-        spare.resize(a * w + 2, 0);
+        // window stays inside. Buffers keep their length from pass to pass: the rows are
+        // overwritten whole below and the padding is never written (see `fit`).
+        load_key(src, key, cells);
+        fit(grid, a * w + 2);
+        fit(spare, a * w + 2);
         // Round 0: row l (key bits l b .. l b + b) rotates by f0(l).
         for (l, dst) in grid[1..1 + a * w].chunks_exact_mut(w).enumerate() {
             let s = Self::round(self.keys[0], l as u32, self.b) as usize;
@@ -420,6 +423,159 @@ impl Shuffle {
     }
 }
 
+impl Shuffle {
+    /// The parities of the first `count` blocks of `block_size` bits (the last may be
+    /// shorter) of `key` in shuffled order, without building the shuffled key: the same bits
+    /// as `block_parities(&self.apply_with(key, ..), block_size, count)`, for a fraction of
+    /// the cost when there are few blocks (Cascade's passes with blocks of n/2 bits).
+    ///
+    /// A block's parity is the XOR of two prefix parities, the parity of shuffled positions
+    /// `0..m`, and the prefix `0..n` is the whole key's parity (a permutation keeps it). For
+    /// any other m, write m = L b + c. Round 2 only rotates rows, so the first L whole rows
+    /// of the shuffled grid have the parity of the first L rows after round 1; in those, column
+    /// r holds the cells of rows `(0..L) - f1(r)` (cyclic, mod a) of column r after round 0.
+    /// With the running XOR of the rows after round 0 (`X[l]` = XOR of rows `0..l`, one pass
+    /// of word XORs over the rotated rows), that is bit r of `X[x + L] ^ X[x]` for
+    /// `x = -f1(r) mod a` (with `X[a]` added when the range wraps), one gather of b columns.
+    /// The c positions of row L are read one by one through the round-2 and round-1
+    /// rotations (bit r of `X[l + 1] ^ X[l]` is row l's cell in column r), and the positions
+    /// the cycle walk fills (fewer than a) take their bit from the key directly, as in
+    /// [`Self::apply_with`]. Cost: the row rotations of round 0 and one XOR per word, plus
+    /// about 3 b bit reads per block, against the full barrel shifter.
+    ///
+    /// # Panics
+    /// If `key` does not have [`Self::len`] bits, `block_size` is 0, or `count` exceeds the
+    /// number of blocks.
+    pub fn block_parities(
+        &self,
+        key: &BitVec,
+        block_size: usize,
+        count: usize,
+        scratch: &mut ShuffleScratch,
+    ) -> BitVec {
+        let n = self.n as usize;
+        assert_eq!(
+            key.len(),
+            n,
+            "Shuffle::block_parities: key of the wrong length"
+        );
+        assert!(
+            block_size > 0 && count <= n.div_ceil(block_size),
+            "Shuffle::block_parities: {count} blocks of {block_size} bits in {n}"
+        );
+        let mut out = BitVec::with_capacity(count);
+        if count == 0 {
+            return out;
+        }
+        let needs_rows = (1..=count).any(|i| i * block_size < n);
+        if needs_rows {
+            self.row_prefix_xor(key, scratch);
+        }
+        let (a, b) = (self.a as usize, self.b as usize);
+        let w = b.div_ceil(64);
+        // The whole key's parity: that of the XOR of all its rows, when they are at hand.
+        let total = if needs_rows {
+            &scratch.prefix[a * w..(a + 1) * w]
+        } else {
+            key.words()
+        }
+        .iter()
+        .fold(0, |x, &v| x ^ v)
+        .count_ones()
+            & 1
+            == 1;
+        let ShuffleScratch {
+            prefix,
+            round1,
+            walked,
+            ..
+        } = scratch;
+        if needs_rows {
+            round1.clear();
+            round1.extend((0..self.b).map(|r| Self::round(self.keys[1], r, self.a)));
+            // Positions whose grid source lies past n: the cycle walk gives them their bit.
+            walked.clear();
+            for y in n..a * b {
+                let p = self.forward_pair((y / b) as u32, (y % b) as u32);
+                if (p as usize) < n {
+                    let bit = key.get(self.source_of(p as usize));
+                    walked.push((p, bit));
+                }
+            }
+        }
+        let prefix: &[u64] = prefix;
+        let bit = |row: usize, r: usize| (prefix[row * w + (r >> 6)] >> (r & 63)) & 1;
+        // Parity of shuffled positions 0..m, 0 < m < n.
+        let prefix_parity = |m: usize| -> bool {
+            let (rows, c) = (m / b, m % b);
+            let mut acc = 0u64;
+            if rows > 0 {
+                for (r, &f) in round1.iter().enumerate() {
+                    let x = if f == 0 { 0 } else { a - f as usize };
+                    acc ^= if x + rows <= a {
+                        bit(x + rows, r) ^ bit(x, r)
+                    } else {
+                        bit(a, r) ^ bit(x, r) ^ bit(x + rows - a, r)
+                    };
+                }
+            }
+            if c > 0 {
+                // Row `rows` of the shuffled grid: position j holds column r = j - f2(rows)
+                // (mod b) of row `rows` after round 1, i.e. of row rows - f1(r) (mod a)
+                // after round 0.
+                let s2 = Self::round(self.keys[2], rows as u32, self.b) as usize;
+                for j in 0..c {
+                    let r = if j >= s2 { j - s2 } else { j + b - s2 };
+                    let f = round1[r] as usize;
+                    let l = if rows >= f { rows - f } else { rows + a - f };
+                    acc ^= bit(l + 1, r) ^ bit(l, r);
+                }
+            }
+            for &(p, v) in walked.iter() {
+                if (p as usize) < m {
+                    // The grid put a zero there (its source is past the key).
+                    acc ^= u64::from(v);
+                }
+            }
+            acc & 1 == 1
+        };
+        let mut before = false;
+        for i in 0..count {
+            let end = ((i + 1) * block_size).min(n);
+            let through = if end == n { total } else { prefix_parity(end) };
+            out.push(before ^ through);
+            before = through;
+        }
+        out
+    }
+
+    /// Fills `scratch.prefix` with the running XOR of the rows after round 0: a + 1 rows of
+    /// ceil(b / 64) words, row l the XOR of rotated rows 0..l (row 0 all zero).
+    fn row_prefix_xor(&self, key: &BitVec, scratch: &mut ShuffleScratch) {
+        let (a, b) = (self.a as usize, self.b as usize);
+        let w = b.div_ceil(64);
+        let tail_mask = if b % 64 == 0 {
+            !0u64
+        } else {
+            (1u64 << (b % 64)) - 1
+        };
+        let ShuffleScratch { src, prefix, .. } = scratch;
+        load_key(src, key, a * b);
+        // Row 0 stays zero; rows 1..=a are overwritten whole.
+        fit(prefix, (a + 1) * w);
+        let grid = prefix;
+        for l in 0..a {
+            let s = Self::round(self.keys[0], l as u32, self.b) as usize;
+            let (done, next) = grid.split_at_mut((l + 1) * w);
+            let next = &mut next[..w];
+            rotate_row(src, 64 + l * b, b, s, next, tail_mask);
+            for (x, &p) in next.iter_mut().zip(&done[l * w..]) {
+                *x ^= p;
+            }
+        }
+    }
+}
+
 /// Reusable buffers of [`Shuffle::apply_with`], so one set serves every pass.
 #[derive(Debug, Clone, Default)]
 pub struct ShuffleScratch {
@@ -429,6 +585,34 @@ pub struct ShuffleScratch {
     columns: Vec<u8>,
     masks: Vec<u64>,
     row: Vec<u64>,
+    /// Running XOR of the grid's rows ([`Shuffle::block_parities`]).
+    prefix: Vec<u64>,
+    /// f1 of every column ([`Shuffle::block_parities`]).
+    round1: Vec<u32>,
+    /// Positions filled by the cycle walk and their bits ([`Shuffle::block_parities`]).
+    walked: Vec<(u32, bool)>,
+}
+
+/// Makes `v` `len` words long. A buffer of the right length is kept as it is, not zeroed:
+/// the shuffle's buffers are only ever written in words that every use overwrites whole, so
+/// their other words (leading and trailing padding) are still the zeros of their first
+/// sizing.
+fn fit(v: &mut Vec<u64>, len: usize) {
+    if v.len() != len {
+        v.clear();
+        v.resize(len, 0);
+    }
+}
+
+/// `src` = one zero word, the key's words, zeros up to `cells` bits and three words more
+/// (what the row windows of a grid of `cells` cells read).
+fn load_key(src: &mut Vec<u64>, key: &BitVec, cells: usize) {
+    let words = key.words();
+    fit(src, cells.div_ceil(64) + 3);
+    src[1..1 + words.len()].copy_from_slice(words);
+    // A longer key of the same grid size may have left a word here; fewer than a + 192
+    // bits follow the key (cells - n < a).
+    src[1 + words.len()..].fill(0);
 }
 
 /// The 64 bits of `src` from bit `off` (word `off / 64 + 1` must exist).
@@ -739,6 +923,97 @@ mod tests {
             let key = BitVec::from_words((0..n.div_ceil(64)).map(|_| rng.next_u64()).collect(), n);
             let got = s.apply_with(&key, &mut ShuffleScratch::default());
             proptest::prop_assert_eq!(got, gather(&s.source_table(), &key));
+        }
+    }
+
+    /// `Shuffle::block_parities` against the parities of the applied shuffle, for block
+    /// sizes from 1 bit to the whole key and every count.
+    fn check_block_parities(s: &Shuffle, key: &BitVec, scratch: &mut ShuffleScratch) {
+        let n = s.len();
+        let shuffled = s.apply_with(key, scratch);
+        let mut prefix = Vec::new();
+        let mut sizes = vec![1, 2, 63, 64, 65, n / 7 + 1, n / 3 + 1, n.div_ceil(2), n];
+        if n > 1 {
+            sizes.push(n - 1);
+        }
+        for k in sizes {
+            let k = k.clamp(1, n);
+            let blocks = n.div_ceil(k);
+            let counts = if blocks > 40 {
+                vec![0, 1, 2]
+            } else {
+                (0..=blocks).collect()
+            };
+            for count in counts {
+                let want = super::super::parity::block_parities(&shuffled, k, count, &mut prefix);
+                assert_eq!(
+                    s.block_parities(key, k, count, scratch),
+                    want,
+                    "n {n} k {k} count {count} keys {:?}",
+                    s.round_keys()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn block_parities_without_the_shuffled_key_match_the_applied_shuffle() {
+        // Every size up to 400 (grids with and without cells to walk), twice, and larger
+        // ones, among them whole-word rows and 2^20.
+        let mut rng = stream(13, Purpose::Auxiliary, 0);
+        let mut scratch = ShuffleScratch::default();
+        let sizes = (1usize..400).chain([1023, 4097, 36_673, 65_537, 100_003, 1 << 20]);
+        for n in sizes {
+            let key = BitVec::from_words((0..n.div_ceil(64)).map(|_| rng.next_u64()).collect(), n);
+            for _ in 0..if n < 400 { 2 } else { 1 } {
+                let s = Shuffle::random(n, &mut rng);
+                check_block_parities(&s, &key, &mut scratch);
+            }
+        }
+    }
+
+    #[test]
+    fn one_scratch_serves_keys_of_any_length_in_any_order() {
+        // The buffers keep their length between calls and are not zeroed again: keys that
+        // shrink (a longer key's words left behind in a buffer of the same size), grow and
+        // alternate, with the shuffled key and the block parities interleaved, must all
+        // come out as the table gather says.
+        let mut rng = stream(14, Purpose::Auxiliary, 0);
+        let mut scratch = ShuffleScratch::default();
+        let mut sizes: Vec<usize> = (1..300).rev().collect();
+        sizes.extend([4097, 4096, 4033, 4032, 4097, 100, 4096, 65, 64, 63, 64, 65]);
+        for n in sizes {
+            let key = BitVec::from_words((0..n.div_ceil(64)).map(|_| !0).collect(), n);
+            let s = Shuffle::random(n, &mut rng);
+            let want = gather(&s.source_table(), &key);
+            assert_eq!(s.apply_with(&key, &mut scratch), want, "n = {n}");
+            let mut prefix = Vec::new();
+            let k = n.div_ceil(2);
+            assert_eq!(
+                s.block_parities(&key, k, n.div_ceil(k), &mut scratch),
+                super::super::parity::block_parities(&want, k, n.div_ceil(k), &mut prefix),
+                "n = {n}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 64,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Random key lengths and shuffles: the block parities computed without the shuffled
+        /// key equal those of the applied shuffle.
+        #[test]
+        fn block_parities_match_the_applied_shuffle(
+            n in 1usize..20_000,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let mut rng = stream(seed, Purpose::Auxiliary, 1);
+            let key = BitVec::from_words((0..n.div_ceil(64)).map(|_| rng.next_u64()).collect(), n);
+            let s = Shuffle::random(n, &mut rng);
+            check_block_parities(&s, &key, &mut ShuffleScratch::default());
         }
     }
 
