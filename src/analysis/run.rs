@@ -406,7 +406,7 @@ pub fn simulate(
         options.cancel.as_deref(),
         |chunk| {
             let t = Instant::now();
-            let done = sifter.push_chunk(&chunk);
+            let done = sifter.push_chunk(chunk);
             sifting_s += t.elapsed().as_secs_f64();
             for b in done {
                 blocks += 1;

@@ -289,7 +289,7 @@ pub fn drive(
     seed: u64,
     progress: &(dyn Fn(u64) + Sync),
     cancel: Option<&std::sync::atomic::AtomicBool>,
-    mut sink: impl FnMut(ChunkOutput),
+    mut sink: impl FnMut(&ChunkOutput),
 ) -> Driven {
     let total = plan.total_pulses;
     let mut stats = EngineStats::default();
@@ -430,7 +430,8 @@ pub fn drive(
                         }
                     }
                     sent += chunk.pulses;
-                    sink(chunk);
+                    sink(&chunk);
+                    base.recycle(chunk.detections);
                 });
             carry = end_state;
             stats.chunks += st.chunks;

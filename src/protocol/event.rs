@@ -344,6 +344,14 @@ impl Engine {
         }
     }
 
+    /// Hands a sifted chunk's detection buffer back to the engine that may reuse it
+    /// ([`EventEngine::recycle`]; the other engines drop it).
+    pub fn recycle(&self, detections: Vec<Detection>) {
+        if let Engine::Event(e) | Engine::Tapped(e, _) = self {
+            e.recycle(detections);
+        }
+    }
+
     /// The same engine (same tables) reading the streams of another seed.
     pub fn with_seed(&self, seed: u64) -> Engine {
         match self {
@@ -603,7 +611,16 @@ pub struct EventEngine {
     /// The one-word-per-click loop, for receivers whose detectors are live or blind
     /// together (`event_common`); `None` for independent dead times.
     fast: Option<CommonLoop>,
+    /// Detection buffers handed back by the run once a chunk is sifted
+    /// ([`EventEngine::recycle`]), shared with the engines derived from this one: a chunk's
+    /// records (a few MB) then land in memory already mapped instead of fresh pages.
+    /// Only capacity is reused, never content, so results do not depend on it.
+    buffers: std::sync::Arc<std::sync::Mutex<Vec<Vec<Detection>>>>,
 }
+
+/// Most detection buffers an engine keeps for reuse (a batch of chunks in flight on a
+/// few threads needs no more).
+const MAX_POOLED_BUFFERS: usize = 16;
 
 impl EventEngine {
     /// Precomputes the tables of a link.
@@ -631,7 +648,27 @@ impl EventEngine {
             chunk_pulses: CHUNK_PULSES << shift,
             masks,
             fast,
+            buffers: previous.map(|p| p.buffers.clone()).unwrap_or_default(),
         }
+    }
+
+    /// Takes back a chunk's detection buffer for reuse by later chunks (its content is
+    /// dropped; only its capacity is kept).
+    pub fn recycle(&self, mut detections: Vec<Detection>) {
+        detections.clear();
+        if let Ok(mut pool) = self.buffers.lock()
+            && pool.len() < MAX_POOLED_BUFFERS
+        {
+            pool.push(detections);
+        }
+    }
+
+    /// An empty detection buffer with room for `capacity` records.
+    fn buffer(&self, capacity: usize) -> Vec<Detection> {
+        let reused = self.buffers.lock().ok().and_then(|mut p| p.pop());
+        let mut v = reused.unwrap_or_default();
+        v.reserve(capacity);
+        v
     }
 
     /// The link this engine simulates.
@@ -815,7 +852,7 @@ impl EventEngine {
         let mut counts = [0u64; MAX_INTENSITIES];
         let mut click_free = [0u64; 4];
         let expected = n_pulses as f64 * self.masks[3].click_probability * 1.05;
-        let mut detections = Vec::with_capacity(expected.min(n_pulses as f64) as usize + 16);
+        let mut detections = self.buffer(expected.min(n_pulses as f64) as usize + 16);
         let end = first_pulse + n_pulses;
         if let Some(fast) = &self.fast {
             let mut src = U64Source::new(stream);
