@@ -336,11 +336,12 @@ impl Shuffle {
         } = scratch;
         // Every buffer starts with one zero word, so a row's bits start at bit 64 or later
         // and a window may reach back a few bits before them; the end is padded so every
-        // window stays inside. Buffers keep their length from pass to pass: the rows are
-        // overwritten whole below and the padding is never written (see `fit`).
+        // window stays inside.
         load_key(src, key, cells);
-        fit(grid, a * w + 2);
-        fit(spare, a * w + 2);
+        grid.clear();
+        grid.resize(a * w + 2, 0);
+        spare.clear();
+        spare.resize(a * w + 2, 0);
         // Round 0: row l (key bits l b .. l b + b) rotates by f0(l).
         for (l, dst) in grid[1..1 + a * w].chunks_exact_mut(w).enumerate() {
             let s = Self::round(self.keys[0], l as u32, self.b) as usize;
@@ -561,8 +562,8 @@ impl Shuffle {
         };
         let ShuffleScratch { src, prefix, .. } = scratch;
         load_key(src, key, a * b);
-        // Row 0 stays zero; rows 1..=a are overwritten whole.
-        fit(prefix, (a + 1) * w);
+        prefix.clear();
+        prefix.resize((a + 1) * w, 0);
         let grid = prefix;
         for l in 0..a {
             let s = Self::round(self.keys[0], l as u32, self.b) as usize;
@@ -593,26 +594,19 @@ pub struct ShuffleScratch {
     walked: Vec<(u32, bool)>,
 }
 
-/// Makes `v` `len` words long. A buffer of the right length is kept as it is, not zeroed:
-/// the shuffle's buffers are only ever written in words that every use overwrites whole, so
-/// their other words (leading and trailing padding) are still the zeros of their first
-/// sizing.
-fn fit(v: &mut Vec<u64>, len: usize) {
-    if v.len() != len {
-        v.clear();
-        v.resize(len, 0);
-    }
-}
-
 /// `src` = one zero word, the key's words, zeros up to `cells` bits and three words more
 /// (what the row windows of a grid of `cells` cells read).
+///
+/// Filled exactly as it always was (push, extend, resize). Keeping the buffers' lengths
+/// between calls instead (no zeroing) saved too little to measure here, but changed the
+/// sizes the allocator is asked for, and glibc then returned memory to the system after every
+/// reconciliation and faulted it in again (ten times the page faults of `qkdsim reconcile`,
+/// slower overall).
 fn load_key(src: &mut Vec<u64>, key: &BitVec, cells: usize) {
-    let words = key.words();
-    fit(src, cells.div_ceil(64) + 3);
-    src[1..1 + words.len()].copy_from_slice(words);
-    // A longer key of the same grid size may have left a word here; fewer than a + 192
-    // bits follow the key (cells - n < a).
-    src[1 + words.len()..].fill(0);
+    src.clear();
+    src.push(0);
+    src.extend_from_slice(key.words());
+    src.resize(cells.div_ceil(64) + 3, 0);
 }
 
 /// The 64 bits of `src` from bit `off` (word `off / 64 + 1` must exist).
@@ -974,10 +968,9 @@ mod tests {
 
     #[test]
     fn one_scratch_serves_keys_of_any_length_in_any_order() {
-        // The buffers keep their length between calls and are not zeroed again: keys that
-        // shrink (a longer key's words left behind in a buffer of the same size), grow and
-        // alternate, with the shuffled key and the block parities interleaved, must all
-        // come out as the table gather says.
+        // Keys that shrink (a longer key's words must not be left behind in a buffer of the
+        // same size), grow and alternate, with the shuffled key and the block parities
+        // interleaved, must all come out as the table gather says.
         let mut rng = stream(14, Purpose::Auxiliary, 0);
         let mut scratch = ShuffleScratch::default();
         let mut sizes: Vec<usize> = (1..300).rev().collect();
