@@ -16,7 +16,12 @@
 //! fresh public shuffle drawn from the caller's generator (a keyed Feistel permutation,
 //! [`Shuffle`]); each party permutes its own key with word operations on the permutation's
 //! grid (three rounds of row and column rotations, no table of n entries and no bit-by-bit
-//! gather), and keeps it for the pass. Every pass keeps an index from each bit to its block
+//! gather), and keeps it for the pass. A pass of at most `FEW_BLOCKS` (8) top-level blocks
+//! (Cascade's later passes, blocks of n/2 bits, which mostly find no error) gets its
+//! top-level parities from [`Shuffle::block_parities`] without the shuffled key, and each
+//! party builds that key only when a search in the pass first needs it: the same parities,
+//! queries and outcome, without two full shuffles per quiet pass. Every pass keeps an index
+//! from each bit to its block
 //! (the shuffle's inverse plus a tree of the known sub-blocks), so the cascade effect
 //! re-checks earlier passes in O(passes x depth) per corrected bit.
 //!
