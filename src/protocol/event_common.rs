@@ -467,7 +467,7 @@ impl CommonLoop {
     /// the cost of two `f64::ln` per trapped carrier.
     #[inline]
     fn afterpulse_delay(&self, u: f64) -> u64 {
-        if !(self.inv_ln_decay < 0.0) {
+        if self.inv_ln_decay.is_nan() || self.inv_ln_decay >= 0.0 {
             return self.detectors.afterpulse_delay(u);
         }
         let m = (unit_log::table().ln(u) * self.inv_ln_decay).floor();
